@@ -1,0 +1,137 @@
+//! `StreamsBuilder`: where a topology starts.
+
+use crate::consumed::Consumed;
+use crate::dynamic::Data;
+use crate::graph::{Graph, GraphRef};
+use crate::kstream::KStream;
+use crate::ktable::KTable;
+use crate::materialized::Materialized;
+use crate::topology::{ProcessorSpec, SourceSpec, StoreKind, TopicRef, Topology, TopologyError};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Builds a [`Topology`] with the DSL (Kafka Streams' `StreamsBuilder`).
+///
+/// Building does no I/O. Mistakes that Kafka Streams reports by throwing from a DSL call
+/// (a topic read twice, an illegal name, a sink without serdes) are collected and reported by
+/// [`build`](StreamsBuilder::build), so DSL calls chain without `?`.
+///
+/// ```
+/// use sluice_dsl::prelude::*;
+///
+/// let builder = StreamsBuilder::new();
+/// let words = builder.stream("sentences", Consumed::with(Serde::string(), Serde::string()))
+///     .flat_map_values(|line: &String| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+///     .select_key(|_, word| word.clone());
+/// words
+///     .group_by_key()
+///     .count(Materialized::as_("word-counts"))
+///     .to_stream()
+///     .to("word-counts-out", Produced::with(Serde::string(), Serde::i64()));
+/// let topology = builder.build().unwrap();
+/// // select_key changed the key, so counting needs a repartition topic and a second sub-topology.
+/// assert_eq!(topology.sub_topologies().len(), 2);
+/// ```
+#[derive(Default)]
+pub struct StreamsBuilder {
+    graph: GraphRef,
+}
+
+impl StreamsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        StreamsBuilder {
+            graph: Rc::new(RefCell::new(Graph::default())),
+        }
+    }
+
+    /// A stream of the records of `topic`.
+    pub fn stream<K: Data, V: Data>(
+        &self,
+        topic: impl Into<String>,
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        let (node, key_serde, value_serde) = self.add_source(topic.into(), consumed);
+        KStream::new(
+            self.graph.clone(),
+            node,
+            Some(key_serde),
+            Some(value_serde),
+            false,
+        )
+    }
+
+    /// A table of the latest value per key of `topic` (null values delete), kept in a store
+    /// named `<topic>-STATE-STORE-<index>`.
+    pub fn table<K: Data, V: Data>(
+        &self,
+        topic: impl Into<String>,
+        consumed: Consumed<K, V>,
+    ) -> KTable<K, V> {
+        self.table_with(topic, consumed, Materialized::default())
+    }
+
+    /// A table of `topic` kept in the store `materialized` describes.
+    pub fn table_with<K: Data, V: Data>(
+        &self,
+        topic: impl Into<String>,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let topic = topic.into();
+        let (source, key_serde, value_serde) = self.add_source(topic.clone(), consumed);
+        let mut g = self.graph.borrow_mut();
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| g.generate_name(&format!("{topic}-STATE-STORE-")));
+        let key_serde = materialized.key_serde.clone().unwrap_or(key_serde);
+        let value_serde = materialized.value_serde.clone().unwrap_or(value_serde);
+        g.add_store(materialized.store_spec(&store, StoreKind::KeyValue, &key_serde, &value_serde));
+        let node = g.add_processor(
+            "KTABLE-SOURCE-",
+            None,
+            ProcessorSpec::TableSource { store: store.clone() },
+            &[source],
+        );
+        drop(g);
+        KTable::new(
+            self.graph.clone(),
+            node,
+            Some(key_serde),
+            Some(value_serde),
+            Some(store),
+        )
+    }
+
+    fn add_source<K: Data, V: Data>(
+        &self,
+        topic: String,
+        consumed: Consumed<K, V>,
+    ) -> (usize, crate::serde::Serde<K>, crate::serde::Serde<V>) {
+        let mut g = self.graph.borrow_mut();
+        if let Some(reason) = crate::named::invalid_name_reason(&topic) {
+            g.error(TopologyError::InvalidName {
+                name: topic.clone(),
+                reason,
+            });
+        }
+        let node = g.add_source(
+            consumed.name,
+            SourceSpec {
+                topics: vec![TopicRef::User(topic)],
+                key_serde: consumed.key_serde.clone().into(),
+                value_serde: consumed.value_serde.clone().into(),
+                timestamp_extractor: consumed.timestamp_extractor,
+                offset_reset: consumed.offset_reset,
+            },
+        );
+        (node, consumed.key_serde, consumed.value_serde)
+    }
+
+    /// Validates the graph and returns the topology, or the first thing wrong with it.
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        let graph = std::mem::take(&mut *self.graph.borrow_mut());
+        Topology::from_graph(graph)
+    }
+}

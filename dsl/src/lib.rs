@@ -1,0 +1,57 @@
+//! Sluice's topology DSL: [`StreamsBuilder`], [`KStream`], [`KTable`], serdes and the
+//! [`Topology`] they compile to.
+//!
+//! This crate is pure: it builds a graph of named nodes, splits it into sub-topologies at
+//! repartition topics, declares state stores with their changelog topics, and does no I/O.
+//! `sluice-engine` runs the result. Names follow Kafka Streams in snake_case.
+//!
+//! ```
+//! use sluice_dsl::prelude::*;
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream("transactions", Consumed::with(Serde::string(), Serde::<i64>::i64()))
+//!     .group_by_key()
+//!     .count(Materialized::as_("tx-count"))
+//!     .to_stream()
+//!     .filter(|_account, n| *n > 5)
+//!     .to("busy-accounts", Produced::default());
+//! let topology = builder.build().unwrap();
+//! assert!(topology.describe().to_string().contains("Processor: KSTREAM-AGGREGATE-"));
+//! ```
+
+pub mod branched;
+pub mod builder;
+pub mod consumed;
+pub mod dynamic;
+mod graph;
+pub mod grouped;
+pub mod kgrouped_stream;
+pub mod kstream;
+pub mod ktable;
+pub mod materialized;
+pub mod named;
+pub mod produced;
+pub mod serde;
+pub mod topology;
+
+pub use branched::{Branched, BranchedKStream};
+pub use builder::StreamsBuilder;
+pub use consumed::{AutoOffsetReset, Consumed};
+pub use grouped::Grouped;
+pub use kgrouped_stream::KGroupedStream;
+pub use kstream::KStream;
+pub use ktable::KTable;
+pub use materialized::{Materialized, StoreType};
+pub use named::Named;
+pub use produced::Produced;
+pub use topology::{Topology, TopologyError};
+
+/// Everything a topology definition usually needs: `use sluice_dsl::prelude::*;`
+pub mod prelude {
+    pub use crate::serde::{Codec, Serde, SerdeError};
+    pub use crate::{
+        AutoOffsetReset, Branched, Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Named,
+        Produced, StoreType, StreamsBuilder, Topology, TopologyError,
+    };
+}

@@ -1,0 +1,65 @@
+//! `Topology::describe()`: Kafka Streams' `TopologyDescription` text format.
+
+use super::*;
+use std::fmt;
+
+/// A printable description of a topology.
+///
+/// ```text
+/// Topologies:
+///    Sub-topology: 0
+///     Source: KSTREAM-SOURCE-0000000000 (topics: [payments])
+///       --> KSTREAM-FILTER-0000000001
+///     Processor: KSTREAM-FILTER-0000000001 (stores: [])
+///       --> KSTREAM-SINK-0000000002
+///       <-- KSTREAM-SOURCE-0000000000
+///     Sink: KSTREAM-SINK-0000000002 (topic: large-payments)
+///       <-- KSTREAM-FILTER-0000000001
+/// ```
+pub struct TopologyDescription<'a> {
+    pub(crate) topology: &'a Topology,
+}
+
+impl fmt::Display for TopologyDescription<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.topology;
+        writeln!(f, "Topologies:")?;
+        for st in &t.sub_topologies {
+            writeln!(f, "   Sub-topology: {}", st.id)?;
+            for &id in &st.nodes {
+                let n = &t.nodes[id];
+                match &n.kind {
+                    NodeKind::Source(s) => {
+                        let topics: Vec<&str> = s.topics.iter().map(|t| t.name()).collect();
+                        writeln!(f, "    Source: {} (topics: [{}])", n.name, topics.join(", "))?
+                    }
+                    NodeKind::Processor(p) => writeln!(
+                        f,
+                        "    Processor: {} (stores: [{}])",
+                        n.name,
+                        p.stores().join(", ")
+                    )?,
+                    NodeKind::Sink(s) => writeln!(f, "    Sink: {} (topic: {})", n.name, s.topic.name())?,
+                }
+                if !n.children.is_empty() {
+                    let names: Vec<&str> = n.children.iter().map(|&c| t.nodes[c].name.as_str()).collect();
+                    writeln!(f, "      --> {}", names.join(", "))?;
+                } else if matches!(n.kind, NodeKind::Processor(_)) {
+                    writeln!(f, "      --> none")?;
+                }
+                if !n.parents.is_empty() {
+                    let names: Vec<&str> = n.parents.iter().map(|&p| t.nodes[p].name.as_str()).collect();
+                    writeln!(f, "      <-- {}", names.join(", "))?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TopologyDescription<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,61 @@
+//! Why a topology is invalid.
+
+/// A topology that cannot run, reported by `StreamsBuilder::build`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyError {
+    /// The topology reads no topic.
+    #[error("the topology has no source: read at least one topic with stream() or table()")]
+    NoSource,
+    /// Two nodes have the same name.
+    #[error("two nodes are named {name:?}: node names must be unique")]
+    DuplicateNodeName {
+        /// The repeated name.
+        name: String,
+    },
+    /// Two stores have the same name.
+    #[error("two state stores are named {name:?}: store names must be unique")]
+    DuplicateStoreName {
+        /// The repeated name.
+        name: String,
+    },
+    /// A topic is read by two sources.
+    #[error(
+        "topic {topic:?} is read by two sources ({first} and {second}): read it once and reuse the stream"
+    )]
+    TopicAlreadyRegistered {
+        /// The topic.
+        topic: String,
+        /// The source that read it first.
+        first: String,
+        /// The source that read it again.
+        second: String,
+    },
+    /// A name breaks Kafka's naming rules.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A sink has no serde for keys or values.
+    #[error(
+        "sink {node} to topic {topic:?} has no {what} serde: the stream's {what} type changed \
+         since its source, so give one with Produced::with"
+    )]
+    MissingSerde {
+        /// The sink node.
+        node: String,
+        /// The topic.
+        topic: String,
+        /// "key" or "value".
+        what: &'static str,
+    },
+    /// Streams from two different builders were combined.
+    #[error("{operation} combines streams or tables of two different StreamsBuilders")]
+    ForeignBuilder {
+        /// The operation.
+        operation: &'static str,
+    },
+}

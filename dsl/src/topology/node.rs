@@ -1,0 +1,290 @@
+//! The nodes of a topology: sources, processors (what the engine must run) and sinks.
+
+use crate::consumed::AutoOffsetReset;
+use crate::dynamic::*;
+use crate::materialized::StoreType;
+use crate::serde::ErasedSerde;
+use std::fmt;
+
+/// Index of a node in [`Topology::nodes`](crate::Topology::nodes).
+pub type NodeId = usize;
+
+/// A topic as the topology names it. Internal topics (repartition, changelog) are prefixed
+/// with `application.id` when the application runs, as in Kafka Streams.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TopicRef {
+    /// A user topic, used as named.
+    User(String),
+    /// An internal topic: `<application.id>-<name>`.
+    Internal(String),
+}
+
+impl TopicRef {
+    /// The topic's name in the cluster for application `app_id`.
+    pub fn resolve(&self, app_id: &str) -> String {
+        match self {
+            TopicRef::User(t) => t.clone(),
+            TopicRef::Internal(t) => format!("{app_id}-{t}"),
+        }
+    }
+
+    /// The name as the topology writes it (internal topics without the application prefix).
+    pub fn name(&self) -> &str {
+        match self {
+            TopicRef::User(t) | TopicRef::Internal(t) => t,
+        }
+    }
+
+    /// True for repartition and changelog topics.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, TopicRef::Internal(_))
+    }
+}
+
+impl fmt::Display for TopicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A node of the processor graph.
+#[derive(Debug)]
+pub struct Node {
+    pub(crate) name: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) parents: Vec<NodeId>,
+    pub(crate) children: Vec<NodeId>,
+}
+
+impl Node {
+    /// The node's unique name (`KSTREAM-FILTER-0000000001`, or the user's).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What the node does.
+    pub fn kind(&self) -> &NodeKind {
+        &self.kind
+    }
+    /// Nodes that forward to this one.
+    pub fn parents(&self) -> &[NodeId] {
+        &self.parents
+    }
+    /// Nodes this one forwards to, in order (a branch forwards to `children[i]` for branch `i`).
+    pub fn children(&self) -> &[NodeId] {
+        &self.children
+    }
+    /// Names of the state stores the node reads or writes.
+    pub fn stores(&self) -> Vec<&str> {
+        match &self.kind {
+            NodeKind::Processor(p) => p.stores(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Source, processor or sink.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeKind {
+    /// Reads topics and deserializes records.
+    Source(SourceSpec),
+    /// Transforms records.
+    Processor(ProcessorSpec),
+    /// Serializes records and writes them to a topic.
+    Sink(SinkSpec),
+}
+
+/// A source node: topics, serdes, event-time extraction.
+pub struct SourceSpec {
+    /// Topics read (one per source in the DSL).
+    pub topics: Vec<TopicRef>,
+    /// Key serde.
+    pub key_serde: ErasedSerde,
+    /// Value serde.
+    pub value_serde: ErasedSerde,
+    /// Event-time extractor; `None` uses the record timestamp.
+    pub timestamp_extractor: Option<TimestampExtractorFn>,
+    /// Per-source `auto.offset.reset` override.
+    pub offset_reset: Option<AutoOffsetReset>,
+}
+
+impl fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceSpec")
+            .field("topics", &self.topics)
+            .field("key_serde", &self.key_serde)
+            .field("value_serde", &self.value_serde)
+            .field("timestamp_extractor", &self.timestamp_extractor.is_some())
+            .field("offset_reset", &self.offset_reset)
+            .finish()
+    }
+}
+
+/// A sink node.
+#[derive(Debug)]
+pub struct SinkSpec {
+    /// Topic written.
+    pub topic: TopicRef,
+    /// Key serde.
+    pub key_serde: ErasedSerde,
+    /// Value serde.
+    pub value_serde: ErasedSerde,
+}
+
+/// What a processor node does; the engine implements each variant.
+///
+/// Records on *stream* edges carry a value (or null); records on *table* edges (out of
+/// `TableSource`, `ToTable`, aggregations and the `Table*` processors) also carry the previous
+/// value of their key, Kafka Streams' `Change<V>`.
+#[non_exhaustive]
+pub enum ProcessorSpec {
+    /// Keeps records matching the predicate (or not matching, if `negate`).
+    Filter {
+        /// The user's predicate.
+        predicate: PredicateFn,
+        /// `filter_not`.
+        negate: bool,
+    },
+    /// Replaces key and value.
+    Map(KeyValueMapperFn),
+    /// Replaces the value.
+    MapValues(ValueMapperFn),
+    /// Replaces the key.
+    SelectKey(KeySelectorFn),
+    /// Zero or more records per record.
+    FlatMap(FlatMapperFn),
+    /// Zero or more values per record, same key.
+    FlatMapValues(FlatValueMapperFn),
+    /// Calls an action and forwards the record unchanged.
+    Peek(ForeachFn),
+    /// Calls an action; terminal.
+    Foreach(ForeachFn),
+    /// Forwards each record to `children[i]` for the first `predicates[i]` it matches; `None`
+    /// is the default branch (always last).
+    Branch {
+        /// One per child, in order.
+        predicates: Vec<Option<PredicateFn>>,
+    },
+    /// Forwards unchanged (branch children, merges).
+    PassThrough,
+    /// Materializes a source topic as a table and forwards changes.
+    TableSource {
+        /// The table's store.
+        store: String,
+    },
+    /// Materializes a stream as a table (latest value per key, null deletes).
+    ToTable {
+        /// The table's store.
+        store: String,
+    },
+    /// Turns table changes into a stream of new values (deletes are null values).
+    ToStream,
+    /// Aggregates values per key (count is an aggregate).
+    Aggregate {
+        /// The aggregate store.
+        store: String,
+        /// Initial aggregate of a new key.
+        initializer: InitializerFn,
+        /// Folds one value into the aggregate.
+        aggregator: AggregatorFn,
+    },
+    /// Combines values per key; the first value is the initial aggregate.
+    Reduce {
+        /// The aggregate store.
+        store: String,
+        /// Folds one value into the aggregate.
+        reducer: ReducerFn,
+    },
+    /// Filters table changes: a filtered-out new value becomes a delete.
+    TableFilter {
+        /// The user's predicate.
+        predicate: PredicateFn,
+        /// `filter_not`.
+        negate: bool,
+    },
+    /// Maps table values (old and new).
+    TableMapValues(ValueMapperFn),
+}
+
+impl ProcessorSpec {
+    /// The Kafka Streams-style kind name, for descriptions and errors.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ProcessorSpec::Filter { negate: false, .. } => "filter",
+            ProcessorSpec::Filter { negate: true, .. } => "filter_not",
+            ProcessorSpec::Map(_) => "map",
+            ProcessorSpec::MapValues(_) => "map_values",
+            ProcessorSpec::SelectKey(_) => "select_key",
+            ProcessorSpec::FlatMap(_) => "flat_map",
+            ProcessorSpec::FlatMapValues(_) => "flat_map_values",
+            ProcessorSpec::Peek(_) => "peek",
+            ProcessorSpec::Foreach(_) => "foreach",
+            ProcessorSpec::Branch { .. } => "branch",
+            ProcessorSpec::PassThrough => "pass_through",
+            ProcessorSpec::TableSource { .. } => "table_source",
+            ProcessorSpec::ToTable { .. } => "to_table",
+            ProcessorSpec::ToStream => "to_stream",
+            ProcessorSpec::Aggregate { .. } => "aggregate",
+            ProcessorSpec::Reduce { .. } => "reduce",
+            ProcessorSpec::TableFilter { .. } => "table_filter",
+            ProcessorSpec::TableMapValues(_) => "table_map_values",
+        }
+    }
+
+    /// Names of the stores this processor uses.
+    pub fn stores(&self) -> Vec<&str> {
+        match self {
+            ProcessorSpec::TableSource { store }
+            | ProcessorSpec::ToTable { store }
+            | ProcessorSpec::Aggregate { store, .. }
+            | ProcessorSpec::Reduce { store, .. } => vec![store.as_str()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for ProcessorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind_name())?;
+        let stores = self.stores();
+        if !stores.is_empty() {
+            write!(f, "{stores:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What shape a store has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// Latest value per key.
+    KeyValue,
+}
+
+/// A state store declared by the topology.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// Unique name; also the name of its changelog topic (`<name>-changelog`).
+    pub name: String,
+    /// Key-value, window or session.
+    pub kind: StoreKind,
+    /// Serde of the store's keys.
+    pub key_serde: ErasedSerde,
+    /// Serde of the store's values.
+    pub value_serde: ErasedSerde,
+    /// Record cache on: forward the latest value per key at commit, not every update.
+    pub caching: bool,
+    /// Changelog on.
+    pub logging: bool,
+    /// Implementation; `None` uses the config's `default.dsl.store`.
+    pub store_type: Option<StoreType>,
+}
+
+impl StoreSpec {
+    /// The changelog topic, if logging is on.
+    pub fn changelog_topic(&self) -> Option<TopicRef> {
+        self.logging
+            .then(|| TopicRef::Internal(format!("{}-changelog", self.name)))
+    }
+}

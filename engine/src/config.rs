@@ -1,0 +1,312 @@
+//! `StreamsConfig`: typed configuration with Kafka Streams' key names.
+
+use sluice_dsl::StoreType;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The key is not a Sluice or pass-through client setting.
+    #[error("unknown config key {key:?}")]
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
+    /// The value does not parse or is out of range.
+    #[error("config {key} = {value:?}: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// `processing.guarantee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessingGuarantee {
+    /// `at_least_once`: every input is reflected; a crash may duplicate effects.
+    AtLeastOnce,
+    /// `exactly_once_v2`: outputs, state changes and input offsets commit in one transaction.
+    ExactlyOnceV2,
+}
+
+/// What happens to a record that fails (Kafka Streams' exception handlers; the dead-letter
+/// queue follows KIP-1034).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorHandler {
+    /// Stop with an error naming the record (Kafka Streams' default).
+    LogAndFail,
+    /// Log, count in metrics, skip the record.
+    LogAndContinue,
+    /// Write the record with error headers to `errors.dead.letter.queue.topic.name`, count it,
+    /// and continue. Under exactly-once the write is in the same transaction.
+    DeadLetterQueue,
+}
+
+impl ErrorHandler {
+    fn parse(key: &str, value: &str) -> Result<Self, ConfigError> {
+        let simple = value.rsplit('.').next().unwrap_or(value);
+        match simple.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
+            "logandfail" | "logandfailexceptionhandler" | "fail" => Ok(ErrorHandler::LogAndFail),
+            "logandcontinue" | "logandcontinueexceptionhandler" | "continue" => {
+                Ok(ErrorHandler::LogAndContinue)
+            }
+            "deadletterqueue" | "dlq" => Ok(ErrorHandler::DeadLetterQueue),
+            _ => Err(invalid(
+                key,
+                value,
+                "expected log_and_fail, log_and_continue or dead_letter_queue",
+            )),
+        }
+    }
+}
+
+/// Configuration of a Sluice application. Field names are Kafka Streams' keys in snake_case;
+/// [`set`](Self::set) takes the dotted Kafka names.
+///
+/// ```
+/// use sluice_engine::{StreamsConfig, ProcessingGuarantee};
+/// use std::time::Duration;
+///
+/// let mut config = StreamsConfig::new("fraud-app", "localhost:9092");
+/// config.set("processing.guarantee", "exactly_once_v2").unwrap();
+/// config.set("num.stream.threads", "4").unwrap();
+/// assert_eq!(config.processing_guarantee, ProcessingGuarantee::ExactlyOnceV2);
+/// assert_eq!(config.commit_interval(), Duration::from_millis(100));
+/// assert!(config.set("num.stream.thread", "4").is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamsConfig {
+    /// `application.id`: consumer group id, and prefix of internal topics and state.
+    pub application_id: String,
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// `num.stream.threads` (default 1).
+    pub num_stream_threads: usize,
+    /// `processing.guarantee` (default at_least_once).
+    pub processing_guarantee: ProcessingGuarantee,
+    /// `commit.interval.ms`; `None` takes the default of the guarantee (30 s, or 100 ms under
+    /// exactly-once).
+    pub commit_interval_ms: Option<u64>,
+    /// `state.dir` (default: `<tmp>/sluice`).
+    pub state_dir: PathBuf,
+    /// `statestore.cache.max.bytes` (default 10 MiB): record cache for the whole instance;
+    /// 0 forwards every update.
+    pub statestore_cache_max_bytes: usize,
+    /// `statestore.uncommitted.max.bytes` (default 64 MiB): uncommitted writes a task's stores
+    /// may hold before a commit is forced (KIP-892's bound).
+    pub statestore_uncommitted_max_bytes: usize,
+    /// `default.dsl.store`: `rocksDB` (default) or `in_memory`.
+    pub default_dsl_store: StoreType,
+    /// `deserialization.exception.handler` (default log_and_fail).
+    pub deserialization_exception_handler: ErrorHandler,
+    /// `processing.exception.handler` (default log_and_fail).
+    pub processing_exception_handler: ErrorHandler,
+    /// `production.exception.handler` (default log_and_fail): serialization failures at sinks.
+    pub production_exception_handler: ErrorHandler,
+    /// `errors.dead.letter.queue.topic.name`: where `dead_letter_queue` handlers write.
+    pub errors_dead_letter_queue_topic_name: Option<String>,
+    /// Settings passed to the Kafka clients: `consumer.*`, `producer.*`, `admin.*` keys with
+    /// the prefix removed per client, and unprefixed client keys for all of them.
+    pub client_overrides: BTreeMap<String, String>,
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| invalid(key, value, e.to_string()))
+}
+
+/// librdkafka settings accepted without a `consumer.`/`producer.` prefix.
+const CLIENT_KEYS: &[&str] = &[
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "client.id",
+    "socket.timeout.ms",
+    "message.max.bytes",
+    "debug",
+];
+
+impl StreamsConfig {
+    /// A configuration with Kafka Streams' defaults.
+    pub fn new(application_id: impl Into<String>, bootstrap_servers: impl Into<String>) -> Self {
+        StreamsConfig {
+            application_id: application_id.into(),
+            bootstrap_servers: bootstrap_servers.into(),
+            num_stream_threads: 1,
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval_ms: None,
+            state_dir: std::env::temp_dir().join("sluice"),
+            statestore_cache_max_bytes: 10 * 1024 * 1024,
+            statestore_uncommitted_max_bytes: 64 * 1024 * 1024,
+            default_dsl_store: StoreType::RocksDb,
+            deserialization_exception_handler: ErrorHandler::LogAndFail,
+            processing_exception_handler: ErrorHandler::LogAndFail,
+            production_exception_handler: ErrorHandler::LogAndFail,
+            errors_dead_letter_queue_topic_name: None,
+            client_overrides: BTreeMap::new(),
+        }
+    }
+
+    /// `commit.interval.ms`, or the default of the processing guarantee.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(
+            self.commit_interval_ms
+                .unwrap_or(match self.processing_guarantee {
+                    ProcessingGuarantee::AtLeastOnce => 30_000,
+                    ProcessingGuarantee::ExactlyOnceV2 => 100,
+                }),
+        )
+    }
+
+    /// Sets one key by its Kafka Streams name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        match key {
+            "application.id" => self.application_id = value.to_string(),
+            "bootstrap.servers" => self.bootstrap_servers = value.to_string(),
+            "num.stream.threads" => {
+                let n: usize = parse_num(key, value)?;
+                if n == 0 {
+                    return Err(invalid(key, value, "must be at least 1"));
+                }
+                self.num_stream_threads = n;
+            }
+            "processing.guarantee" => {
+                self.processing_guarantee = match value {
+                    "at_least_once" => ProcessingGuarantee::AtLeastOnce,
+                    "exactly_once_v2" | "exactly_once_beta" => ProcessingGuarantee::ExactlyOnceV2,
+                    _ => return Err(invalid(key, value, "expected at_least_once or exactly_once_v2")),
+                }
+            }
+            "commit.interval.ms" => self.commit_interval_ms = Some(parse_num(key, value)?),
+            "state.dir" => self.state_dir = PathBuf::from(value),
+            "statestore.cache.max.bytes" | "cache.max.bytes.buffering" => {
+                self.statestore_cache_max_bytes = parse_num(key, value)?
+            }
+            "statestore.uncommitted.max.bytes" => {
+                self.statestore_uncommitted_max_bytes = parse_num(key, value)?
+            }
+            "default.dsl.store" => {
+                self.default_dsl_store = match value {
+                    "rocksDB" | "rocksdb" => StoreType::RocksDb,
+                    "in_memory" => StoreType::InMemory,
+                    _ => return Err(invalid(key, value, "expected rocksDB or in_memory")),
+                }
+            }
+            "deserialization.exception.handler" | "default.deserialization.exception.handler" => {
+                self.deserialization_exception_handler = ErrorHandler::parse(key, value)?
+            }
+            "processing.exception.handler" => {
+                self.processing_exception_handler = ErrorHandler::parse(key, value)?
+            }
+            "production.exception.handler" | "default.production.exception.handler" => {
+                self.production_exception_handler = ErrorHandler::parse(key, value)?
+            }
+            "errors.dead.letter.queue.topic.name" => {
+                self.errors_dead_letter_queue_topic_name = (!value.is_empty()).then(|| value.to_string())
+            }
+            _ if key.starts_with("consumer.")
+                || key.starts_with("producer.")
+                || key.starts_with("admin.")
+                || key.starts_with("restore.consumer.")
+                || CLIENT_KEYS.contains(&key) =>
+            {
+                self.client_overrides.insert(key.to_string(), value.to_string());
+            }
+            _ => return Err(ConfigError::UnknownKey { key: key.to_string() }),
+        }
+        Ok(self)
+    }
+
+    /// Builder-style [`set`](Self::set).
+    pub fn with(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        self.set(key, value)?;
+        Ok(self)
+    }
+
+    /// Checks settings that only make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.application_id.is_empty() {
+            return Err(invalid("application.id", "", "must not be empty"));
+        }
+        let uses_dlq = [
+            self.deserialization_exception_handler,
+            self.processing_exception_handler,
+            self.production_exception_handler,
+        ]
+        .contains(&ErrorHandler::DeadLetterQueue);
+        if uses_dlq && self.errors_dead_letter_queue_topic_name.is_none() {
+            return Err(invalid(
+                "errors.dead.letter.queue.topic.name",
+                "",
+                "a handler is dead_letter_queue, so the dead-letter topic must be set",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kafka_keys_and_rejects_bad_values() {
+        let mut c = StreamsConfig::new("app", "");
+        c.set(
+            "default.deserialization.exception.handler",
+            "org.apache.kafka.streams.errors.LogAndContinueExceptionHandler",
+        )
+        .unwrap();
+        assert_eq!(c.deserialization_exception_handler, ErrorHandler::LogAndContinue);
+        c.set("commit.interval.ms", "250").unwrap();
+        assert_eq!(c.commit_interval(), Duration::from_millis(250));
+        c.set("consumer.fetch.min.bytes", "1").unwrap();
+        assert_eq!(c.client_overrides["consumer.fetch.min.bytes"], "1");
+        let err = c.set("num.stream.threads", "zero").unwrap_err().to_string();
+        assert!(err.contains("num.stream.threads"), "{err}");
+        assert!(c.set("num.stream.threads", "0").is_err());
+        assert!(matches!(
+            c.set("no.such.key", "1"),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn dead_letter_handler_needs_a_topic() {
+        let mut c = StreamsConfig::new("app", "");
+        c.set("processing.exception.handler", "dead_letter_queue")
+            .unwrap();
+        assert!(c.validate().is_err());
+        c.set("errors.dead.letter.queue.topic.name", "app-dlq").unwrap();
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,21 @@
+//! Sluice's runtime: turns a [`Topology`](sluice_dsl::Topology) into tasks over state stores,
+//! and runs them — in-process with the [`TopologyTestDriver`], or against Kafka.
+
+mod config;
+mod error;
+mod handlers;
+pub mod metrics;
+mod processor;
+mod record;
+mod task;
+mod task_id;
+pub mod test_driver;
+
+pub use config::{ConfigError, ErrorHandler, ProcessingGuarantee, StreamsConfig};
+pub use error::{RecordPosition, StreamsError};
+pub use handlers::dlq_headers;
+pub use metrics::{DropReason, Metrics};
+pub use record::{Headers, OutputRecord, RawRecord};
+pub use task::BackendFactory;
+pub use task_id::TaskId;
+pub use test_driver::{KeyValueStoreView, TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};

@@ -1,0 +1,239 @@
+//! Metrics: counters per application instance, rendered in Prometheus text format.
+//!
+//! No global registry: each `Streams` instance (or test driver) owns one [`Metrics`] and hands
+//! counter handles to its tasks, which increment them without locking.
+
+use crate::task_id::TaskId;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A monotonically increasing count.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// The current count.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Default)]
+struct Family {
+    help: &'static str,
+    series: BTreeMap<Labels, Counter>,
+}
+
+/// The metrics of one application instance.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counter `name{labels}`, created at zero on first use.
+    pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Counter {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut families = self.families.lock().expect("metrics lock poisoned");
+        let family = families.entry(name).or_insert_with(|| Family {
+            help,
+            series: BTreeMap::new(),
+        });
+        family.series.entry(labels).or_default().clone()
+    }
+
+    /// The sum of `name` over every series whose labels include all of `filter`.
+    pub fn total(&self, name: &str, filter: &[(&str, &str)]) -> u64 {
+        let families = self.families.lock().expect("metrics lock poisoned");
+        families.get(name).map_or(0, |f| {
+            f.series
+                .iter()
+                .filter(|(labels, _)| {
+                    filter
+                        .iter()
+                        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
+                .map(|(_, c)| c.get())
+                .sum()
+        })
+    }
+
+    /// Every series in Prometheus text exposition format.
+    pub fn render_prometheus(&self) -> String {
+        let families = self.families.lock().expect("metrics lock poisoned");
+        let mut out = String::new();
+        for (name, family) in families.iter() {
+            let _ = writeln!(out, "# HELP {name} {}", family.help);
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (labels, counter) in &family.series {
+                let rendered: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                    .collect();
+                if rendered.is_empty() {
+                    let _ = writeln!(out, "{name} {}", counter.get());
+                } else {
+                    let _ = writeln!(out, "{name}{{{}}} {}", rendered.join(","), counter.get());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Metric names, shared by the engine and the docs.
+pub mod names {
+    /// Records processed by a task.
+    pub const PROCESSED: &str = "sluice_records_processed_total";
+    /// Records skipped, by reason (null key or value, deserialization error, late...).
+    pub const DROPPED: &str = "sluice_dropped_records_total";
+    /// Records written to the dead-letter topic, by reason.
+    pub const DEAD_LETTERED: &str = "sluice_dead_letter_records_total";
+}
+
+/// Why a record was skipped: the `reason` label of [`names::DROPPED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Null value at an operator that needs one (aggregations, key mappers).
+    NullValue,
+    /// Null key at an operator that needs one.
+    NullKey,
+    /// Failed to deserialize; the handler said continue.
+    DeserializationError,
+    /// Invalid timestamp; the handler said continue.
+    InvalidTimestamp,
+    /// A processor panicked; the handler said continue.
+    ProcessingError,
+    /// A sink failed to serialize; the handler said continue.
+    SerializationError,
+    /// No branch of a split matched a null value and there is no default branch.
+    NoBranch,
+}
+
+impl DropReason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NullValue => "null_value",
+            DropReason::NullKey => "null_key",
+            DropReason::DeserializationError => "deserialization_error",
+            DropReason::InvalidTimestamp => "invalid_timestamp",
+            DropReason::ProcessingError => "processing_error",
+            DropReason::SerializationError => "serialization_error",
+            DropReason::NoBranch => "no_branch",
+        }
+    }
+}
+
+/// Counter handles of one task, looked up once so the hot path only increments atomics.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskMetrics {
+    metrics: Metrics,
+    task: String,
+    pub(crate) processed: Counter,
+    dropped: Vec<(DropReason, Counter)>,
+    dead_lettered: Vec<(DropReason, Counter)>,
+}
+
+impl TaskMetrics {
+    pub(crate) fn new(metrics: &Metrics, task: TaskId) -> Self {
+        let task = task.to_string();
+        TaskMetrics {
+            processed: metrics.counter(names::PROCESSED, "Records processed", &[("task", &task)]),
+            metrics: metrics.clone(),
+            task,
+            dropped: Vec::new(),
+            dead_lettered: Vec::new(),
+        }
+    }
+
+    pub(crate) fn dropped(&mut self, reason: DropReason) {
+        Self::bump(
+            &self.metrics,
+            &self.task,
+            names::DROPPED,
+            "Records skipped",
+            &mut self.dropped,
+            reason,
+        );
+    }
+
+    pub(crate) fn dead_lettered(&mut self, reason: DropReason) {
+        Self::bump(
+            &self.metrics,
+            &self.task,
+            names::DEAD_LETTERED,
+            "Records written to the dead-letter topic",
+            &mut self.dead_lettered,
+            reason,
+        );
+    }
+
+    fn bump(
+        metrics: &Metrics,
+        task: &str,
+        name: &'static str,
+        help: &'static str,
+        cache: &mut Vec<(DropReason, Counter)>,
+        reason: DropReason,
+    ) {
+        if let Some((_, c)) = cache.iter().find(|(r, _)| *r == reason) {
+            c.inc();
+            return;
+        }
+        let c = metrics.counter(name, help, &[("task", task), ("reason", reason.as_str())]);
+        c.inc();
+        cache.push((reason, c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_by_label_and_render() {
+        let m = Metrics::new();
+        let mut t = TaskMetrics::new(&m, TaskId::new(0, 1));
+        t.dropped(DropReason::NullValue);
+        t.dropped(DropReason::NullValue);
+        t.dropped(DropReason::DeserializationError);
+        t.processed.add(5);
+        assert_eq!(m.total(names::DROPPED, &[]), 3);
+        assert_eq!(m.total(names::DROPPED, &[("reason", "null_value")]), 2);
+        assert_eq!(m.total(names::PROCESSED, &[("task", "0_1")]), 5);
+        let text = m.render_prometheus();
+        assert!(
+            text.contains("sluice_dropped_records_total{task=\"0_1\",reason=\"null_value\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE sluice_records_processed_total counter"));
+    }
+}

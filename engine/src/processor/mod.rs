@@ -1,0 +1,183 @@
+//! Processors: the engine's implementation of each node of a topology.
+//!
+//! A processor receives one record at a time and forwards zero or more records; the task
+//! delivers forwarded records to the node's children depth-first, after `process` returns
+//! (so a processor never re-enters itself). Stateful processors reach their stores through the
+//! context; table processors forward old and new values; caching ones forward at `flush`.
+
+mod aggregate;
+mod record_cache;
+mod sink;
+mod stateless;
+mod table;
+
+pub(crate) use record_cache::CacheBudget;
+
+use crate::config::StreamsConfig;
+use crate::error::{RecordPosition, StreamsError};
+use crate::metrics::{DropReason, TaskMetrics};
+use crate::record::{OutputRecord, RawRecord, Record};
+use crate::task::StoreSet;
+use crate::task_id::TaskId;
+use sluice_dsl::serde::SerdeError;
+use sluice_dsl::topology::{NodeKind, ProcessorSpec, Topology};
+use std::sync::Arc;
+
+/// Where a forwarded record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forward {
+    /// Every child.
+    All,
+    /// One child, by position.
+    Child(usize),
+}
+
+/// What a processor sees of its task while it runs.
+pub(crate) struct ProcessorContext<'a> {
+    pub(crate) task: TaskId,
+    pub(crate) node: &'a str,
+    pub(crate) stores: &'a mut StoreSet,
+    pub(crate) forwards: &'a mut Vec<(Forward, Record)>,
+    pub(crate) output: &'a mut Vec<OutputRecord>,
+    /// The input record being processed; `None` during commit-time flushes.
+    pub(crate) input: Option<&'a RawRecord>,
+    pub(crate) metrics: &'a mut TaskMetrics,
+    pub(crate) config: &'a StreamsConfig,
+}
+
+impl ProcessorContext<'_> {
+    pub(crate) fn forward(&mut self, record: Record) {
+        self.forwards.push((Forward::All, record));
+    }
+
+    pub(crate) fn forward_to(&mut self, child: usize, record: Record) {
+        self.forwards.push((Forward::Child(child), record));
+    }
+
+    /// Counts a skipped record; skips are never silent.
+    pub(crate) fn drop_record(&mut self, reason: DropReason) {
+        tracing::debug!(task = %self.task, node = self.node, reason = reason.as_str(), "record dropped");
+        self.metrics.dropped(reason);
+    }
+
+    pub(crate) fn position(&self) -> Option<RecordPosition> {
+        self.input.map(|r| RecordPosition {
+            topic: std::sync::Arc::clone(&r.topic),
+            partition: r.partition,
+            offset: r.offset,
+        })
+    }
+
+    /// An error for bytes in `store` that its serde cannot read.
+    pub(crate) fn store_data_error(&self, store: &str, source: SerdeError) -> StreamsError {
+        StreamsError::StoreData {
+            task: self.task,
+            store: store.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The engine's side of one node.
+pub(crate) trait Processor: Send {
+    /// Handles one record.
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError>;
+
+    /// Forwards what the record cache holds (called at commit, in topological order).
+    fn flush(&mut self, _ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+        Ok(())
+    }
+
+    /// True if this processor holds a record cache that `flush` empties.
+    fn has_cache(&self) -> bool {
+        false
+    }
+
+    /// Drops cached state after an aborted transaction.
+    fn abort(&mut self) {}
+}
+
+/// Forwards records unchanged (source nodes, branch children, merges).
+pub(crate) struct PassThrough;
+
+impl Processor for PassThrough {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        ctx.forward(record);
+        Ok(())
+    }
+}
+
+/// Creates the processor for `node`.
+pub(crate) fn build(
+    topology: &Topology,
+    node: usize,
+    stores: &StoreSet,
+    config: &StreamsConfig,
+    budget: &CacheBudget,
+) -> Box<dyn Processor> {
+    let n = topology.node(node);
+    match n.kind() {
+        NodeKind::Source(_) => Box::new(PassThrough),
+        NodeKind::Sink(spec) => Box::new(sink::Sink::new(spec, &config.application_id)),
+        NodeKind::Processor(spec) => build_processor(spec, topology, stores, budget),
+        _ => unreachable!("node kinds are matched exhaustively by the engine's version of the DSL"),
+    }
+}
+
+fn build_processor(
+    spec: &ProcessorSpec,
+    topology: &Topology,
+    stores: &StoreSet,
+    budget: &CacheBudget,
+) -> Box<dyn Processor> {
+    use stateless::*;
+    let emitter = |store: &str| {
+        let spec = topology
+            .store(store)
+            .expect("the topology declares every store it uses");
+        table::TableEmitter::new(stores.index(store), spec, budget)
+    };
+    match spec {
+        ProcessorSpec::Filter { predicate, negate } => Box::new(Filter {
+            predicate: Arc::clone(predicate),
+            negate: *negate,
+        }),
+        ProcessorSpec::Map(f) => Box::new(Map(Arc::clone(f))),
+        ProcessorSpec::MapValues(f) => Box::new(MapValues(Arc::clone(f))),
+        ProcessorSpec::SelectKey(f) => Box::new(SelectKey(Arc::clone(f))),
+        ProcessorSpec::FlatMap(f) => Box::new(FlatMap(Arc::clone(f))),
+        ProcessorSpec::FlatMapValues(f) => Box::new(FlatMapValues(Arc::clone(f))),
+        ProcessorSpec::Peek(f) => Box::new(Peek(Arc::clone(f))),
+        ProcessorSpec::Foreach(f) => Box::new(Foreach(Arc::clone(f))),
+        ProcessorSpec::Branch { predicates } => Box::new(Branch(predicates.clone())),
+        ProcessorSpec::PassThrough => Box::new(PassThrough),
+        ProcessorSpec::TableSource { store } | ProcessorSpec::ToTable { store } => {
+            Box::new(table::Materialize::new(emitter(store)))
+        }
+        ProcessorSpec::ToStream => Box::new(table::ToStream),
+        ProcessorSpec::TableFilter { predicate, negate } => Box::new(table::TableFilter {
+            predicate: Arc::clone(predicate),
+            negate: *negate,
+        }),
+        ProcessorSpec::TableMapValues(f) => Box::new(table::TableMapValues(Arc::clone(f))),
+        ProcessorSpec::Aggregate {
+            store,
+            initializer,
+            aggregator,
+        } => Box::new(aggregate::Aggregate::new(
+            emitter(store),
+            aggregate::Fold::Aggregate {
+                initializer: Arc::clone(initializer),
+                aggregator: Arc::clone(aggregator),
+            },
+        )),
+        ProcessorSpec::Reduce { store, reducer } => Box::new(aggregate::Aggregate::new(
+            emitter(store),
+            aggregate::Fold::Reduce(Arc::clone(reducer)),
+        )),
+        other => unreachable!(
+            "processor {} is not implemented by this engine",
+            other.kind_name()
+        ),
+    }
+}

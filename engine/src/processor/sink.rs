@@ -1,0 +1,78 @@
+//! Sinks: serialize and hand records to the producer.
+
+use super::{Processor, ProcessorContext};
+use crate::error::StreamsError;
+use crate::handlers;
+use crate::metrics::DropReason;
+use crate::record::{OutputRecord, Record};
+use sluice_dsl::serde::{ErasedSerde, SerdeError};
+use sluice_dsl::topology::SinkSpec;
+use std::sync::Arc;
+
+pub(crate) struct Sink {
+    topic: Arc<str>,
+    key_serde: ErasedSerde,
+    value_serde: ErasedSerde,
+}
+
+impl Sink {
+    pub(crate) fn new(spec: &SinkSpec, app_id: &str) -> Self {
+        Sink {
+            topic: spec.topic.resolve(app_id).into(),
+            key_serde: spec.key_serde.clone(),
+            value_serde: spec.value_serde.clone(),
+        }
+    }
+
+    fn failed(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        part: &'static str,
+        source: SerdeError,
+    ) -> Result<(), StreamsError> {
+        let error = StreamsError::Serialization {
+            task: ctx.task,
+            node: ctx.node.to_string(),
+            topic: self.topic.to_string(),
+            part,
+            position: ctx.position(),
+            source: Box::new(source),
+        };
+        handlers::apply(
+            ctx.config.production_exception_handler,
+            error,
+            DropReason::SerializationError,
+            ctx.input,
+            ctx.config,
+            ctx.output,
+            ctx.metrics,
+        )
+    }
+}
+
+impl Processor for Sink {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let key = match self.key_serde.serialize(&record.key) {
+            Ok(k) => k,
+            Err(e) => return self.failed(ctx, "key", e),
+        };
+        let value = match record
+            .value
+            .as_ref()
+            .map(|v| self.value_serde.serialize(v))
+            .transpose()
+        {
+            Ok(v) => v.flatten(),
+            Err(e) => return self.failed(ctx, "value", e),
+        };
+        ctx.output.push(OutputRecord {
+            topic: Arc::clone(&self.topic),
+            partition: None,
+            key,
+            value,
+            timestamp: record.timestamp,
+            headers: record.headers,
+        });
+        Ok(())
+    }
+}

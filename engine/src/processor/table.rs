@@ -1,0 +1,272 @@
+//! Table processors: materializing a stream or topic as a table, table-to-stream, and the
+//! stateless table operators that map old and new values alike.
+
+use super::record_cache::{CacheBudget, RecordCache};
+use super::{Processor, ProcessorContext};
+use crate::error::StreamsError;
+use crate::metrics::DropReason;
+use crate::record::{Headers, Record};
+use sluice_dsl::dynamic::{Dyn, PredicateFn, ValueMapperFn};
+use sluice_dsl::serde::ErasedSerde;
+use sluice_dsl::topology::StoreSpec;
+
+/// Writes a table store and forwards each change `(new, old)` downstream, through the record
+/// cache when the store caches.
+pub(crate) struct TableEmitter {
+    store: usize,
+    store_name: String,
+    pub(crate) key_serde: ErasedSerde,
+    pub(crate) value_serde: ErasedSerde,
+    cache: Option<RecordCache>,
+}
+
+impl TableEmitter {
+    pub(crate) fn new(store: usize, spec: &StoreSpec, budget: &CacheBudget) -> Self {
+        TableEmitter {
+            store,
+            store_name: spec.name.clone(),
+            key_serde: spec.key_serde.clone(),
+            value_serde: spec.value_serde.clone(),
+            cache: (spec.caching && budget.enabled()).then(|| RecordCache::new(budget.clone())),
+        }
+    }
+
+    /// The store key of `key`; `None` if the key serializes to null (such records are skipped).
+    pub(crate) fn key_bytes(
+        &self,
+        ctx: &ProcessorContext<'_>,
+        key: &Dyn,
+    ) -> Result<Option<Vec<u8>>, StreamsError> {
+        self.key_serde
+            .serialize(key)
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))
+    }
+
+    pub(crate) fn read(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StreamsError> {
+        ctx.stores
+            .kv(self.store)
+            .get(key)
+            .map_err(|source| StreamsError::Store {
+                task: ctx.task,
+                source,
+            })
+    }
+
+    pub(crate) fn value_bytes(
+        &self,
+        ctx: &ProcessorContext<'_>,
+        value: &Dyn,
+    ) -> Result<Vec<u8>, StreamsError> {
+        match self.value_serde.serialize(value) {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(ctx.store_data_error(
+                &self.store_name,
+                sluice_dsl::serde::SerdeError::serialize::<()>("a table value serialized to null"),
+            )),
+            Err(e) => Err(ctx.store_data_error(&self.store_name, e)),
+        }
+    }
+
+    pub(crate) fn deserialize_box(
+        &self,
+        ctx: &ProcessorContext<'_>,
+        bytes: &[u8],
+    ) -> Result<sluice_dsl::dynamic::DynBox, StreamsError> {
+        self.value_serde
+            .deserialize_box(Some(bytes))
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))
+    }
+
+    fn deserialize(
+        &self,
+        ctx: &ProcessorContext<'_>,
+        bytes: Option<&[u8]>,
+    ) -> Result<Option<Dyn>, StreamsError> {
+        bytes
+            .map(|b| {
+                self.value_serde
+                    .deserialize(Some(b))
+                    .map_err(|e| ctx.store_data_error(&self.store_name, e))
+            })
+            .transpose()
+    }
+
+    /// Writes `new` (`None` deletes) for `key` and emits the change. `old` is the stored value
+    /// before this write; `new_value` is `new` deserialized, when the caller has it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        key_bytes: &[u8],
+        key: &Dyn,
+        old: Option<Vec<u8>>,
+        new: Option<(Vec<u8>, Dyn)>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<(), StreamsError> {
+        let store = ctx.stores.kv(self.store);
+        match &new {
+            Some((bytes, _)) => store.put(key_bytes, bytes),
+            None => store.delete(key_bytes),
+        }
+        match &mut self.cache {
+            Some(cache) => {
+                if cache.update(key_bytes, key, old, timestamp, headers) {
+                    self.flush(ctx)?;
+                }
+            }
+            None => {
+                let old = self.deserialize(ctx, old.as_deref())?;
+                ctx.forward(Record {
+                    key: key.clone(),
+                    value: new.map(|(_, v)| v),
+                    old_value: old,
+                    timestamp,
+                    headers: headers.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Forwards the latest value of every cached key with its value as of the last flush.
+    pub(crate) fn flush(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+        let Some(cache) = &mut self.cache else {
+            return Ok(());
+        };
+        for (key_bytes, entry) in cache.drain() {
+            let new = self.read(ctx, &key_bytes)?;
+            if new.is_none() && entry.old.is_none() {
+                continue;
+            }
+            let value = self.deserialize(ctx, new.as_deref())?;
+            let old_value = self.deserialize(ctx, entry.old.as_deref())?;
+            ctx.forward(Record {
+                key: entry.key,
+                value,
+                old_value,
+                timestamp: entry.timestamp,
+                headers: entry.headers,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn has_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    pub(crate) fn abort(&mut self) {
+        if let Some(c) = &mut self.cache {
+            c.clear();
+        }
+    }
+}
+
+/// `builder.table(...)` and `KStream::to_table`: the latest value per key; null deletes.
+pub(crate) struct Materialize {
+    emitter: TableEmitter,
+}
+
+impl Materialize {
+    pub(crate) fn new(emitter: TableEmitter) -> Self {
+        Materialize { emitter }
+    }
+}
+
+impl Processor for Materialize {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
+            ctx.drop_record(DropReason::NullKey);
+            return Ok(());
+        };
+        let old = self.emitter.read(ctx, &key_bytes)?;
+        if record.value.is_none() && old.is_none() {
+            // Deleting an absent key changes nothing.
+            return Ok(());
+        }
+        let new = match record.value {
+            Some(v) => Some((self.emitter.value_bytes(ctx, &v)?, v)),
+            None => None,
+        };
+        self.emitter.write(
+            ctx,
+            &key_bytes,
+            &record.key,
+            old,
+            new,
+            record.timestamp,
+            &record.headers,
+        )
+    }
+
+    fn flush(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+        self.emitter.flush(ctx)
+    }
+
+    fn has_cache(&self) -> bool {
+        self.emitter.has_cache()
+    }
+
+    fn abort(&mut self) {
+        self.emitter.abort();
+    }
+}
+
+/// `KTable::to_stream`: each change's new value; deletes become null values.
+pub(crate) struct ToStream;
+
+impl Processor for ToStream {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, mut record: Record) -> Result<(), StreamsError> {
+        record.old_value = None;
+        ctx.forward(record);
+        Ok(())
+    }
+}
+
+/// `KTable::filter`: old and new values are filtered alike; a change whose both sides are
+/// filtered out is not forwarded.
+pub(crate) struct TableFilter {
+    pub(crate) predicate: PredicateFn,
+    pub(crate) negate: bool,
+}
+
+impl Processor for TableFilter {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let keep = |v: &Option<Dyn>| {
+            v.clone()
+                .filter(|v| (self.predicate)(&record.key, v) != self.negate)
+        };
+        let value = keep(&record.value);
+        let old_value = keep(&record.old_value);
+        if value.is_none() && old_value.is_none() {
+            return Ok(());
+        }
+        ctx.forward(Record {
+            value,
+            old_value,
+            ..record
+        });
+        Ok(())
+    }
+}
+
+/// `KTable::map_values`: maps old and new values.
+pub(crate) struct TableMapValues(pub(crate) ValueMapperFn);
+
+impl Processor for TableMapValues {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let value = record.value.as_ref().map(|v| (self.0)(&record.key, v));
+        let old_value = record.old_value.as_ref().map(|v| (self.0)(&record.key, v));
+        ctx.forward(Record {
+            value,
+            old_value,
+            ..record
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,499 @@
+//! `Task`: one sub-topology over one partition: its processors, stores and stream time.
+//!
+//! A task is driven from outside (a stream thread, or the test driver): `process` one input
+//! record at a time, then at commit `flush` the record caches, `take_output` and
+//! `changelog_records` for the producer, and once those are durable `commit_stores`; or `abort`
+//! to drop everything since the last commit.
+
+mod stores;
+
+pub use stores::BackendFactory;
+pub(crate) use stores::StoreSet;
+
+use crate::config::StreamsConfig;
+use crate::error::{RecordPosition, StreamsError};
+use crate::handlers;
+use crate::metrics::{DropReason, Metrics, TaskMetrics};
+use crate::processor::{self, CacheBudget, Forward, Processor, ProcessorContext};
+use crate::record::{OutputRecord, RawRecord, Record};
+use crate::task_id::TaskId;
+use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
+use sluice_state::KeyValueStore;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// Kafka Streams' "unknown" stream time, before the first record.
+pub(crate) const UNKNOWN_TIME: i64 = -1;
+
+struct NodeRuntime {
+    name: String,
+    processor: Box<dyn Processor>,
+    children: Vec<NodeId>,
+}
+
+/// What a dispatch does at a node.
+enum Call<'r> {
+    Process(Record, Option<&'r RawRecord>),
+    Flush,
+}
+
+pub(crate) struct Task {
+    id: TaskId,
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    /// Indexed by topology node id; `None` for nodes of other sub-topologies.
+    nodes: Vec<Option<NodeRuntime>>,
+    /// Resolved source topic -> source node.
+    sources: HashMap<Arc<str>, NodeId>,
+    /// Nodes with record caches, in topological order (flush order).
+    caching: Vec<NodeId>,
+    stores: StoreSet,
+    output: Vec<OutputRecord>,
+    metrics: TaskMetrics,
+    stream_time: i64,
+    committed_stream_time: i64,
+    /// Reused forward buffers: one per dispatch depth.
+    pool: Vec<Vec<(Forward, Record)>>,
+}
+
+impl Task {
+    pub(crate) fn new(
+        id: TaskId,
+        topology: Arc<Topology>,
+        config: Arc<StreamsConfig>,
+        metrics: &Metrics,
+        budget: &CacheBudget,
+        open_backend: &mut BackendFactory<'_>,
+    ) -> Result<Task, StreamsError> {
+        let stores = StoreSet::open(id, &topology, &config.application_id, open_backend)?;
+        let sub = &topology.sub_topologies()[id.sub_topology as usize];
+        let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
+        let mut sources = HashMap::new();
+        let mut caching = Vec::new();
+        for &n in &sub.nodes {
+            let node = topology.node(n);
+            if let NodeKind::Source(s) = node.kind() {
+                for t in &s.topics {
+                    sources.insert(Arc::from(t.resolve(&config.application_id)), n);
+                }
+            }
+            let processor = processor::build(&topology, n, &stores, &config, budget);
+            if processor.has_cache() {
+                caching.push(n);
+            }
+            nodes[n] = Some(NodeRuntime {
+                name: node.name().to_string(),
+                processor,
+                children: node.children().to_vec(),
+            });
+        }
+        Ok(Task {
+            id,
+            metrics: TaskMetrics::new(metrics, id),
+            topology,
+            config,
+            nodes,
+            sources,
+            caching,
+            stores,
+            output: Vec::new(),
+            stream_time: UNKNOWN_TIME,
+            committed_stream_time: UNKNOWN_TIME,
+            pool: Vec::new(),
+        })
+    }
+
+    /// Resolved topics this task reads.
+    pub(crate) fn source_topics(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.sources.keys()
+    }
+
+    /// Processes one input record through the sub-topology.
+    pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<(), StreamsError> {
+        let Some(&source) = self.sources.get(&raw.topic) else {
+            return Err(StreamsError::UnknownTopic {
+                topic: raw.topic.to_string(),
+                known: self.sources.keys().map(|t| t.to_string()).collect(),
+            });
+        };
+        let topology = Arc::clone(&self.topology);
+        let NodeKind::Source(spec) = topology.node(source).kind() else {
+            unreachable!("sources map to source nodes")
+        };
+        let Some((key, value, timestamp)) = self.deserialize(spec, raw)? else {
+            return Ok(());
+        };
+        self.stream_time = self.stream_time.max(timestamp);
+        self.metrics.processed.inc();
+        let record = Record::new(key, value, timestamp, raw.headers.clone());
+        self.dispatch(source, Call::Process(record, Some(raw)))
+    }
+
+    /// Key, value and event time of `raw`, or `None` if a handler skipped it.
+    #[allow(clippy::type_complexity)]
+    fn deserialize(
+        &mut self,
+        spec: &SourceSpec,
+        raw: &RawRecord,
+    ) -> Result<Option<(sluice_dsl::dynamic::Dyn, Option<sluice_dsl::dynamic::Dyn>, i64)>, StreamsError> {
+        let position = || RecordPosition {
+            topic: Arc::clone(&raw.topic),
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        let key = match spec.key_serde.deserialize(raw.key.as_deref()) {
+            Ok(k) => k,
+            Err(source) => {
+                let error = StreamsError::Deserialization {
+                    task: self.id,
+                    position: position(),
+                    part: "key",
+                    source: Box::new(source),
+                };
+                return self
+                    .input_failed(error, DropReason::DeserializationError, raw)
+                    .map(|()| None);
+            }
+        };
+        let value = match raw.value.as_deref() {
+            // A null value the serde cannot represent travels as a null (see KStream docs).
+            None if !spec.value_serde.accepts_null() => None,
+            bytes => match spec.value_serde.deserialize(bytes) {
+                Ok(v) => Some(v),
+                Err(source) => {
+                    let error = StreamsError::Deserialization {
+                        task: self.id,
+                        position: position(),
+                        part: "value",
+                        source: Box::new(source),
+                    };
+                    return self
+                        .input_failed(error, DropReason::DeserializationError, raw)
+                        .map(|()| None);
+                }
+            },
+        };
+        let timestamp = match (&spec.timestamp_extractor, &value) {
+            (Some(extract), Some(v)) => extract(&key, v, raw.timestamp, self.stream_time),
+            _ => raw.timestamp,
+        };
+        if timestamp < 0 {
+            let error = StreamsError::InvalidTimestamp {
+                task: self.id,
+                position: position(),
+                timestamp,
+                reason: "negative timestamps are invalid (was the record written with a timestamp?)",
+            };
+            return self
+                .input_failed(error, DropReason::InvalidTimestamp, raw)
+                .map(|()| None);
+        }
+        Ok(Some((key, value, timestamp)))
+    }
+
+    fn input_failed(
+        &mut self,
+        error: StreamsError,
+        reason: DropReason,
+        raw: &RawRecord,
+    ) -> Result<(), StreamsError> {
+        handlers::apply(
+            self.config.deserialization_exception_handler,
+            error,
+            reason,
+            Some(raw),
+            &self.config,
+            &mut self.output,
+            &mut self.metrics,
+        )
+    }
+
+    /// Runs `call` at `node`, then delivers what it forwarded to the node's children,
+    /// depth-first. A panic in the processor goes to the processing exception handler.
+    fn dispatch(&mut self, node: NodeId, call: Call<'_>) -> Result<(), StreamsError> {
+        let mut forwards = self.pool.pop().unwrap_or_default();
+        let input = match &call {
+            Call::Process(_, input) => *input,
+            Call::Flush => None,
+        };
+        let runtime = self.nodes[node]
+            .as_mut()
+            .expect("dispatch stays inside the task's sub-topology");
+        let mut ctx = ProcessorContext {
+            task: self.id,
+            node: &runtime.name,
+            stores: &mut self.stores,
+            forwards: &mut forwards,
+            output: &mut self.output,
+            input,
+            metrics: &mut self.metrics,
+            config: &self.config,
+        };
+        let processor = &mut runtime.processor;
+        let outcome = catch_unwind(AssertUnwindSafe(|| match call {
+            Call::Process(record, _) => processor.process(&mut ctx, record),
+            Call::Flush => processor.flush(&mut ctx),
+        }));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(panic) => {
+                forwards.clear();
+                let error = StreamsError::Processing {
+                    task: self.id,
+                    node: runtime.name.clone(),
+                    position: input.map(|r| RecordPosition {
+                        topic: std::sync::Arc::clone(&r.topic),
+                        partition: r.partition,
+                        offset: r.offset,
+                    }),
+                    message: panic_message(panic.as_ref()),
+                };
+                handlers::apply(
+                    self.config.processing_exception_handler,
+                    error,
+                    DropReason::ProcessingError,
+                    input,
+                    &self.config,
+                    &mut self.output,
+                    &mut self.metrics,
+                )
+            }
+        };
+        if let Err(e) = result {
+            forwards.clear();
+            self.pool.push(forwards);
+            return Err(e);
+        }
+        let mut result = Ok(());
+        for (target, record) in forwards.drain(..) {
+            let children = &self.nodes[node].as_ref().expect("node is in this task").children;
+            result = match target {
+                Forward::Child(i) => {
+                    let child = children[i];
+                    self.dispatch(child, Call::Process(record, input))
+                }
+                Forward::All => {
+                    let targets = children.clone();
+                    let mut r = Ok(());
+                    if let Some((&last, rest)) = targets.split_last() {
+                        for &child in rest {
+                            r = self.dispatch(child, Call::Process(record.clone(), input));
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                        if r.is_ok() {
+                            r = self.dispatch(last, Call::Process(record, input));
+                        }
+                    }
+                    r
+                }
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        forwards.clear();
+        self.pool.push(forwards);
+        result
+    }
+
+    /// Forwards what the record caches hold, upstream caches first so that downstream ones
+    /// see their output in the same flush.
+    pub(crate) fn flush(&mut self) -> Result<(), StreamsError> {
+        for i in 0..self.caching.len() {
+            let node = self.caching[i];
+            self.dispatch(node, Call::Flush)?;
+        }
+        Ok(())
+    }
+
+    /// Records for sinks (and the dead-letter topic) since the last call.
+    pub(crate) fn take_output(&mut self) -> Vec<OutputRecord> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// One changelog record per key written since the last commit, per logged store, for this
+    /// task's partition; each tagged with the index of its store.
+    pub(crate) fn changelog_records(&self) -> Vec<(usize, OutputRecord)> {
+        let mut out = Vec::new();
+        for (i, store) in self.stores.iter().enumerate() {
+            let Some(topic) = &store.changelog else { continue };
+            for (k, v) in store.kv.changes() {
+                out.push((
+                    i,
+                    OutputRecord {
+                        topic: Arc::clone(topic),
+                        partition: Some(self.id.partition),
+                        key: Some(k.to_vec()),
+                        value: v.map(<[u8]>::to_vec),
+                        timestamp: self.stream_time.max(0),
+                        headers: Default::default(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Applies every store's pending writes; `offsets[i]` is the changelog offset of the last
+    /// record of store `i` in this commit (`None` if it wrote none or keeps no changelog).
+    pub(crate) fn commit_stores(&mut self, offsets: &[Option<i64>]) -> Result<(), StreamsError> {
+        for (i, store) in self.stores.iter_mut().enumerate() {
+            let offset = offsets.get(i).copied().flatten();
+            store.kv.commit(offset).map_err(|source| StreamsError::Store {
+                task: self.id,
+                source,
+            })?;
+        }
+        self.committed_stream_time = self.stream_time;
+        Ok(())
+    }
+
+    /// Drops everything since the last commit: pending writes, caches, output, stream time.
+    pub(crate) fn abort(&mut self) {
+        for store in self.stores.iter_mut() {
+            store.kv.abort();
+        }
+        for node in self.nodes.iter_mut().flatten() {
+            node.processor.abort();
+        }
+        self.output.clear();
+        self.stream_time = self.committed_stream_time;
+    }
+
+    /// Number of stores (the length `commit_stores` expects).
+    pub(crate) fn store_count(&self) -> usize {
+        self.stores.iter().count()
+    }
+
+    /// A store, for reads by the test driver.
+    pub(crate) fn store(&self, name: &str) -> Option<&KeyValueStore> {
+        self.stores.get(name).map(|s| &s.kv)
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_dsl::prelude::*;
+    use sluice_state::MemoryBackend;
+
+    fn count_task(cache_max_bytes: usize) -> Task {
+        let b = StreamsBuilder::new();
+        b.stream("tx", Consumed::with(Serde::string(), Serde::string()))
+            .group_by_key()
+            .count(Materialized::as_("counts"))
+            .to_stream()
+            .to("out", Produced::default());
+        let mut config = StreamsConfig::new("app", "");
+        config.statestore_cache_max_bytes = cache_max_bytes;
+        Task::new(
+            TaskId::new(0, 3),
+            Arc::new(b.build().unwrap()),
+            Arc::new(config),
+            &Metrics::new(),
+            &CacheBudget::new(cache_max_bytes),
+            &mut |_, _| Ok(Box::new(MemoryBackend::new())),
+        )
+        .unwrap()
+    }
+
+    fn raw(offset: i64, key: &str) -> RawRecord {
+        RawRecord {
+            topic: "tx".into(),
+            partition: 3,
+            offset,
+            timestamp: offset * 10,
+            key: Some(key.as_bytes().to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: Default::default(),
+        }
+    }
+
+    fn counts(out: &[OutputRecord]) -> Vec<(String, i64)> {
+        out.iter()
+            .map(|r| {
+                let k = String::from_utf8(r.key.clone().unwrap()).unwrap();
+                let v = i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap());
+                (k, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn record_cache_forwards_latest_value_per_key_at_flush() {
+        let mut task = count_task(1 << 20);
+        for (i, k) in ["a", "a", "b", "a"].iter().enumerate() {
+            task.process(&raw(i as i64, k)).unwrap();
+        }
+        assert!(
+            task.take_output().is_empty(),
+            "nothing is forwarded before the flush"
+        );
+        task.flush().unwrap();
+        let out = task.take_output();
+        assert_eq!(counts(&out), vec![("a".into(), 3), ("b".into(), 1)]);
+        // The forwarded record carries the timestamp of the key's latest update.
+        assert_eq!(out[0].timestamp, 30);
+        // One changelog record per key, for the task's partition.
+        let changelog = task.changelog_records();
+        assert_eq!(changelog.len(), 2);
+        assert!(changelog
+            .iter()
+            .all(|(_, r)| r.partition == Some(3) && &*r.topic == "app-counts-changelog"));
+    }
+
+    #[test]
+    fn disabled_cache_forwards_every_update() {
+        let mut task = count_task(0);
+        for (i, k) in ["a", "a", "b"].iter().enumerate() {
+            task.process(&raw(i as i64, k)).unwrap();
+        }
+        assert_eq!(
+            counts(&task.take_output()),
+            vec![("a".into(), 1), ("a".into(), 2), ("b".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn exhausted_cache_budget_flushes_early() {
+        // Room for about one entry: every new key evicts.
+        let mut task = count_task(120);
+        for (i, k) in ["a", "a", "b", "c"].iter().enumerate() {
+            task.process(&raw(i as i64, k)).unwrap();
+        }
+        let out = counts(&task.take_output());
+        assert_eq!(out, vec![("a".into(), 2), ("b".into(), 1)]);
+        task.flush().unwrap();
+        assert_eq!(counts(&task.take_output()), vec![("c".into(), 1)]);
+    }
+
+    #[test]
+    fn abort_drops_uncommitted_state_and_cache() {
+        let mut task = count_task(1 << 20);
+        task.process(&raw(0, "a")).unwrap();
+        task.flush().unwrap();
+        task.take_output();
+        task.commit_stores(&[None]).unwrap();
+        task.process(&raw(1, "a")).unwrap();
+        task.abort();
+        task.flush().unwrap();
+        assert!(task.take_output().is_empty());
+        assert_eq!(task.stream_time, 0);
+        task.process(&raw(1, "a")).unwrap();
+        task.flush().unwrap();
+        assert_eq!(counts(&task.take_output()), vec![("a".into(), 2)]);
+    }
+}

@@ -1,0 +1,317 @@
+//! The conformance suite every backend passes: behaviour of a [`KeyValueStore`] over it, before
+//! and after commits, and across aborts. Each backend's tests call [`run_all`] with a factory.
+
+use crate::{KeyValueStore, KvBackend};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// Makes a fresh, empty backend.
+pub type Factory<'a> = &'a mut dyn FnMut() -> Box<dyn KvBackend>;
+
+fn store(factory: Factory<'_>) -> KeyValueStore {
+    KeyValueStore::new("conformance", factory())
+}
+
+fn collect(iter: crate::MergedIter<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    iter.map(|r| r.expect("iteration failed")).collect()
+}
+
+fn kv(k: &[u8], v: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    (k.to_vec(), v.to_vec())
+}
+
+/// Runs every case against stores over backends from `factory`.
+pub fn run_all(factory: Factory<'_>) {
+    put_get_delete(factory);
+    overwrite_and_commit(factory);
+    iteration_is_unsigned_byte_order(factory);
+    ranges_respect_bounds(factory);
+    prefix_scan(factory);
+    pending_deletes_hide_committed_keys(factory);
+    abort_restores_committed_state(factory);
+    changes_yield_latest_per_key(factory);
+    offsets_and_restore(factory);
+    delete_range_hides_and_removes(factory);
+    large_values(factory);
+    wipe_clears_everything(factory);
+    matches_reference_model(factory);
+}
+
+fn put_get_delete(factory: Factory<'_>) {
+    let mut s = store(factory);
+    assert_eq!(s.get(b"a").unwrap(), None);
+    s.put(b"a", b"1");
+    s.put(b"", b"empty-key");
+    assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(s.get(b"").unwrap(), Some(b"empty-key".to_vec()));
+    s.delete(b"a");
+    assert_eq!(s.get(b"a").unwrap(), None);
+    s.delete(b"never-written");
+    assert_eq!(s.get(b"never-written").unwrap(), None);
+    s.commit(None).unwrap();
+    assert_eq!(s.get(b"a").unwrap(), None);
+    assert_eq!(s.get(b"").unwrap(), Some(b"empty-key".to_vec()));
+}
+
+fn overwrite_and_commit(factory: Factory<'_>) {
+    let mut s = store(factory);
+    s.put(b"k", b"1");
+    s.commit(Some(0)).unwrap();
+    s.put(b"k", b"2");
+    assert_eq!(s.get(b"k").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(s.get_committed(b"k").unwrap(), Some(b"1".to_vec()));
+    s.commit(Some(1)).unwrap();
+    assert_eq!(s.get_committed(b"k").unwrap(), Some(b"2".to_vec()));
+    assert!(s.is_clean());
+    assert_eq!(s.approximate_num_entries(), 1);
+}
+
+fn iteration_is_unsigned_byte_order(factory: Factory<'_>) {
+    let mut s = store(factory);
+    for k in [&[0x80u8][..], &[0x01], &[0x01, 0x00], &[0xff], &[0x7f, 0xff]] {
+        s.put(k, b"v");
+    }
+    let pending: Vec<Vec<u8>> = collect(s.all().unwrap()).into_iter().map(|(k, _)| k).collect();
+    let expected = vec![
+        vec![0x01],
+        vec![0x01, 0x00],
+        vec![0x7f, 0xff],
+        vec![0x80],
+        vec![0xff],
+    ];
+    assert_eq!(pending, expected);
+    s.commit(None).unwrap();
+    let committed: Vec<Vec<u8>> = collect(s.all().unwrap()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(committed, expected);
+}
+
+fn ranges_respect_bounds(factory: Factory<'_>) {
+    let mut s = store(factory);
+    for k in [b"a", b"b", b"c", b"d"] {
+        s.put(k, k);
+    }
+    s.commit(None).unwrap();
+    s.put(b"bb", b"bb");
+    let keys = |it: crate::MergedIter<'_>| collect(it).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys(s.range_inclusive(b"b", b"c").unwrap()),
+        vec![b"b".to_vec(), b"bb".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(
+        keys(s.range(Bound::Excluded(b"b"), Bound::Excluded(b"d")).unwrap()),
+        vec![b"bb".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(
+        keys(s.range(Bound::Unbounded, Bound::Excluded(b"b")).unwrap()),
+        vec![b"a".to_vec()]
+    );
+    assert_eq!(
+        keys(s.range(Bound::Included(b"c"), Bound::Unbounded).unwrap()),
+        vec![b"c".to_vec(), b"d".to_vec()]
+    );
+    // Inverted and empty ranges are empty, not errors (Kafka Streams logs and returns nothing).
+    assert!(keys(s.range_inclusive(b"d", b"a").unwrap()).is_empty());
+    assert!(keys(s.range(Bound::Excluded(b"b"), Bound::Excluded(b"b")).unwrap()).is_empty());
+}
+
+fn prefix_scan(factory: Factory<'_>) {
+    let mut s = store(factory);
+    for k in [&b"ab"[..], b"abc", b"abd", b"ac", b"b"] {
+        s.put(k, b"x");
+    }
+    s.put(&[0x61, 0xff], b"x");
+    s.put(&[0x61, 0xff, 0x00], b"x");
+    s.put(&[0x62], b"x");
+    s.commit(None).unwrap();
+    s.put(b"abz", b"pending");
+    let keys: Vec<Vec<u8>> = collect(s.prefix_scan(b"ab").unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![b"ab".to_vec(), b"abc".to_vec(), b"abd".to_vec(), b"abz".to_vec()]
+    );
+    let keys: Vec<Vec<u8>> = collect(s.prefix_scan(&[0x61, 0xff]).unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec![vec![0x61, 0xff], vec![0x61, 0xff, 0x00]]);
+    // b"b" and [0x62] are one key: 7 committed + 1 pending.
+    assert_eq!(collect(s.prefix_scan(b"").unwrap()).len(), 8);
+}
+
+fn pending_deletes_hide_committed_keys(factory: Factory<'_>) {
+    let mut s = store(factory);
+    s.put(b"a", b"1");
+    s.put(b"b", b"2");
+    s.put(b"c", b"3");
+    s.commit(None).unwrap();
+    s.delete(b"b");
+    s.put(b"c", b"33");
+    assert_eq!(collect(s.all().unwrap()), vec![kv(b"a", b"1"), kv(b"c", b"33")]);
+    assert_eq!(s.get(b"b").unwrap(), None);
+    assert_eq!(s.get_committed(b"b").unwrap(), Some(b"2".to_vec()));
+}
+
+fn abort_restores_committed_state(factory: Factory<'_>) {
+    let mut s = store(factory);
+    s.put(b"a", b"1");
+    s.commit(Some(5)).unwrap();
+    s.put(b"a", b"2");
+    s.put(b"z", b"9");
+    s.delete(b"a");
+    s.abort();
+    assert!(s.is_clean());
+    assert_eq!(collect(s.all().unwrap()), vec![kv(b"a", b"1")]);
+    assert_eq!(s.committed_offset(), Some(5));
+}
+
+fn changes_yield_latest_per_key(factory: Factory<'_>) {
+    let mut s = store(factory);
+    s.put(b"x", b"old");
+    s.commit(None).unwrap();
+    s.put(b"b", b"1");
+    s.put(b"b", b"2");
+    s.put(b"a", b"1");
+    s.delete(b"x");
+    let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = s
+        .changes()
+        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (b"a".to_vec(), Some(b"1".to_vec())),
+            (b"b".to_vec(), Some(b"2".to_vec())),
+            (b"x".to_vec(), None)
+        ]
+    );
+    assert!(s.pending_bytes() > 0);
+    s.commit(None).unwrap();
+    assert_eq!(s.changes().count(), 0);
+    assert_eq!(s.pending_bytes(), 0);
+}
+
+fn offsets_and_restore(factory: Factory<'_>) {
+    let mut s = store(factory);
+    assert_eq!(s.committed_offset(), None);
+    s.restore(
+        vec![
+            (b"a".to_vec(), Some(b"1".to_vec())),
+            (b"b".to_vec(), Some(b"1".to_vec())),
+            (b"a".to_vec(), Some(b"2".to_vec())),
+            (b"b".to_vec(), None),
+        ],
+        17,
+    )
+    .unwrap();
+    assert_eq!(s.committed_offset(), Some(17));
+    assert_eq!(collect(s.all().unwrap()), vec![kv(b"a", b"2")]);
+    // A commit without an offset keeps the recorded one.
+    s.put(b"c", b"3");
+    s.commit(None).unwrap();
+    assert_eq!(s.committed_offset(), Some(17));
+    s.put(b"c", b"4");
+    s.commit(Some(20)).unwrap();
+    assert_eq!(s.committed_offset(), Some(20));
+}
+
+fn delete_range_hides_and_removes(factory: Factory<'_>) {
+    let mut s = store(factory);
+    for k in [b"a1", b"a2", b"b1", b"b2"] {
+        s.put(k, b"v");
+    }
+    s.commit(None).unwrap();
+    s.put(b"a3", b"pending");
+    s.delete_range(b"a", b"b");
+    assert_eq!(s.get(b"a1").unwrap(), None);
+    assert_eq!(s.get(b"a3").unwrap(), None);
+    s.put(b"a9", b"after");
+    let keys: Vec<Vec<u8>> = collect(s.all().unwrap()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![b"a9".to_vec(), b"b1".to_vec(), b"b2".to_vec()]);
+    s.commit(None).unwrap();
+    let keys: Vec<Vec<u8>> = collect(s.all().unwrap()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![b"a9".to_vec(), b"b1".to_vec(), b"b2".to_vec()]);
+}
+
+fn large_values(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let big = vec![7u8; 4 << 20];
+    s.put(b"big", &big);
+    s.commit(None).unwrap();
+    assert_eq!(s.get(b"big").unwrap().map(|v| v.len()), Some(big.len()));
+}
+
+fn wipe_clears_everything(factory: Factory<'_>) {
+    let mut s = store(factory);
+    s.put(b"a", b"1");
+    s.commit(Some(3)).unwrap();
+    s.put(b"b", b"2");
+    s.wipe().unwrap();
+    assert_eq!(collect(s.all().unwrap()), vec![]);
+    assert_eq!(s.committed_offset(), None);
+}
+
+/// A seeded random walk of puts, deletes, range reads, commits and aborts against a
+/// reference model: the committed map plus a pending map.
+fn matches_reference_model(factory: Factory<'_>) {
+    for seed in 0..20u64 {
+        let mut rng = crate::test_rng::SplitMix64::new(seed);
+        let mut s = store(factory);
+        let mut committed: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut pending: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for step in 0..400 {
+            let key = vec![b'k', (rng.next() % 16) as u8];
+            match rng.next() % 10 {
+                0..=3 => {
+                    let v = rng.next().to_be_bytes().to_vec();
+                    s.put(&key, &v);
+                    pending.insert(key, Some(v));
+                }
+                4 | 5 => {
+                    s.delete(&key);
+                    pending.insert(key, None);
+                }
+                6 => {
+                    s.commit(Some(step)).unwrap();
+                    for (k, v) in std::mem::take(&mut pending) {
+                        match v {
+                            Some(v) => committed.insert(k, v),
+                            None => committed.remove(&k),
+                        };
+                    }
+                }
+                7 => {
+                    s.abort();
+                    pending.clear();
+                }
+                _ => {
+                    let hi = vec![b'k', (rng.next() % 16) as u8];
+                    let (lo, hi) = if key <= hi { (key, hi) } else { (hi, key) };
+                    let mut view = committed.clone();
+                    for (k, v) in &pending {
+                        match v {
+                            Some(v) => view.insert(k.clone(), v.clone()),
+                            None => view.remove(k),
+                        };
+                    }
+                    let expected: Vec<_> = view
+                        .range(lo.clone()..=hi.clone())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    assert_eq!(
+                        collect(s.range_inclusive(&lo, &hi).unwrap()),
+                        expected,
+                        "seed {seed} step {step}"
+                    );
+                    assert_eq!(
+                        s.get(&lo).unwrap(),
+                        view.get(&lo).cloned(),
+                        "seed {seed} step {step}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! `KeyValueStore`: a byte store with a transactional overlay over a committed backend.
+
+use crate::backend::{KvBackend, KvIter, WriteBatch};
+use crate::bounds::{is_empty_range, prefix_successor};
+use crate::error::StoreError;
+use crate::overlay::Overlay;
+use std::iter::Peekable;
+use std::ops::Bound;
+
+/// A key-value store over bytes, as processors use it.
+///
+/// Writes land in a pending overlay that every read (point and range, in key order) sees merged
+/// over the committed backend. [`commit`](Self::commit) applies the overlay and the changelog
+/// offset it reflects in one atomic batch; [`abort`](Self::abort) drops it. Between the two,
+/// [`changes`](Self::changes) yields the one changelog record per key written since the last
+/// commit (its latest value, or `None` for a delete).
+///
+/// ```
+/// use sluice_state::{KeyValueStore, MemoryBackend};
+///
+/// let mut store = KeyValueStore::new("counts", Box::new(MemoryBackend::new()));
+/// store.put(b"card-1", b"3");
+/// store.put(b"card-2", b"1");
+/// store.delete(b"card-2");
+/// assert_eq!(store.get(b"card-1").unwrap(), Some(b"3".to_vec()));
+/// let changes: Vec<_> = store.changes().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect();
+/// assert_eq!(changes, vec![(b"card-1".to_vec(), Some(b"3".to_vec())), (b"card-2".to_vec(), None)]);
+/// store.commit(Some(41)).unwrap();
+/// assert_eq!(store.committed_offset(), Some(41));
+/// store.put(b"card-1", b"4");
+/// store.abort();
+/// assert_eq!(store.get(b"card-1").unwrap(), Some(b"3".to_vec()));
+/// ```
+pub struct KeyValueStore {
+    name: String,
+    backend: Box<dyn KvBackend>,
+    overlay: Overlay,
+}
+
+impl std::fmt::Debug for KeyValueStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyValueStore")
+            .field("name", &self.name)
+            .field("pending_bytes", &self.overlay.bytes())
+            .finish()
+    }
+}
+
+impl KeyValueStore {
+    /// A store named `name` over `backend`.
+    pub fn new(name: impl Into<String>, backend: Box<dyn KvBackend>) -> Self {
+        KeyValueStore {
+            name: name.into(),
+            backend,
+            overlay: Overlay::default(),
+        }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The value of `key`, pending writes included.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.map(<[u8]>::to_vec)),
+            None => self.backend.get(key),
+        }
+    }
+
+    /// The committed value of `key`, ignoring pending writes.
+    pub fn get_committed(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(key)
+    }
+
+    /// Sets `key` to `value` (pending until commit).
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.overlay.write(key, Some(value.to_vec()));
+    }
+
+    /// Deletes `key` (pending until commit).
+    pub fn delete(&mut self, key: &[u8]) {
+        self.overlay.write(key, None);
+    }
+
+    /// Deletes every key in `[from, to)` at the next commit, and hides them now. Range deletes
+    /// produce no changelog records: they implement retention, which the changelog topic's own
+    /// retention mirrors.
+    pub fn delete_range(&mut self, from: &[u8], to: &[u8]) {
+        if from < to {
+            self.overlay.delete_range(from.to_vec(), to.to_vec());
+        }
+    }
+
+    /// Entries with keys inside the bounds, ascending, pending writes included.
+    pub fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<MergedIter<'_>, StoreError> {
+        let backend = self.backend.range(from, to)?;
+        let pending: PendingIter<'_> = if is_empty_range(from, to) {
+            Box::new(std::iter::empty())
+        } else {
+            let owned = (from.map(<[u8]>::to_vec), to.map(<[u8]>::to_vec));
+            Box::new(
+                self.overlay
+                    .entries
+                    .range::<Vec<u8>, _>(owned)
+                    .map(|(k, v)| (k.as_slice(), v.as_deref())),
+            )
+        };
+        Ok(MergedIter {
+            pending: pending.peekable(),
+            backend: backend.peekable(),
+            overlay: &self.overlay,
+        })
+    }
+
+    /// Entries with `from <= key <= to`, ascending (Kafka Streams' `range`).
+    pub fn range_inclusive(&self, from: &[u8], to: &[u8]) -> Result<MergedIter<'_>, StoreError> {
+        self.range(Bound::Included(from), Bound::Included(to))
+    }
+
+    /// Entries whose key starts with `prefix`, ascending.
+    pub fn prefix_scan(&self, prefix: &[u8]) -> Result<MergedIter<'_>, StoreError> {
+        match prefix_successor(prefix) {
+            Some(end) => {
+                // The iterator must not borrow `end`, so the bound is applied by the backend on
+                // an owned copy inside `range`.
+                let iter = self.range(Bound::Included(prefix), Bound::Excluded(&end))?;
+                Ok(iter)
+            }
+            None => self.range(Bound::Included(prefix), Bound::Unbounded),
+        }
+    }
+
+    /// Every entry, ascending.
+    pub fn all(&self) -> Result<MergedIter<'_>, StoreError> {
+        self.range(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// An estimate of the number of keys (committed ones plus pending puts).
+    pub fn approximate_num_entries(&self) -> u64 {
+        let pending_puts = self.overlay.entries.values().filter(|v| v.is_some()).count() as u64;
+        self.backend.approximate_num_entries() + pending_puts
+    }
+
+    /// Bytes held by pending writes; the engine commits early when this passes its bound.
+    pub fn pending_bytes(&self) -> usize {
+        self.overlay.bytes()
+    }
+
+    /// True if nothing was written since the last commit.
+    pub fn is_clean(&self) -> bool {
+        self.overlay.is_empty()
+    }
+
+    /// One changelog record per key written since the last commit, in key order: the latest
+    /// value, or `None` for a delete.
+    pub fn changes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.overlay
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
+    /// Applies pending writes and records `changelog_offset` atomically. On error the pending
+    /// writes are gone and the committed state is unchanged: the caller restores from the
+    /// changelog, which already holds them.
+    pub fn commit(&mut self, changelog_offset: Option<i64>) -> Result<(), StoreError> {
+        let overlay = std::mem::take(&mut self.overlay);
+        let batch = WriteBatch {
+            entries: overlay.entries.into_iter().collect(),
+            delete_ranges: overlay.delete_ranges,
+            changelog_offset,
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.backend.apply(batch)
+    }
+
+    /// Drops pending writes.
+    pub fn abort(&mut self) {
+        self.overlay.clear();
+    }
+
+    /// The changelog offset the committed state reflects.
+    pub fn committed_offset(&self) -> Option<i64> {
+        self.backend.committed_offset()
+    }
+
+    /// Applies changelog records read during restoration directly to the committed state, in
+    /// order, recording `last_offset`.
+    ///
+    /// # Panics
+    /// If writes are pending: restoration happens before a task processes anything.
+    pub fn restore(
+        &mut self,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        last_offset: i64,
+    ) -> Result<(), StoreError> {
+        assert!(
+            self.overlay.is_empty(),
+            "store {}: restore with pending writes",
+            self.name
+        );
+        self.backend.apply(WriteBatch {
+            entries: records,
+            delete_ranges: Vec::new(),
+            changelog_offset: Some(last_offset),
+        })
+    }
+
+    /// Drops all state, committed and pending (before a full replay of the changelog).
+    pub fn wipe(&mut self) -> Result<(), StoreError> {
+        self.overlay.clear();
+        self.backend.wipe()
+    }
+}
+
+/// Pending entries in key order: `None` is a pending delete.
+type PendingIter<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
+
+/// Pending writes merged over committed entries, ascending; pending values and deletes win.
+pub struct MergedIter<'a> {
+    pending: Peekable<PendingIter<'a>>,
+    backend: Peekable<KvIter<'a>>,
+    overlay: &'a Overlay,
+}
+
+impl Iterator for MergedIter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (take_pending, shadowed) = match (self.pending.peek(), self.backend.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) | (Some(_), Some(Err(_))) => (false, false),
+                (Some((pk, _)), Some(Ok((bk, _)))) => (*pk <= bk.as_slice(), *pk == bk.as_slice()),
+            };
+            if shadowed {
+                // The pending write shadows the committed entry.
+                self.backend.next();
+            }
+            if take_pending {
+                let (k, v) = self.pending.next()?;
+                if let Some(v) = v {
+                    return Some(Ok((k.to_vec(), v.to_vec())));
+                }
+                // A pending delete hides the key.
+                continue;
+            }
+            match self.backend.next()? {
+                Ok((k, _)) if self.overlay.in_deleted_range(&k) => continue,
+                item => return Some(item),
+            }
+        }
+    }
+}
