@@ -84,6 +84,12 @@ pub type InitializerFn = Arc<dyn Fn() -> DynBox + Send + Sync>;
 pub type AggregatorFn = Arc<dyn Fn(&Dyn, &Dyn, DynBox) -> Dyn + Send + Sync>;
 /// `(aggregate, value) -> new aggregate`
 pub type ReducerFn = Arc<dyn Fn(DynBox, &Dyn) -> Dyn + Send + Sync>;
+/// `(key, aggregate, aggregate) -> merged aggregate` (session merges)
+pub type MergerFn = Arc<dyn Fn(&Dyn, DynBox, DynBox) -> DynBox + Send + Sync>;
+/// `(key, window) -> Windowed<key>`
+pub type WindowedKeyFn = Arc<dyn Fn(&Dyn, crate::windows::Window) -> Dyn + Send + Sync>;
+/// `Windowed<key> -> window`
+pub type WindowOfFn = Arc<dyn Fn(&Dyn) -> crate::windows::Window + Send + Sync>;
 /// `(key, value, record timestamp, partition time) -> event time`
 pub type TimestampExtractorFn = Arc<dyn Fn(&Dyn, &Dyn, i64, i64) -> i64 + Send + Sync>;
 

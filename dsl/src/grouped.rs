@@ -17,6 +17,16 @@ pub struct Grouped<K, V> {
     pub(crate) value_serde: Option<Serde<V>>,
 }
 
+impl<K, V> Clone for Grouped<K, V> {
+    fn clone(&self) -> Self {
+        Grouped {
+            name: self.name.clone(),
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+        }
+    }
+}
+
 impl<K: Data, V: Data> Default for Grouped<K, V> {
     fn default() -> Self {
         Grouped {

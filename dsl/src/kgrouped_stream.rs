@@ -6,7 +6,9 @@ use crate::kstream::KStream;
 use crate::ktable::KTable;
 use crate::materialized::Materialized;
 use crate::serde::Serde;
-use crate::topology::{NodeId, ProcessorSpec, SinkSpec, SourceSpec, StoreKind, TopicRef};
+use crate::topology::{Aggregation, NodeId, ProcessorSpec, SinkSpec, SourceSpec, StoreKind, TopicRef};
+use crate::windows::{SessionWindows, SlidingWindows, TimeWindows};
+use crate::{SessionWindowedKStream, TimeWindowedKStream};
 use std::sync::Arc;
 
 /// A stream grouped by key (Kafka Streams' `KGroupedStream`). Aggregations keep one value per
@@ -31,6 +33,59 @@ pub struct KGroupedStream<K, V> {
     pub(crate) grouped: Grouped<K, V>,
 }
 
+impl<K, V> Clone for KGroupedStream<K, V> {
+    fn clone(&self) -> Self {
+        KGroupedStream {
+            stream: self.stream.clone(),
+            grouped: self.grouped.clone(),
+        }
+    }
+}
+
+/// `count`: `n + 1` from 0.
+pub(crate) fn count_aggregation() -> Aggregation {
+    Aggregation::Aggregate {
+        initializer: Arc::new(|| Box::new(0i64) as DynBox),
+        aggregator: Arc::new(|_, _, n| erase(downcast_box::<i64>(n) + 1)),
+    }
+}
+
+pub(crate) fn reduce_aggregation<V: Data, F>(reducer: F) -> Aggregation
+where
+    F: Fn(V, &V) -> V + Send + Sync + 'static,
+{
+    Aggregation::Reduce(Arc::new(move |agg, v| {
+        erase(reducer(downcast_box::<V>(agg), downcast_ref::<V>(v)))
+    }))
+}
+
+pub(crate) fn aggregate_aggregation<K: Data, V: Data, VA: Data, I, A>(
+    initializer: I,
+    aggregator: A,
+) -> Aggregation
+where
+    I: Fn() -> VA + Send + Sync + 'static,
+    A: Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+{
+    Aggregation::Aggregate {
+        initializer: Arc::new(move || Box::new(initializer()) as DynBox),
+        aggregator: Arc::new(move |k, v, agg| {
+            erase(aggregator(
+                downcast_ref::<K>(k),
+                downcast_ref::<V>(v),
+                downcast_box::<VA>(agg),
+            ))
+        }),
+    }
+}
+
+/// What a stateful operator added: its node, resolved key serde and store name.
+pub(crate) struct Added<K> {
+    pub(crate) node: NodeId,
+    pub(crate) key_serde: Serde<K>,
+    pub(crate) store: String,
+}
+
 impl<K: Data, V: Data> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
         KGroupedStream { stream, grouped }
@@ -40,11 +95,13 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
     /// Counts records per key.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let materialized = Materialized {
-            value_serde: materialized.value_serde.clone().or_else(|| Some(Serde::i64())),
-            ..materialized
-        };
-        self.aggregate_named("KSTREAM-AGGREGATE-", || 0i64, |_, _, n| n + 1, materialized)
+        let value_serde = materialized.value_serde.clone().unwrap_or_else(Serde::i64);
+        self.table(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            value_serde,
+            count_aggregation(),
+        )
     }
 
     /// Combines the values of each key: the first value is the aggregate, later ones are
@@ -53,17 +110,13 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
     where
         F: Fn(V, &V) -> V + Send + Sync + 'static,
     {
-        let value_serde = materialized
-            .value_serde
-            .clone()
-            .or_else(|| self.grouped.value_serde.clone())
-            .or_else(|| self.stream.value_serde.clone())
-            .unwrap_or_else(Serde::bincode);
-        let reducer: ReducerFn =
-            Arc::new(move |agg, v| erase(reducer(downcast_box::<V>(agg), downcast_ref::<V>(v))));
-        self.stateful("KSTREAM-REDUCE-", materialized, value_serde, |store| {
-            ProcessorSpec::Reduce { store, reducer }
-        })
+        let value_serde = self.reduce_value_serde(&materialized);
+        self.table(
+            "KSTREAM-REDUCE-",
+            materialized,
+            value_serde,
+            reduce_aggregation(reducer),
+        )
     }
 
     /// Folds the values of each key into an aggregate that starts as `initializer()`.
@@ -77,46 +130,62 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
         I: Fn() -> VA + Send + Sync + 'static,
         A: Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
     {
-        self.aggregate_named("KSTREAM-AGGREGATE-", initializer, aggregator, materialized)
-    }
-
-    fn aggregate_named<VA: StoreData, I, A>(
-        &self,
-        prefix: &str,
-        initializer: I,
-        aggregator: A,
-        materialized: Materialized<K, VA>,
-    ) -> KTable<K, VA>
-    where
-        I: Fn() -> VA + Send + Sync + 'static,
-        A: Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
-    {
         let value_serde = materialized.value_serde.clone().unwrap_or_else(Serde::bincode);
-        let initializer: InitializerFn = Arc::new(move || Box::new(initializer()) as DynBox);
-        let aggregator: AggregatorFn = Arc::new(move |k, v, agg| {
-            erase(aggregator(
-                downcast_ref::<K>(k),
-                downcast_ref::<V>(v),
-                downcast_box::<VA>(agg),
-            ))
-        });
-        self.stateful(prefix, materialized, value_serde, |store| {
-            ProcessorSpec::Aggregate {
-                store,
-                initializer,
-                aggregator,
-            }
-        })
+        self.table(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            value_serde,
+            aggregate_aggregation(initializer, aggregator),
+        )
     }
 
-    /// Declares the store, repartitions if the key changed, and adds the processor.
-    fn stateful<VA: Data>(
+    /// Aggregates per window: `TimeWindows` (tumbling, hopping) and `SlidingWindows` give a
+    /// [`TimeWindowedKStream`], `SessionWindows` a [`SessionWindowedKStream`].
+    pub fn windowed_by<W: WindowedBy<K, V>>(&self, windows: W) -> W::Output {
+        windows.windowed(self)
+    }
+
+    fn table<VA: Data>(
         &self,
         prefix: &str,
         materialized: Materialized<K, VA>,
         value_serde: Serde<VA>,
-        spec: impl FnOnce(String) -> ProcessorSpec,
+        aggregation: Aggregation,
     ) -> KTable<K, VA> {
+        let added = self.add_stateful(
+            prefix,
+            &materialized,
+            &value_serde,
+            StoreKind::KeyValue,
+            |store| ProcessorSpec::Aggregate { store, aggregation },
+        );
+        KTable::new(
+            self.stream.graph.clone(),
+            added.node,
+            Some(added.key_serde),
+            Some(value_serde),
+            Some(added.store),
+        )
+    }
+
+    pub(crate) fn reduce_value_serde(&self, materialized: &Materialized<K, V>) -> Serde<V> {
+        materialized
+            .value_serde
+            .clone()
+            .or_else(|| self.grouped.value_serde.clone())
+            .or_else(|| self.stream.value_serde.clone())
+            .unwrap_or_else(Serde::bincode)
+    }
+
+    /// Declares the store, repartitions if the key changed, and adds the processor.
+    pub(crate) fn add_stateful<VA: Data>(
+        &self,
+        prefix: &str,
+        materialized: &Materialized<K, VA>,
+        value_serde: &Serde<VA>,
+        kind: StoreKind,
+        spec: impl FnOnce(String) -> ProcessorSpec,
+    ) -> Added<K> {
         let graph = self.stream.graph.clone();
         let store = match &materialized.name {
             Some(n) => n.clone(),
@@ -129,10 +198,13 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
             .unwrap_or_else(Serde::bincode);
         let parent = self.repartition_if_required(&store);
         let mut g = graph.borrow_mut();
-        g.add_store(materialized.store_spec(&store, StoreKind::KeyValue, &key_serde, &value_serde));
+        g.add_store(materialized.store_spec(&store, kind, &key_serde, value_serde));
         let node = g.add_processor(prefix, None, spec(store.clone()), &[parent]);
-        drop(g);
-        KTable::new(graph, node, Some(key_serde), Some(value_serde), Some(store))
+        Added {
+            node,
+            key_serde,
+            store,
+        }
     }
 
     fn key_serde(&self) -> Option<Serde<K>> {
@@ -178,5 +250,34 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
                 offset_reset: None,
             },
         )
+    }
+}
+
+/// Window definitions a grouped stream can be windowed by.
+pub trait WindowedBy<K, V> {
+    /// The windowed stream type.
+    type Output;
+    /// Windows `grouped`.
+    fn windowed(self, grouped: &KGroupedStream<K, V>) -> Self::Output;
+}
+
+impl<K: StoreData + Clone, V: StoreData> WindowedBy<K, V> for TimeWindows {
+    type Output = TimeWindowedKStream<K, V>;
+    fn windowed(self, grouped: &KGroupedStream<K, V>) -> Self::Output {
+        TimeWindowedKStream::new(grouped.clone(), self.definition(), self.size_ms)
+    }
+}
+
+impl<K: StoreData + Clone, V: StoreData> WindowedBy<K, V> for SlidingWindows {
+    type Output = TimeWindowedKStream<K, V>;
+    fn windowed(self, grouped: &KGroupedStream<K, V>) -> Self::Output {
+        TimeWindowedKStream::new(grouped.clone(), self.definition(), self.time_difference_ms)
+    }
+}
+
+impl<K: StoreData + Clone, V: StoreData> WindowedBy<K, V> for SessionWindows {
+    type Output = SessionWindowedKStream<K, V>;
+    fn windowed(self, grouped: &KGroupedStream<K, V>) -> Self::Output {
+        SessionWindowedKStream::new(grouped.clone(), self.definition())
     }
 }

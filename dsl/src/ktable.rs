@@ -5,7 +5,8 @@ use crate::graph::GraphRef;
 use crate::kstream::{filter_spec, KStream};
 use crate::named::Named;
 use crate::serde::Serde;
-use crate::topology::{NodeId, ProcessorSpec};
+use crate::topology::{NodeId, ProcessorSpec, StoreKind, StoreSpec, TopologyError};
+use crate::windows::{Suppressed, Windowed};
 use std::sync::Arc;
 
 /// The latest value per key (Kafka Streams' `KTable`): each update replaces the key's value and
@@ -29,6 +30,8 @@ pub struct KTable<K, V> {
     pub(crate) value_serde: Option<Serde<V>>,
     /// The store holding this table, if materialized.
     pub(crate) store: Option<String>,
+    /// For tables of windowed aggregations: the windows' grace period (for `suppress`).
+    pub(crate) window_grace: Option<i64>,
 }
 
 impl<K, V> Clone for KTable<K, V> {
@@ -39,6 +42,7 @@ impl<K, V> Clone for KTable<K, V> {
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
             store: self.store.clone(),
+            window_grace: self.window_grace,
         }
     }
 }
@@ -57,6 +61,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             key_serde,
             value_serde,
             store,
+            window_grace: None,
         }
     }
 
@@ -137,6 +142,75 @@ impl<K: Data, V: Data> KTable<K, V> {
             ProcessorSpec::TableMapValues(f),
             &[self.node],
         );
-        KTable::new(self.graph.clone(), node, self.key_serde.clone(), None, None)
+        KTable {
+            window_grace: self.window_grace,
+            ..KTable::new(self.graph.clone(), node, self.key_serde.clone(), None, None)
+        }
+    }
+}
+
+impl<K: StoreData + Clone, V: StoreData> KTable<Windowed<K>, V> {
+    /// Holds this windowed table's updates and forwards one final value per window once stream
+    /// time (as seen by this node) passes the window's end plus grace. The buffer is a logged
+    /// store, `<name>-store`, so it survives restarts.
+    ///
+    /// ```
+    /// use sluice_dsl::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("tx", Consumed::with(Serde::string(), Serde::string()))
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_and_grace(Duration::from_secs(60), Duration::from_secs(10)))
+    ///     .count(Materialized::as_("per-minute"))
+    ///     .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+    ///     .to_stream()
+    ///     .to("final-counts", Produced::default());
+    /// builder.build().unwrap();
+    /// ```
+    pub fn suppress(&self, suppressed: Suppressed) -> KTable<Windowed<K>, V> {
+        let Some(grace_ms) = self.window_grace else {
+            self.graph.borrow_mut().error(TopologyError::NotWindowed {
+                operation: "suppress(until_window_closes)",
+            });
+            return self.clone();
+        };
+        let mut g = self.graph.borrow_mut();
+        let name = suppressed
+            .name
+            .clone()
+            .unwrap_or_else(|| g.generate_name("KTABLE-SUPPRESS-"));
+        let store = format!("{name}-store");
+        let key_serde = self.key_serde.clone().unwrap_or_else(Serde::bincode);
+        let value_serde = self.value_serde.clone().unwrap_or_else(Serde::bincode);
+        g.add_store(StoreSpec {
+            name: store.clone(),
+            kind: StoreKind::KeyValue,
+            key_serde: Serde::bytes().into(),
+            value_serde: Serde::bytes().into(),
+            caching: false,
+            logging: true,
+            store_type: None,
+        });
+        let window_of: WindowOfFn = Arc::new(|k| downcast_ref::<Windowed<K>>(k).window);
+        let node = g.add_processor(
+            "KTABLE-SUPPRESS-",
+            Some(name),
+            ProcessorSpec::Suppress {
+                store,
+                key_serde: key_serde.clone().into(),
+                value_serde: value_serde.clone().into(),
+                window_of,
+                grace_ms,
+                max_records: suppressed.buffer.max_records,
+            },
+            &[self.node],
+        );
+        drop(g);
+        KTable {
+            window_grace: self.window_grace,
+            ..KTable::new(self.graph.clone(), node, Some(key_serde), Some(value_serde), None)
+        }
     }
 }

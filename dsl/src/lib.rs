@@ -33,25 +33,34 @@ pub mod materialized;
 pub mod named;
 pub mod produced;
 pub mod serde;
+pub mod session_windowed_kstream;
+pub mod time_windowed_kstream;
 pub mod topology;
+pub mod windows;
 
 pub use branched::{Branched, BranchedKStream};
 pub use builder::StreamsBuilder;
 pub use consumed::{AutoOffsetReset, Consumed};
 pub use grouped::Grouped;
-pub use kgrouped_stream::KGroupedStream;
+pub use kgrouped_stream::{KGroupedStream, WindowedBy};
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use materialized::{Materialized, StoreType};
 pub use named::Named;
 pub use produced::Produced;
+pub use session_windowed_kstream::SessionWindowedKStream;
+pub use time_windowed_kstream::TimeWindowedKStream;
 pub use topology::{Topology, TopologyError};
 
 /// Everything a topology definition usually needs: `use sluice_dsl::prelude::*;`
 pub mod prelude {
     pub use crate::serde::{Codec, Serde, SerdeError};
+    pub use crate::windows::{
+        BufferConfig, EmitStrategy, SessionWindows, SlidingWindows, Suppressed, TimeWindows, Window, Windowed,
+    };
     pub use crate::{
         AutoOffsetReset, Branched, Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Named,
-        Produced, StoreType, StreamsBuilder, Topology, TopologyError,
+        Produced, SessionWindowedKStream, StoreType, StreamsBuilder, TimeWindowedKStream, Topology,
+        TopologyError,
     };
 }

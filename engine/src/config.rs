@@ -107,6 +107,12 @@ pub struct StreamsConfig {
     pub statestore_uncommitted_max_bytes: usize,
     /// `default.dsl.store`: `rocksDB` (default) or `in_memory`.
     pub default_dsl_store: StoreType,
+    /// `rocksdb.block.cache.bytes` (default 64 MiB): one block cache for every RocksDB store of
+    /// the instance, memtables included.
+    pub rocksdb_block_cache_bytes: usize,
+    /// `rocksdb.write.buffer.bytes` (default 16 MiB): memtables of every RocksDB store of the
+    /// instance, counted inside the block cache.
+    pub rocksdb_write_buffer_bytes: usize,
     /// `deserialization.exception.handler` (default log_and_fail).
     pub deserialization_exception_handler: ErrorHandler,
     /// `processing.exception.handler` (default log_and_fail).
@@ -168,6 +174,8 @@ impl StreamsConfig {
             statestore_cache_max_bytes: 10 * 1024 * 1024,
             statestore_uncommitted_max_bytes: 64 * 1024 * 1024,
             default_dsl_store: StoreType::RocksDb,
+            rocksdb_block_cache_bytes: 64 << 20,
+            rocksdb_write_buffer_bytes: 16 << 20,
             deserialization_exception_handler: ErrorHandler::LogAndFail,
             processing_exception_handler: ErrorHandler::LogAndFail,
             production_exception_handler: ErrorHandler::LogAndFail,
@@ -221,6 +229,8 @@ impl StreamsConfig {
                     _ => return Err(invalid(key, value, "expected rocksDB or in_memory")),
                 }
             }
+            "rocksdb.block.cache.bytes" => self.rocksdb_block_cache_bytes = parse_num(key, value)?,
+            "rocksdb.write.buffer.bytes" => self.rocksdb_write_buffer_bytes = parse_num(key, value)?,
             "deserialization.exception.handler" | "default.deserialization.exception.handler" => {
                 self.deserialization_exception_handler = ErrorHandler::parse(key, value)?
             }
@@ -263,6 +273,13 @@ impl StreamsConfig {
             self.production_exception_handler,
         ]
         .contains(&ErrorHandler::DeadLetterQueue);
+        if self.rocksdb_write_buffer_bytes > self.rocksdb_block_cache_bytes {
+            return Err(invalid(
+                "rocksdb.write.buffer.bytes",
+                &self.rocksdb_write_buffer_bytes.to_string(),
+                "memtables are counted inside rocksdb.block.cache.bytes, so this must not exceed it",
+            ));
+        }
         if uses_dlq && self.errors_dead_letter_queue_topic_name.is_none() {
             return Err(invalid(
                 "errors.dead.letter.queue.topic.name",

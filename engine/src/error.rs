@@ -106,6 +106,19 @@ pub enum StreamsError {
         #[source]
         source: Box<SerdeError>,
     },
+    /// A suppression buffer with a bound (`BufferConfig::max_records`) is full.
+    #[error(
+        "task {task}: suppression buffer of {node} holds more than {max_records} windows: \
+         raise the bound or use BufferConfig::unbounded()"
+    )]
+    SuppressionBufferFull {
+        /// The task.
+        task: TaskId,
+        /// The suppress node.
+        node: String,
+        /// The bound.
+        max_records: u64,
+    },
     /// A record was piped to a topic the topology does not read.
     #[error("unknown topic {topic:?}: the topology reads {known:?}")]
     UnknownTopic {

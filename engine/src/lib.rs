@@ -7,6 +7,8 @@ mod handlers;
 pub mod metrics;
 mod processor;
 mod record;
+mod restore;
+mod state_provider;
 mod task;
 mod task_id;
 pub mod test_driver;
@@ -16,6 +18,8 @@ pub use error::{RecordPosition, StreamsError};
 pub use handlers::dlq_headers;
 pub use metrics::{DropReason, Metrics};
 pub use record::{Headers, OutputRecord, RawRecord};
-pub use task::BackendFactory;
 pub use task_id::TaskId;
-pub use test_driver::{KeyValueStoreView, TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
+pub use test_driver::{
+    KeyValueStoreView, RestoredStore, SessionStoreView, TestInputTopic, TestOutputTopic, TestRecord,
+    TopologyTestDriver, WindowStoreView,
+};

@@ -135,6 +135,8 @@ pub enum DropReason {
     SerializationError,
     /// No branch of a split matched a null value and there is no default branch.
     NoBranch,
+    /// Late: every window the record belongs to had closed (stream time past end + grace).
+    ExpiredWindow,
 }
 
 impl DropReason {
@@ -148,6 +150,7 @@ impl DropReason {
             DropReason::ProcessingError => "processing_error",
             DropReason::SerializationError => "serialization_error",
             DropReason::NoBranch => "no_branch",
+            DropReason::ExpiredWindow => "expired_window",
         }
     }
 }

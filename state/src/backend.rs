@@ -49,4 +49,10 @@ pub trait KvBackend: Send {
     /// Deletes every entry and the recorded offset (a store found corrupt is rebuilt from its
     /// changelog).
     fn wipe(&mut self) -> Result<(), StoreError>;
+
+    /// Makes the committed state durable (a clean close). Backends without persistence do
+    /// nothing.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 //! The conformance suite every backend passes: behaviour of a [`KeyValueStore`] over it, before
 //! and after commits, and across aborts. Each backend's tests call [`run_all`] with a factory.
 
-use crate::{KeyValueStore, KvBackend};
+use crate::{KeyValueStore, KvBackend, SessionSchema, WindowSchema};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -35,6 +35,11 @@ pub fn run_all(factory: Factory<'_>) {
     large_values(factory);
     wipe_clears_everything(factory);
     matches_reference_model(factory);
+    windows_fetch_by_key_and_time(factory);
+    windows_expire_with_retention(factory);
+    windows_survive_the_changelog_round_trip(factory);
+    sessions_are_found_by_overlap(factory);
+    sessions_expire_with_retention(factory);
 }
 
 fn put_get_delete(factory: Factory<'_>) {
@@ -63,7 +68,8 @@ fn overwrite_and_commit(factory: Factory<'_>) {
     s.commit(Some(1)).unwrap();
     assert_eq!(s.get_committed(b"k").unwrap(), Some(b"2".to_vec()));
     assert!(s.is_clean());
-    assert_eq!(s.approximate_num_entries(), 1);
+    // An estimate: RocksDB may count an overwritten key twice until compaction.
+    assert!((1..=2).contains(&s.approximate_num_entries()));
 }
 
 fn iteration_is_unsigned_byte_order(factory: Factory<'_>) {
@@ -314,4 +320,169 @@ fn matches_reference_model(factory: Factory<'_>) {
             }
         }
     }
+}
+
+const MIN: i64 = 60_000;
+
+fn windows_fetch_by_key_and_time(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let w = WindowSchema::new(10 * MIN, MIN);
+    // "a" is a prefix of "ab": the length prefix keeps their windows apart.
+    for (key, start) in [
+        (&b"a"[..], 0),
+        (b"a", 5 * MIN),
+        (b"a", 6 * MIN + 1),
+        (b"ab", 5 * MIN),
+        (b"b", 5 * MIN),
+    ] {
+        w.put(
+            &mut s,
+            key,
+            start,
+            format!("{}@{start}", String::from_utf8_lossy(key)).as_bytes(),
+        );
+    }
+    let now = 7 * MIN;
+    let starts = |s: &KeyValueStore, key: &[u8], from: i64, to: i64| -> Vec<i64> {
+        w.fetch(s, key, from, to, now)
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    };
+    assert_eq!(starts(&s, b"a", 0, 10 * MIN), vec![0, 5 * MIN, 6 * MIN + 1]);
+    assert_eq!(
+        starts(&s, b"a", 5 * MIN, 6 * MIN),
+        vec![5 * MIN],
+        "both bounds inclusive, crossing segments"
+    );
+    assert_eq!(starts(&s, b"ab", 0, 10 * MIN), vec![5 * MIN]);
+    assert_eq!(starts(&s, b"c", 0, 10 * MIN), Vec::<i64>::new());
+    assert_eq!(w.get(&s, b"a", 5 * MIN, now).unwrap(), Some(b"a@300000".to_vec()));
+    s.commit(None).unwrap();
+    assert_eq!(
+        starts(&s, b"a", 0, 10 * MIN),
+        vec![0, 5 * MIN, 6 * MIN + 1],
+        "after commit"
+    );
+    w.delete(&mut s, b"a", 0);
+    assert_eq!(starts(&s, b"a", 0, 10 * MIN), vec![5 * MIN, 6 * MIN + 1]);
+    let all = w.fetch_all(&s, 5 * MIN, 5 * MIN, now).unwrap();
+    let keys: Vec<&[u8]> = all.iter().map(|e| e.key.as_slice()).collect();
+    // By segment, then by key length, then key bytes (the length prefix comes first).
+    assert_eq!(keys, vec![&b"a"[..], b"b", b"ab"]);
+}
+
+fn windows_expire_with_retention(factory: Factory<'_>) {
+    let mut s = store(factory);
+    // Windows of 1 ms kept 2 minutes after they end; segments of one minute.
+    let w = WindowSchema::new(2 * MIN, 1);
+    for start in [0, MIN, 2 * MIN, 3 * MIN] {
+        w.put(&mut s, b"k", start, b"v");
+    }
+    s.commit(None).unwrap();
+    // Just after 3 min, windows ending at or before 1 min are expired.
+    let now = 3 * MIN + 1;
+    let live: Vec<i64> = w
+        .fetch(&s, b"k", 0, 10 * MIN, now)
+        .unwrap()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(live, vec![2 * MIN, 3 * MIN]);
+    assert_eq!(w.get(&s, b"k", MIN, now).unwrap(), None);
+    // Expired windows can still be read as stored (final results of closed windows).
+    assert_eq!(w.fetch_stored(&s, 0, 10 * MIN).unwrap().len(), 4);
+    let stored = |s: &KeyValueStore| -> Vec<i64> {
+        s.all()
+            .unwrap()
+            .map(|e| w.decode(&e.unwrap().0).unwrap().1)
+            .collect()
+    };
+    let mut below = 0;
+    w.expire(&mut s, now, &mut below);
+    s.commit(None).unwrap();
+    // Deletion is per segment: the window at 1 min shares its segment with live windows.
+    assert_eq!(stored(&s), vec![MIN, 2 * MIN, 3 * MIN]);
+    w.expire(&mut s, 4 * MIN + 1, &mut below);
+    assert_eq!(below, 2);
+    s.commit(None).unwrap();
+    assert_eq!(
+        stored(&s),
+        vec![2 * MIN, 3 * MIN],
+        "fully expired segments are deleted"
+    );
+}
+
+fn windows_survive_the_changelog_round_trip(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let w = WindowSchema::new(10 * MIN, MIN);
+    w.put(&mut s, b"key", 7 * MIN + 3, b"v");
+    let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = s
+        .changes()
+        .map(|(k, v)| (w.changelog_key(k).to_vec(), v.map(<[u8]>::to_vec)))
+        .collect();
+    s.abort();
+    // A store with another retention (other segments) restores the same windows.
+    let w2 = WindowSchema::new(100 * MIN, MIN);
+    let restored = changes
+        .into_iter()
+        .map(|(k, v)| (w2.from_changelog_key(&k).unwrap(), v))
+        .collect();
+    s.restore(restored, 0).unwrap();
+    assert_eq!(
+        w2.fetch(&s, b"key", 0, 10 * MIN, 8 * MIN).unwrap(),
+        vec![(7 * MIN + 3, b"v".to_vec())]
+    );
+    assert!(w2.from_changelog_key(b"short").is_err());
+}
+
+fn sessions_are_found_by_overlap(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let ss = SessionSchema::new(10 * MIN);
+    ss.put(&mut s, b"u", 0, 10, b"s1");
+    ss.put(&mut s, b"u", 100, 150, b"s2");
+    ss.put(&mut s, b"u", 2 * MIN, 2 * MIN + 5, b"s3");
+    ss.put(&mut s, b"other", 100, 150, b"x");
+    s.commit(None).unwrap();
+    let found = |s: &KeyValueStore, from_end: i64, to_start: i64| -> Vec<Vec<u8>> {
+        ss.find_sessions(s, b"u", from_end, to_start, 3 * MIN)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.value)
+            .collect()
+    };
+    // Sessions overlapping [120 - 30, 120 + 30]: only s2.
+    assert_eq!(found(&s, 90, 150), vec![b"s2".to_vec()]);
+    assert_eq!(
+        found(&s, 0, 2 * MIN + 10),
+        vec![b"s1".to_vec(), b"s2".to_vec(), b"s3".to_vec()]
+    );
+    assert_eq!(found(&s, 11, 99), Vec::<Vec<u8>>::new());
+    ss.delete(&mut s, b"u", 100, 150);
+    assert_eq!(found(&s, 90, 150), Vec::<Vec<u8>>::new());
+}
+
+fn sessions_expire_with_retention(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let ss = SessionSchema::new(2 * MIN);
+    ss.put(&mut s, b"u", 0, 10, b"old");
+    ss.put(&mut s, b"u", 3 * MIN, 3 * MIN, b"new");
+    let now = 3 * MIN;
+    let found: Vec<Vec<u8>> = ss
+        .find_sessions(&s, b"u", 0, now, now)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.value)
+        .collect();
+    assert_eq!(found, vec![b"new".to_vec()]);
+    ss.expire(&mut s, now, &mut 0);
+    s.commit(None).unwrap();
+    assert_eq!(s.all().unwrap().count(), 1);
+    let key = ss.store_key(b"u", 5, 9);
+    assert_eq!(ss.decode(&key), Some((b"u".to_vec(), 5, 9)));
+    assert_eq!(
+        ss.decode(&ss.from_changelog_key(ss.changelog_key(&key)).unwrap()),
+        Some((b"u".to_vec(), 5, 9))
+    );
 }

@@ -210,6 +210,11 @@ impl KeyValueStore {
         })
     }
 
+    /// Makes the committed state durable (clean close); pending writes are not included.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.backend.flush()
+    }
+
     /// Drops all state, committed and pending (before a full replay of the changelog).
     pub fn wipe(&mut self) -> Result<(), StoreError> {
         self.overlay.clear();

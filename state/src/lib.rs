@@ -11,6 +11,10 @@ mod error;
 mod kv_store;
 mod memory;
 mod overlay;
+pub mod rocksdb;
+mod segments;
+pub mod session;
+pub mod window;
 
 #[cfg(test)]
 mod conformance;
@@ -21,11 +25,32 @@ pub use backend::{KvBackend, KvIter, WriteBatch};
 pub use error::StoreError;
 pub use kv_store::{KeyValueStore, MergedIter};
 pub use memory::MemoryBackend;
+pub use rocksdb::{RocksDbBackend, RocksDbResources, TaskDb};
+pub use segments::segment_interval;
+pub use session::{Session, SessionSchema};
+pub use window::{WindowEntry, WindowSchema};
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn memory_backend_passes_conformance() {
         crate::conformance::run_all(&mut || Box::new(crate::MemoryBackend::new()));
+    }
+
+    #[test]
+    fn rocksdb_backend_passes_conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let resources = crate::RocksDbResources::bounded(16 << 20, 4 << 20);
+        let mut n = 0;
+        crate::conformance::run_all(&mut || {
+            n += 1;
+            let db = crate::TaskDb::open(
+                &dir.path().join(format!("task-{n}")),
+                &["conformance"],
+                &resources,
+            )
+            .unwrap();
+            db.backend("conformance").unwrap()
+        });
     }
 }

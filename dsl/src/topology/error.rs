@@ -52,6 +52,18 @@ pub enum TopologyError {
         /// "key" or "value".
         what: &'static str,
     },
+    /// A window definition or window store retention is invalid.
+    #[error("invalid windows: {reason}")]
+    InvalidWindows {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A windowed-only operation was applied to a table that is not windowed.
+    #[error("{operation} needs a windowed table (the result of a windowed aggregation)")]
+    NotWindowed {
+        /// The operation.
+        operation: &'static str,
+    },
     /// Streams from two different builders were combined.
     #[error("{operation} combines streams or tables of two different StreamsBuilders")]
     ForeignBuilder {

@@ -4,6 +4,7 @@ use crate::consumed::AutoOffsetReset;
 use crate::dynamic::*;
 use crate::materialized::StoreType;
 use crate::serde::ErasedSerde;
+use crate::windows::WindowDefinition;
 use std::fmt;
 
 /// Index of a node in [`Topology::nodes`](crate::Topology::nodes).
@@ -179,21 +180,56 @@ pub enum ProcessorSpec {
     },
     /// Turns table changes into a stream of new values (deletes are null values).
     ToStream,
-    /// Aggregates values per key (count is an aggregate).
+    /// Aggregates values per key (`aggregate`, `count`, `reduce`).
     Aggregate {
         /// The aggregate store.
         store: String,
-        /// Initial aggregate of a new key.
-        initializer: InitializerFn,
-        /// Folds one value into the aggregate.
-        aggregator: AggregatorFn,
+        /// How values fold into the aggregate.
+        aggregation: Aggregation,
     },
-    /// Combines values per key; the first value is the initial aggregate.
-    Reduce {
-        /// The aggregate store.
+    /// Aggregates values per key and time or sliding window.
+    WindowAggregate {
+        /// The window store; values are `timestamp (8 bytes) | aggregate`.
         store: String,
-        /// Folds one value into the aggregate.
-        reducer: ReducerFn,
+        /// `Time` or `Sliding`.
+        windows: WindowDefinition,
+        /// How values fold into the aggregate.
+        aggregation: Aggregation,
+        /// Builds the `Windowed<K>` key of an output record.
+        windowed_key: WindowedKeyFn,
+        /// With `EmitStrategy::on_window_close`: the store recording how far final results
+        /// were emitted (so a restart does not emit them again). `None`: emit updates.
+        emit_store: Option<String>,
+    },
+    /// Aggregates values per key and session, merging sessions that a record bridges.
+    SessionAggregate {
+        /// The session store.
+        store: String,
+        /// `Session`.
+        windows: WindowDefinition,
+        /// How values fold into the aggregate.
+        aggregation: Aggregation,
+        /// Combines the aggregates of two merged sessions.
+        merger: MergerFn,
+        /// Builds the `Windowed<K>` key of an output record.
+        windowed_key: WindowedKeyFn,
+        /// As for `WindowAggregate`.
+        emit_store: Option<String>,
+    },
+    /// Holds a windowed table's updates and forwards each window's last value once it closes.
+    Suppress {
+        /// The buffer store.
+        store: String,
+        /// Serde of the table's `Windowed<K>` keys.
+        key_serde: ErasedSerde,
+        /// Serde of the table's values.
+        value_serde: ErasedSerde,
+        /// The window of a `Windowed<K>` key.
+        window_of: WindowOfFn,
+        /// Grace period of the upstream windows.
+        grace_ms: i64,
+        /// Fail when more windows than this are buffered.
+        max_records: Option<u64>,
     },
     /// Filters table changes: a filtered-out new value becomes a delete.
     TableFilter {
@@ -225,7 +261,9 @@ impl ProcessorSpec {
             ProcessorSpec::ToTable { .. } => "to_table",
             ProcessorSpec::ToStream => "to_stream",
             ProcessorSpec::Aggregate { .. } => "aggregate",
-            ProcessorSpec::Reduce { .. } => "reduce",
+            ProcessorSpec::WindowAggregate { .. } => "window_aggregate",
+            ProcessorSpec::SessionAggregate { .. } => "session_aggregate",
+            ProcessorSpec::Suppress { .. } => "suppress",
             ProcessorSpec::TableFilter { .. } => "table_filter",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
         }
@@ -237,7 +275,15 @@ impl ProcessorSpec {
             ProcessorSpec::TableSource { store }
             | ProcessorSpec::ToTable { store }
             | ProcessorSpec::Aggregate { store, .. }
-            | ProcessorSpec::Reduce { store, .. } => vec![store.as_str()],
+            | ProcessorSpec::Suppress { store, .. } => vec![store.as_str()],
+            ProcessorSpec::WindowAggregate {
+                store, emit_store, ..
+            }
+            | ProcessorSpec::SessionAggregate {
+                store, emit_store, ..
+            } => std::iter::once(store.as_str())
+                .chain(emit_store.as_deref())
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -254,12 +300,56 @@ impl fmt::Debug for ProcessorSpec {
     }
 }
 
+/// How values fold into an aggregate.
+#[derive(Clone)]
+pub enum Aggregation {
+    /// `aggregator(key, value, aggregate or initializer())`.
+    Aggregate {
+        /// The initial aggregate of a new key or window.
+        initializer: InitializerFn,
+        /// Folds one value in.
+        aggregator: AggregatorFn,
+    },
+    /// The first value is the aggregate; later ones fold in with `reducer(aggregate, value)`.
+    Reduce(ReducerFn),
+}
+
+impl Aggregation {
+    /// Folds `value` into `aggregate` (or starts a new one).
+    pub fn fold(&self, key: &Dyn, value: &Dyn, aggregate: Option<DynBox>) -> Dyn {
+        match (self, aggregate) {
+            (
+                Aggregation::Aggregate {
+                    initializer,
+                    aggregator,
+                },
+                agg,
+            ) => aggregator(key, value, agg.unwrap_or_else(|| initializer())),
+            (Aggregation::Reduce(reducer), Some(agg)) => reducer(agg, value),
+            (Aggregation::Reduce(_), None) => value.clone(),
+        }
+    }
+}
+
 /// What shape a store has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreKind {
     /// Latest value per key.
     KeyValue,
+    /// A value per key and window start, kept for `retention_ms` of stream time after the
+    /// window ends.
+    Window {
+        /// Retention.
+        retention_ms: i64,
+        /// Window length (`end - start`).
+        size_ms: i64,
+    },
+    /// A value per key and session, kept for `retention_ms` after the session ends.
+    Session {
+        /// Retention.
+        retention_ms: i64,
+    },
 }
 
 /// A state store declared by the topology.

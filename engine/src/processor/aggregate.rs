@@ -5,29 +5,18 @@ use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
 use crate::record::Record;
-use sluice_dsl::dynamic::{AggregatorFn, InitializerFn, ReducerFn};
-
-/// How a new value folds into the aggregate.
-pub(crate) enum Fold {
-    /// `aggregate` (and `count`): `aggregator(key, value, aggregate or initializer())`.
-    Aggregate {
-        initializer: InitializerFn,
-        aggregator: AggregatorFn,
-    },
-    /// `reduce`: the first value is the aggregate, later ones fold in with `reducer`.
-    Reduce(ReducerFn),
-}
+use sluice_dsl::topology::Aggregation;
 
 /// A per-key aggregate in a key-value store. Records with a null key or value are skipped
 /// and counted, as in Kafka Streams.
 pub(crate) struct Aggregate {
     emitter: TableEmitter,
-    fold: Fold,
+    aggregation: Aggregation,
 }
 
 impl Aggregate {
-    pub(crate) fn new(emitter: TableEmitter, fold: Fold) -> Self {
-        Aggregate { emitter, fold }
+    pub(crate) fn new(emitter: TableEmitter, aggregation: Aggregation) -> Self {
+        Aggregate { emitter, aggregation }
     }
 }
 
@@ -42,23 +31,11 @@ impl Processor for Aggregate {
             return Ok(());
         };
         let old = self.emitter.read(ctx, &key_bytes)?;
-        let new = match (&self.fold, &old) {
-            (
-                Fold::Aggregate {
-                    initializer,
-                    aggregator,
-                },
-                old,
-            ) => {
-                let agg = match old {
-                    Some(bytes) => self.emitter.deserialize_box(ctx, bytes)?,
-                    None => initializer(),
-                };
-                aggregator(&record.key, value, agg)
-            }
-            (Fold::Reduce(reducer), Some(bytes)) => reducer(self.emitter.deserialize_box(ctx, bytes)?, value),
-            (Fold::Reduce(_), None) => value.clone(),
-        };
+        let aggregate = old
+            .as_deref()
+            .map(|b| self.emitter.deserialize_box(ctx, b))
+            .transpose()?;
+        let new = self.aggregation.fold(&record.key, value, aggregate);
         let new_bytes = self.emitter.value_bytes(ctx, &new)?;
         self.emitter.write(
             ctx,

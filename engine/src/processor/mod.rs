@@ -6,10 +6,14 @@
 //! context; table processors forward old and new values; caching ones forward at `flush`.
 
 mod aggregate;
+mod emit_progress;
 mod record_cache;
+mod session_aggregate;
 mod sink;
 mod stateless;
+mod suppress;
 mod table;
+mod window_aggregate;
 
 pub(crate) use record_cache::CacheBudget;
 
@@ -20,7 +24,7 @@ use crate::record::{OutputRecord, RawRecord, Record};
 use crate::task::StoreSet;
 use crate::task_id::TaskId;
 use sluice_dsl::serde::SerdeError;
-use sluice_dsl::topology::{NodeKind, ProcessorSpec, Topology};
+use sluice_dsl::topology::{NodeKind, ProcessorSpec, StoreKind, Topology};
 use std::sync::Arc;
 
 /// Where a forwarded record goes.
@@ -80,6 +84,9 @@ impl ProcessorContext<'_> {
 
 /// The engine's side of one node.
 pub(crate) trait Processor: Send {
+    /// Called once the task's stores are restored, with the task's committed stream time.
+    fn init(&mut self, _stream_time: i64) {}
+
     /// Handles one record.
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError>;
 
@@ -131,11 +138,20 @@ fn build_processor(
     budget: &CacheBudget,
 ) -> Box<dyn Processor> {
     use stateless::*;
-    let emitter = |store: &str| {
-        let spec = topology
+    let store_spec = |store: &str| {
+        topology
             .store(store)
-            .expect("the topology declares every store it uses");
-        table::TableEmitter::new(stores.index(store), spec, budget)
+            .expect("the topology declares every store it uses")
+    };
+    let emitter = |store: &str| table::TableEmitter::new(stores.index(store), store_spec(store), budget);
+    let retention = |store: &str| match store_spec(store).kind {
+        StoreKind::Window { retention_ms, .. } | StoreKind::Session { retention_ms } => retention_ms,
+        _ => unreachable!("windowed aggregates declare windowed stores"),
+    };
+    let progress = |store: &Option<String>| {
+        store
+            .as_deref()
+            .map(|s| emit_progress::EmitProgress::new(stores.index(s)))
     };
     match spec {
         ProcessorSpec::Filter { predicate, negate } => Box::new(Filter {
@@ -160,20 +176,54 @@ fn build_processor(
             negate: *negate,
         }),
         ProcessorSpec::TableMapValues(f) => Box::new(table::TableMapValues(Arc::clone(f))),
-        ProcessorSpec::Aggregate {
+        ProcessorSpec::Aggregate { store, aggregation } => {
+            Box::new(aggregate::Aggregate::new(emitter(store), aggregation.clone()))
+        }
+        ProcessorSpec::WindowAggregate {
             store,
-            initializer,
-            aggregator,
-        } => Box::new(aggregate::Aggregate::new(
+            windows,
+            aggregation,
+            windowed_key,
+            emit_store,
+        } => Box::new(window_aggregate::WindowAggregate::new(
             emitter(store),
-            aggregate::Fold::Aggregate {
-                initializer: Arc::clone(initializer),
-                aggregator: Arc::clone(aggregator),
-            },
+            retention(store),
+            *windows,
+            aggregation.clone(),
+            Arc::clone(windowed_key),
+            progress(emit_store),
         )),
-        ProcessorSpec::Reduce { store, reducer } => Box::new(aggregate::Aggregate::new(
+        ProcessorSpec::SessionAggregate {
+            store,
+            windows,
+            aggregation,
+            merger,
+            windowed_key,
+            emit_store,
+        } => Box::new(session_aggregate::SessionAggregate::new(
             emitter(store),
-            aggregate::Fold::Reduce(Arc::clone(reducer)),
+            retention(store),
+            *windows,
+            aggregation.clone(),
+            Arc::clone(merger),
+            Arc::clone(windowed_key),
+            progress(emit_store),
+        )),
+        ProcessorSpec::Suppress {
+            store,
+            key_serde,
+            value_serde,
+            window_of,
+            grace_ms,
+            max_records,
+        } => Box::new(suppress::Suppress::new(
+            stores.index(store),
+            store.clone(),
+            key_serde.clone(),
+            value_serde.clone(),
+            Arc::clone(window_of),
+            *grace_ms,
+            *max_records,
         )),
         other => unreachable!(
             "processor {} is not implemented by this engine",

@@ -8,16 +8,37 @@ use crate::metrics::DropReason;
 use crate::record::{Headers, Record};
 use sluice_dsl::dynamic::{Dyn, PredicateFn, ValueMapperFn};
 use sluice_dsl::serde::ErasedSerde;
-use sluice_dsl::topology::StoreSpec;
+use sluice_dsl::topology::{StoreKind, StoreSpec};
 
 /// Writes a table store and forwards each change `(new, old)` downstream, through the record
 /// cache when the store caches.
 pub(crate) struct TableEmitter {
-    store: usize,
-    store_name: String,
+    pub(crate) store: usize,
+    pub(crate) store_name: String,
     pub(crate) key_serde: ErasedSerde,
     pub(crate) value_serde: ErasedSerde,
+    /// Bytes before the serialized value in stored values (window stores keep the window's
+    /// latest record timestamp there).
+    value_prefix: usize,
     cache: Option<RecordCache>,
+}
+
+/// Window store values: `timestamp (8 bytes, big-endian) | value`.
+pub(crate) const TIMESTAMP_PREFIX: usize = 8;
+
+/// `timestamp | value`, as window stores keep values.
+pub(crate) fn timestamped(timestamp: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TIMESTAMP_PREFIX + value.len());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The timestamp of a timestamped value.
+pub(crate) fn timestamp_of(stored: &[u8]) -> i64 {
+    stored
+        .get(..TIMESTAMP_PREFIX)
+        .map_or(0, |b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
 }
 
 impl TableEmitter {
@@ -27,8 +48,19 @@ impl TableEmitter {
             store_name: spec.name.clone(),
             key_serde: spec.key_serde.clone(),
             value_serde: spec.value_serde.clone(),
+            value_prefix: match spec.kind {
+                StoreKind::Window { .. } => TIMESTAMP_PREFIX,
+                _ => 0,
+            },
             cache: (spec.caching && budget.enabled()).then(|| RecordCache::new(budget.clone())),
         }
+    }
+
+    /// Forward every update immediately, whatever the store's caching (windowed aggregations
+    /// that emit only final results never forward through the emitter).
+    pub(crate) fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// The store key of `key`; `None` if the key serializes to null (such records are skipped).
@@ -71,28 +103,39 @@ impl TableEmitter {
         }
     }
 
+    /// Deserializes a stored value (after its prefix) for a user closure that takes it by value.
     pub(crate) fn deserialize_box(
         &self,
         ctx: &ProcessorContext<'_>,
-        bytes: &[u8],
+        stored: &[u8],
     ) -> Result<sluice_dsl::dynamic::DynBox, StreamsError> {
         self.value_serde
-            .deserialize_box(Some(bytes))
+            .deserialize_box(Some(self.payload(ctx, stored)?))
             .map_err(|e| ctx.store_data_error(&self.store_name, e))
     }
 
-    fn deserialize(
+    /// Deserializes a stored value (after its prefix).
+    pub(crate) fn deserialize(
         &self,
         ctx: &ProcessorContext<'_>,
-        bytes: Option<&[u8]>,
+        stored: Option<&[u8]>,
     ) -> Result<Option<Dyn>, StreamsError> {
-        bytes
+        stored
             .map(|b| {
                 self.value_serde
-                    .deserialize(Some(b))
+                    .deserialize(Some(self.payload(ctx, b)?))
                     .map_err(|e| ctx.store_data_error(&self.store_name, e))
             })
             .transpose()
+    }
+
+    fn payload<'b>(&self, ctx: &ProcessorContext<'_>, stored: &'b [u8]) -> Result<&'b [u8], StreamsError> {
+        stored.get(self.value_prefix..).ok_or_else(|| {
+            ctx.store_data_error(
+                &self.store_name,
+                sluice_dsl::serde::SerdeError::deserialize::<()>("stored value shorter than its timestamp"),
+            )
+        })
     }
 
     /// Writes `new` (`None` deletes) for `key` and emits the change. `old` is the stored value
@@ -158,6 +201,30 @@ impl TableEmitter {
 
     pub(crate) fn has_cache(&self) -> bool {
         self.cache.is_some()
+    }
+
+    /// Forwards a closed window's final result: key bytes as stored, value as stored.
+    pub(crate) fn forward_final(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        windowed_key: &sluice_dsl::dynamic::WindowedKeyFn,
+        key_bytes: &[u8],
+        window: sluice_dsl::windows::Window,
+        stored: &[u8],
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
+        let key = self
+            .key_serde
+            .deserialize(Some(key_bytes))
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
+        let value = self.deserialize(ctx, Some(stored))?;
+        ctx.forward(Record::new(
+            windowed_key(&key, window),
+            value,
+            timestamp,
+            Headers::new(),
+        ));
+        Ok(())
     }
 
     pub(crate) fn abort(&mut self) {

@@ -7,7 +7,6 @@
 
 mod stores;
 
-pub use stores::BackendFactory;
 pub(crate) use stores::StoreSet;
 
 use crate::config::StreamsConfig;
@@ -16,6 +15,8 @@ use crate::handlers;
 use crate::metrics::{DropReason, Metrics, TaskMetrics};
 use crate::processor::{self, CacheBudget, Forward, Processor, ProcessorContext};
 use crate::record::{OutputRecord, RawRecord, Record};
+use crate::restore::{ChangelogReader, StoreRestore, RESTORE_BATCH};
+use crate::state_provider::StateProvider;
 use crate::task_id::TaskId;
 use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
 use sluice_state::KeyValueStore;
@@ -64,9 +65,10 @@ impl Task {
         config: Arc<StreamsConfig>,
         metrics: &Metrics,
         budget: &CacheBudget,
-        open_backend: &mut BackendFactory<'_>,
+        state: &StateProvider,
+        committed_stream_time: i64,
     ) -> Result<Task, StreamsError> {
-        let stores = StoreSet::open(id, &topology, &config.application_id, open_backend)?;
+        let stores = StoreSet::open(id, &topology, &config.application_id, state)?;
         let sub = &topology.sub_topologies()[id.sub_topology as usize];
         let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
         let mut sources = HashMap::new();
@@ -98,10 +100,32 @@ impl Task {
             caching,
             stores,
             output: Vec::new(),
-            stream_time: UNKNOWN_TIME,
-            committed_stream_time: UNKNOWN_TIME,
+            stream_time: committed_stream_time,
+            committed_stream_time,
             pool: Vec::new(),
         })
+    }
+
+    /// The largest timestamp processed so far.
+    pub(crate) fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    /// Lets processors pick up the committed stream time (once stores are restored).
+    pub(crate) fn init_processors(&mut self) {
+        for node in self.nodes.iter_mut().flatten() {
+            node.processor.init(self.committed_stream_time);
+        }
+    }
+
+    /// The stream time of the last commit: what a restarted task resumes from (Kafka Streams
+    /// keeps it in the committed offsets' metadata).
+    pub(crate) fn committed_stream_time(&self) -> i64 {
+        self.committed_stream_time
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
     }
 
     /// Resolved topics this task reads.
@@ -326,7 +350,7 @@ impl Task {
                     OutputRecord {
                         topic: Arc::clone(topic),
                         partition: Some(self.id.partition),
-                        key: Some(k.to_vec()),
+                        key: Some(store.layout.changelog_key(k).to_vec()),
                         value: v.map(<[u8]>::to_vec),
                         timestamp: self.stream_time.max(0),
                         headers: Default::default(),
@@ -368,6 +392,67 @@ impl Task {
         self.stores.iter().count()
     }
 
+    /// Brings every logged store up to the end of its changelog partition (see `restore`).
+    pub(crate) fn restore(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+    ) -> Result<Vec<StoreRestore>, StreamsError> {
+        let task = self.id;
+        let store_error = |source| StreamsError::Store { task, source };
+        let mut done = Vec::new();
+        for store in self.stores.iter_mut() {
+            let Some(topic) = store.changelog.clone() else {
+                continue;
+            };
+            let end = reader.end_offset(&topic, task.partition)?;
+            let mut next = store.kv.committed_offset().map_or(0, |o| o + 1);
+            let wiped = next > end;
+            if wiped {
+                tracing::warn!(%task, store = %store.name, recorded = next - 1, end, "local state is ahead of its changelog: replaying it in full");
+                store.kv.wipe().map_err(store_error)?;
+                next = 0;
+            }
+            let from = next;
+            let mut records = 0u64;
+            while next < end {
+                let batch = reader.read(&topic, task.partition, next, RESTORE_BATCH)?;
+                let Some(last) = batch.last().map(|r| r.offset) else {
+                    break;
+                };
+                records += batch.len() as u64;
+                let entries = batch
+                    .into_iter()
+                    .map(|r| Ok((store.layout.store_key(r.key)?, r.value)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(store_error)?;
+                store.kv.restore(entries, last).map_err(store_error)?;
+                next = last + 1;
+            }
+            tracing::info!(%task, store = %store.name, from, records, wiped, "store restored");
+            done.push(StoreRestore {
+                store: store.name.clone(),
+                from,
+                records,
+                wiped,
+            });
+        }
+        Ok(done)
+    }
+
+    /// Closes the task cleanly: uncommitted work is dropped and committed state made durable,
+    /// so that a restart replays nothing already applied.
+    pub(crate) fn close_clean(mut self) -> Result<(), StreamsError> {
+        self.abort();
+        let task = self.id;
+        for store in self.stores.iter_mut() {
+            store
+                .kv
+                .flush()
+                .map_err(|source| StreamsError::Store { task, source })?;
+        }
+        Ok(())
+    }
+
     /// A store, for reads by the test driver.
     pub(crate) fn store(&self, name: &str) -> Option<&KeyValueStore> {
         self.stores.get(name).map(|s| &s.kv)
@@ -387,8 +472,14 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restore::ChangelogRecord;
     use sluice_dsl::prelude::*;
-    use sluice_state::MemoryBackend;
+
+    fn config_in_memory() -> StreamsConfig {
+        StreamsConfig::new("app", "")
+            .with("default.dsl.store", "in_memory")
+            .unwrap()
+    }
 
     fn count_task(cache_max_bytes: usize) -> Task {
         let b = StreamsBuilder::new();
@@ -405,7 +496,8 @@ mod tests {
             Arc::new(config),
             &Metrics::new(),
             &CacheBudget::new(cache_max_bytes),
-            &mut |_, _| Ok(Box::new(MemoryBackend::new())),
+            &StateProvider::new(&config_in_memory(), std::env::temp_dir()),
+            UNKNOWN_TIME,
         )
         .unwrap()
     }
@@ -495,5 +587,132 @@ mod tests {
         task.process(&raw(1, "a")).unwrap();
         task.flush().unwrap();
         assert_eq!(counts(&task.take_output()), vec![("a".into(), 2)]);
+    }
+
+    /// A changelog partition in memory.
+    #[derive(Default)]
+    struct VecChangelog(Vec<ChangelogRecord>);
+
+    impl ChangelogReader for VecChangelog {
+        fn end_offset(&mut self, _: &str, _: i32) -> Result<i64, StreamsError> {
+            Ok(self.0.last().map_or(0, |r| r.offset + 1))
+        }
+        fn read(
+            &mut self,
+            _: &str,
+            _: i32,
+            from: i64,
+            max: usize,
+        ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|r| r.offset >= from)
+                .take(max)
+                .cloned()
+                .collect())
+        }
+    }
+
+    impl VecChangelog {
+        /// Appends a commit's changelog records, returning each store's last offset.
+        fn append(&mut self, records: Vec<(usize, OutputRecord)>, stores: usize) -> Vec<Option<i64>> {
+            let mut offsets = vec![None; stores];
+            for (store, r) in records {
+                let offset = self.0.len() as i64;
+                self.0.push(ChangelogRecord {
+                    offset,
+                    key: r.key.unwrap(),
+                    value: r.value,
+                });
+                offsets[store] = Some(offset);
+            }
+            offsets
+        }
+    }
+
+    fn rocksdb_count_task(state: &StateProvider) -> Task {
+        let b = StreamsBuilder::new();
+        b.stream("tx", Consumed::with(Serde::string(), Serde::string()))
+            .group_by_key()
+            .count(Materialized::as_("counts"));
+        Task::new(
+            TaskId::new(0, 3),
+            Arc::new(b.build().unwrap()),
+            Arc::new(StreamsConfig::new("app", "")),
+            &Metrics::new(),
+            &CacheBudget::new(1 << 20),
+            state,
+            UNKNOWN_TIME,
+        )
+        .unwrap()
+    }
+
+    fn stored_count(task: &Task, key: &str) -> Option<i64> {
+        let bytes = task.store("counts").unwrap().get(key.as_bytes()).unwrap()?;
+        Some(i64::from_be_bytes(bytes.try_into().unwrap()))
+    }
+
+    #[test]
+    fn crash_between_changelog_and_store_commit_restores_committed_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateProvider::new(&StreamsConfig::new("app", ""), dir.path().to_path_buf());
+        let mut changelog = VecChangelog::default();
+        let mut task = rocksdb_count_task(&state);
+        task.restore(&mut changelog).unwrap();
+        for (i, k) in ["a", "b", "a"].iter().enumerate() {
+            task.process(&raw(i as i64, k)).unwrap();
+        }
+        task.flush().unwrap();
+        let offsets = changelog.append(task.changelog_records(), task.store_count());
+        task.commit_stores(&offsets).unwrap();
+        task.close_clean().unwrap();
+
+        // Second commit: its changelog records are committed, then the process dies before the
+        // overlay reaches RocksDB.
+        let mut task = rocksdb_count_task(&state);
+        assert_eq!(task.restore(&mut changelog).unwrap()[0].records, 0);
+        for (i, k) in ["a", "c"].iter().enumerate() {
+            task.process(&raw(10 + i as i64, k)).unwrap();
+        }
+        task.flush().unwrap();
+        changelog.append(task.changelog_records(), task.store_count());
+        drop(task);
+
+        let mut task = rocksdb_count_task(&state);
+        let restored = task.restore(&mut changelog).unwrap();
+        assert_eq!(
+            (restored[0].from, restored[0].records, restored[0].wiped),
+            (2, 2, false)
+        );
+        assert_eq!(stored_count(&task, "a"), Some(3));
+        assert_eq!(stored_count(&task, "b"), Some(1));
+        assert_eq!(stored_count(&task, "c"), Some(1));
+    }
+
+    #[test]
+    fn local_state_ahead_of_its_changelog_is_replayed_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateProvider::new(&StreamsConfig::new("app", ""), dir.path().to_path_buf());
+        let mut long = VecChangelog::default();
+        let mut task = rocksdb_count_task(&state);
+        for i in 0..5 {
+            task.process(&raw(i, "a")).unwrap();
+            task.flush().unwrap();
+            let offsets = long.append(task.changelog_records(), task.store_count());
+            task.commit_stores(&offsets).unwrap();
+        }
+        task.close_clean().unwrap();
+        // The changelog topic was recreated and holds one record: local state cannot be trusted.
+        let mut short = VecChangelog(vec![ChangelogRecord {
+            offset: 0,
+            key: b"z".to_vec(),
+            value: Some(7i64.to_be_bytes().to_vec()),
+        }]);
+        let mut task = rocksdb_count_task(&state);
+        let restored = task.restore(&mut short).unwrap();
+        assert!(restored[0].wiped);
+        assert_eq!(stored_count(&task, "a"), None);
+        assert_eq!(stored_count(&task, "z"), Some(7));
     }
 }

@@ -1,18 +1,55 @@
 //! The state stores of one task.
 
 use crate::error::StreamsError;
+use crate::state_provider::StateProvider;
 use crate::task_id::TaskId;
-use sluice_dsl::topology::{StoreSpec, Topology};
-use sluice_state::{KeyValueStore, KvBackend, StoreError};
+use sluice_dsl::topology::{StoreKind, StoreSpec, Topology};
+use sluice_state::{KeyValueStore, SessionSchema, StoreError, WindowSchema};
 use std::sync::Arc;
 
-/// Opens the committed backend of one store of one task.
-pub type BackendFactory<'a> = dyn FnMut(TaskId, &StoreSpec) -> Result<Box<dyn KvBackend>, StoreError> + 'a;
+/// How a store's keys map to changelog keys: window and session stores drop the time segment
+/// from changelog keys (it is derived again on restore).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StoreLayout {
+    KeyValue,
+    Window(WindowSchema),
+    Session(SessionSchema),
+}
+
+impl StoreLayout {
+    fn of(kind: StoreKind) -> Self {
+        match kind {
+            StoreKind::Window {
+                retention_ms,
+                size_ms,
+            } => StoreLayout::Window(WindowSchema::new(retention_ms, size_ms)),
+            StoreKind::Session { retention_ms } => StoreLayout::Session(SessionSchema::new(retention_ms)),
+            _ => StoreLayout::KeyValue,
+        }
+    }
+
+    pub(crate) fn changelog_key<'a>(&self, store_key: &'a [u8]) -> &'a [u8] {
+        match self {
+            StoreLayout::KeyValue => store_key,
+            StoreLayout::Window(w) => w.changelog_key(store_key),
+            StoreLayout::Session(s) => s.changelog_key(store_key),
+        }
+    }
+
+    pub(crate) fn store_key(&self, changelog_key: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        match self {
+            StoreLayout::KeyValue => Ok(changelog_key),
+            StoreLayout::Window(w) => w.from_changelog_key(&changelog_key),
+            StoreLayout::Session(s) => s.from_changelog_key(&changelog_key),
+        }
+    }
+}
 
 pub(crate) struct TaskStore {
     pub(crate) name: String,
     /// Resolved changelog topic, if logging is on.
     pub(crate) changelog: Option<Arc<str>>,
+    pub(crate) layout: StoreLayout,
     pub(crate) kv: KeyValueStore,
 }
 
@@ -26,19 +63,25 @@ impl StoreSet {
         task: TaskId,
         topology: &Topology,
         app_id: &str,
-        open_backend: &mut BackendFactory<'_>,
+        state: &StateProvider,
     ) -> Result<StoreSet, StreamsError> {
         let sub = &topology.sub_topologies()[task.sub_topology as usize];
-        let mut stores = Vec::with_capacity(sub.stores.len());
-        for name in &sub.stores {
-            let spec = topology.store(name).expect("sub-topologies list declared stores");
-            let backend = open_backend(task, spec).map_err(|source| StreamsError::Store { task, source })?;
-            stores.push(TaskStore {
-                name: name.clone(),
+        let specs: Vec<&StoreSpec> = sub
+            .stores
+            .iter()
+            .map(|name| topology.store(name).expect("sub-topologies list declared stores"))
+            .collect();
+        let backends = state.open(task, &specs)?;
+        let stores = specs
+            .into_iter()
+            .zip(backends)
+            .map(|(spec, backend)| TaskStore {
+                name: spec.name.clone(),
                 changelog: spec.changelog_topic().map(|t| t.resolve(app_id).into()),
-                kv: KeyValueStore::new(name.clone(), backend),
-            });
-        }
+                layout: StoreLayout::of(spec.kind),
+                kv: KeyValueStore::new(spec.name.clone(), backend),
+            })
+            .collect();
         Ok(StoreSet { stores })
     }
 

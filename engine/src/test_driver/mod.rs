@@ -4,7 +4,8 @@
 //! each piped record is processed and then committed (so record caches flush after every
 //! record and tests see every update); records written to a topic the topology reads
 //! (repartition topics) are processed right after; everything written to any topic is captured
-//! for [`TestOutputTopic`]s. Changelog topics are captured too.
+//! for [`TestOutputTopic`]s. Changelog topics are captured too, so the driver can restart (or
+//! crash) its tasks and restore their stores from them.
 
 mod input_topic;
 mod output_topic;
@@ -13,7 +14,7 @@ mod test_record;
 
 pub use input_topic::TestInputTopic;
 pub use output_topic::TestOutputTopic;
-pub use store_view::KeyValueStoreView;
+pub use store_view::{KeyValueStoreView, SessionStoreView, WindowStoreView};
 pub use test_record::TestRecord;
 
 use crate::config::StreamsConfig;
@@ -21,13 +22,16 @@ use crate::error::StreamsError;
 use crate::metrics::Metrics;
 use crate::processor::CacheBudget;
 use crate::record::{Headers, OutputRecord, RawRecord};
-use crate::task::Task;
+use crate::restore::{ChangelogReader, ChangelogRecord};
+use crate::state_provider::StateProvider;
+use crate::task::{Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
+use sluice_dsl::dynamic::Data;
 use sluice_dsl::serde::Serde;
 use sluice_dsl::Topology;
-use sluice_state::MemoryBackend;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -64,6 +68,7 @@ pub struct TopologyTestDriver {
 
 pub(crate) struct DriverState {
     pub(crate) topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
     tasks: Vec<Task>,
     /// Resolved topic -> index of the task reading it.
     routes: HashMap<Arc<str>, usize>,
@@ -74,49 +79,51 @@ pub(crate) struct DriverState {
     /// Next offset per input topic piped by the test.
     input_offsets: HashMap<Arc<str>, i64>,
     metrics: Metrics,
+    budget: CacheBudget,
+    state: StateProvider,
+    /// Stream time of each task at its last commit (the committed offsets' metadata).
+    committed_stream_time: HashMap<TaskId, i64>,
+    /// This driver's own state directory, deleted when the driver is dropped.
+    state_dir: tempfile::TempDir,
 }
 
 impl TopologyTestDriver {
-    /// A driver with a test configuration (`application.id = test-driver`, in-memory stores).
+    /// A driver with a test configuration: `application.id = test-driver` and in-memory stores
+    /// (Kafka Streams' driver defaults to RocksDB; pass a config to choose).
     pub fn new(topology: Topology) -> Self {
-        Self::with_config(topology, StreamsConfig::new("test-driver", "dummy:9092"))
-            .expect("the default test configuration is valid")
+        let config = StreamsConfig::new("test-driver", "dummy:9092")
+            .with("default.dsl.store", "in_memory")
+            .expect("valid key");
+        Self::with_config(topology, config).expect("the default test configuration is valid")
     }
 
-    /// A driver with `config` (application id, exception handlers, cache size...). Stores are
-    /// in memory.
+    /// A driver with `config` (application id, exception handlers, cache size, store type...).
+    /// RocksDB stores live in a fresh directory under `state.dir`, deleted with the driver.
     pub fn with_config(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
         config.validate()?;
-        let topology = Arc::new(topology);
-        let config = Arc::new(config);
-        let metrics = Metrics::new();
-        let budget = CacheBudget::new(config.statestore_cache_max_bytes);
-        let mut tasks = Vec::new();
-        let mut routes = HashMap::new();
-        for sub in topology.sub_topologies() {
-            let task = Task::new(
-                TaskId::new(sub.id, 0),
-                Arc::clone(&topology),
-                Arc::clone(&config),
-                &metrics,
-                &budget,
-                &mut |_, _| Ok(Box::new(MemoryBackend::new())),
-            )?;
-            for topic in task.source_topics() {
-                routes.insert(Arc::clone(topic), tasks.len());
-            }
-            tasks.push(task);
-        }
+        std::fs::create_dir_all(&config.state_dir).map_err(|e| io_error(&config, e))?;
+        let state_dir = tempfile::Builder::new()
+            .prefix("test-driver-")
+            .tempdir_in(&config.state_dir)
+            .map_err(|e| io_error(&config, e))?;
+        let state = StateProvider::new(&config, state_dir.path().join(&config.application_id));
+        let mut driver = DriverState {
+            topology: Arc::new(topology),
+            budget: CacheBudget::new(config.statestore_cache_max_bytes),
+            config: Arc::new(config),
+            tasks: Vec::new(),
+            routes: HashMap::new(),
+            logs: BTreeMap::new(),
+            unread: HashMap::new(),
+            input_offsets: HashMap::new(),
+            metrics: Metrics::new(),
+            state,
+            committed_stream_time: HashMap::new(),
+            state_dir,
+        };
+        driver.open_tasks()?;
         Ok(TopologyTestDriver {
-            state: Rc::new(RefCell::new(DriverState {
-                topology,
-                tasks,
-                routes,
-                logs: BTreeMap::new(),
-                unread: HashMap::new(),
-                input_offsets: HashMap::new(),
-                metrics,
-            })),
+            state: Rc::new(RefCell::new(driver)),
         })
     }
 
@@ -142,11 +149,27 @@ impl TopologyTestDriver {
 
     /// A typed read view of the key-value store `name`. Fails if there is no such store or its
     /// serdes are not of `K` and `V`.
-    pub fn key_value_store<K: 'static, V: 'static>(
+    pub fn key_value_store<K: Data + Clone, V: 'static>(
         &self,
         name: &str,
     ) -> Result<KeyValueStoreView<K, V>, StreamsError> {
         KeyValueStoreView::new(Rc::clone(&self.state), name)
+    }
+
+    /// A typed read view of the window store `name` (of a windowed aggregation).
+    pub fn window_store<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<WindowStoreView<K, V>, StreamsError> {
+        WindowStoreView::new(Rc::clone(&self.state), name)
+    }
+
+    /// A typed read view of the session store `name` (of a session aggregation).
+    pub fn session_store<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<SessionStoreView<K, V>, StreamsError> {
+        SessionStoreView::new(Rc::clone(&self.state), name)
     }
 
     /// The driver's metrics (dropped records, dead-lettered records...).
@@ -163,9 +186,130 @@ impl TopologyTestDriver {
     pub fn topic_log(&self, topic: &str) -> Vec<OutputRecord> {
         self.state.borrow().logs.get(topic).cloned().unwrap_or_default()
     }
+
+    /// The directory holding this driver's RocksDB stores: `<this>/<task>/` per task.
+    pub fn state_dir(&self) -> PathBuf {
+        let s = self.state.borrow();
+        s.state_dir.path().join(&s.config.application_id)
+    }
+
+    /// Closes every task cleanly (committed state made durable), reopens them from the state
+    /// directory and restores each store from the changelog records captured so far, as an
+    /// application restart does.
+    pub fn restart(&self) -> Result<Vec<RestoredStore>, StreamsError> {
+        self.state.borrow_mut().reopen(true)
+    }
+
+    /// Drops every task as a crash would — RocksDB memtables not yet flushed are lost — then
+    /// reopens and restores from the captured changelogs.
+    pub fn crash_and_restart(&self) -> Result<Vec<RestoredStore>, StreamsError> {
+        self.state.borrow_mut().reopen(false)
+    }
+}
+
+fn io_error(config: &StreamsConfig, source: std::io::Error) -> StreamsError {
+    StreamsError::Store {
+        task: TaskId::new(0, 0),
+        source: sluice_state::StoreError::Io {
+            store: "test driver".into(),
+            operation: format!("create a state directory under {}", config.state_dir.display()),
+            source,
+        },
+    }
+}
+
+/// What restoring one store did after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredStore {
+    /// The task.
+    pub task: TaskId,
+    /// The store.
+    pub store: String,
+    /// The changelog offset replay started from (0: full replay).
+    pub from_offset: i64,
+    /// Changelog records replayed.
+    pub records: u64,
+}
+
+/// Reads the driver's captured topics as changelogs (everything is partition 0).
+struct CapturedLogs<'a>(&'a BTreeMap<Arc<str>, Vec<OutputRecord>>);
+
+impl ChangelogReader for CapturedLogs<'_> {
+    fn end_offset(&mut self, topic: &str, _partition: i32) -> Result<i64, StreamsError> {
+        Ok(self.0.get(topic).map_or(0, |l| l.len() as i64))
+    }
+
+    fn read(
+        &mut self,
+        topic: &str,
+        _partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+        let Some(log) = self.0.get(topic) else {
+            return Ok(Vec::new());
+        };
+        Ok(log
+            .iter()
+            .enumerate()
+            .skip(from.max(0) as usize)
+            .take(max)
+            .map(|(offset, r)| ChangelogRecord {
+                offset: offset as i64,
+                key: r.key.clone().unwrap_or_default(),
+                value: r.value.clone(),
+            })
+            .collect())
+    }
 }
 
 impl DriverState {
+    /// Creates one task per sub-topology and restores its stores from the captured changelogs.
+    fn open_tasks(&mut self) -> Result<Vec<RestoredStore>, StreamsError> {
+        self.routes.clear();
+        let mut restored = Vec::new();
+        for sub in self.topology.sub_topologies() {
+            let id = TaskId::new(sub.id, 0);
+            let stream_time = self
+                .committed_stream_time
+                .get(&id)
+                .copied()
+                .unwrap_or(UNKNOWN_TIME);
+            let mut task = Task::new(
+                id,
+                Arc::clone(&self.topology),
+                Arc::clone(&self.config),
+                &self.metrics,
+                &self.budget,
+                &self.state,
+                stream_time,
+            )?;
+            for r in task.restore(&mut CapturedLogs(&self.logs))? {
+                restored.push(RestoredStore {
+                    task: task.id(),
+                    store: r.store,
+                    from_offset: r.from,
+                    records: r.records,
+                });
+            }
+            task.init_processors();
+            for topic in task.source_topics() {
+                self.routes.insert(Arc::clone(topic), self.tasks.len());
+            }
+            self.tasks.push(task);
+        }
+        Ok(restored)
+    }
+
+    fn reopen(&mut self, clean: bool) -> Result<Vec<RestoredStore>, StreamsError> {
+        for task in std::mem::take(&mut self.tasks) {
+            if clean {
+                task.close_clean()?;
+            }
+        }
+        self.open_tasks()
+    }
+
     /// Processes one record and everything it causes, committing after each record.
     pub(crate) fn pipe(
         &mut self,
@@ -235,7 +379,11 @@ impl DriverState {
         for (store, record) in self.tasks[task].changelog_records() {
             offsets[store] = Some(self.append(&record));
         }
-        self.tasks[task].commit_stores(&offsets)
+        self.tasks[task].commit_stores(&offsets)?;
+        let t = &self.tasks[task];
+        self.committed_stream_time
+            .insert(t.id(), t.committed_stream_time());
+        Ok(())
     }
 
     fn append(&mut self, record: &OutputRecord) -> i64 {

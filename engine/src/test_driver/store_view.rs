@@ -1,37 +1,40 @@
-//! `KeyValueStoreView`: typed reads of a store inside the test driver.
+//! Typed, read-only views of the driver's stores: key-value, window and session.
 
 use super::DriverState;
 use crate::error::StreamsError;
-use sluice_dsl::dynamic::{downcast_box, DynBox};
+use sluice_dsl::dynamic::{downcast_box, erase, Data};
 use sluice_dsl::serde::ErasedSerde;
+use sluice_dsl::topology::StoreKind;
+use sluice_dsl::windows::{Window, Windowed};
+use sluice_state::{KeyValueStore, SessionSchema, WindowSchema};
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-/// Typed, read-only access to a key-value store of the driver's topology (committed and
-/// pending state alike, as the processors see it).
-pub struct KeyValueStoreView<K, V> {
+/// What the views share: the store's name, serdes (checked against `K`, `V`) and access.
+struct TypedStore<K, V> {
     state: Rc<RefCell<DriverState>>,
     name: String,
+    kind: StoreKind,
     key_serde: ErasedSerde,
     value_serde: ErasedSerde,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K: 'static, V: 'static> KeyValueStoreView<K, V> {
-    pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
+impl<K: Data + Clone, V: 'static> TypedStore<K, V> {
+    fn open(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
         let access = |reason: String| StreamsError::StoreAccess {
             store: name.to_string(),
             reason,
         };
-        let (key_serde, value_serde) = {
+        let (kind, key_serde, value_serde) = {
             let s = state.borrow();
             let spec = s
                 .topology
                 .store(name)
                 .ok_or_else(|| access("no such store".into()))?;
-            (spec.key_serde.clone(), spec.value_serde.clone())
+            (spec.kind, spec.key_serde.clone(), spec.value_serde.clone())
         };
         if key_serde.value_type_id() != TypeId::of::<K>() || value_serde.value_type_id() != TypeId::of::<V>()
         {
@@ -43,66 +46,193 @@ impl<K: 'static, V: 'static> KeyValueStoreView<K, V> {
                 std::any::type_name::<V>()
             )));
         }
-        Ok(KeyValueStoreView {
+        Ok(TypedStore {
             state,
             name: name.to_string(),
+            kind,
             key_serde,
             value_serde,
             _types: PhantomData,
         })
     }
 
+    fn fail(&self, what: impl std::fmt::Display) -> ! {
+        panic!("store {}: {what}", self.name)
+    }
+
+    fn key_bytes(&self, key: &K) -> Option<Vec<u8>> {
+        self.key_serde
+            .serialize(&erase(key.clone()))
+            .unwrap_or_else(|e| self.fail(format_args!("cannot serialize key: {e}")))
+    }
+
+    fn decode_key(&self, bytes: &[u8]) -> K {
+        let boxed = self
+            .key_serde
+            .deserialize_box(Some(bytes))
+            .unwrap_or_else(|e| self.fail(format_args!("unreadable key: {e}")));
+        downcast_box::<K>(boxed)
+    }
+
     fn decode_value(&self, bytes: &[u8]) -> V {
-        let boxed: DynBox = self
+        let boxed = self
             .value_serde
             .deserialize_box(Some(bytes))
-            .unwrap_or_else(|e| panic!("store {}: unreadable value: {e}", self.name));
+            .unwrap_or_else(|e| self.fail(format_args!("unreadable value: {e}")));
         downcast_box::<V>(boxed)
     }
 
-    /// The value of `key`.
-    pub fn get(&self, key: &K) -> Option<V>
-    where
-        K: Send + Sync + Clone,
-    {
-        let key_bytes = self
-            .key_serde
-            .serialize(&sluice_dsl::dynamic::erase(key.clone()))
-            .unwrap_or_else(|e| panic!("store {}: cannot serialize key: {e}", self.name))?;
+    /// Runs `f` on the store and the stream time of the task owning it.
+    fn with<R>(&self, f: impl FnOnce(&KeyValueStore, i64) -> R) -> Option<R> {
         let state = self.state.borrow();
-        let store = state.store_task(&self.name).and_then(|t| t.store(&self.name))?;
-        let bytes = store
-            .get(&key_bytes)
-            .unwrap_or_else(|e| panic!("store {}: read failed: {e}", self.name))?;
-        Some(self.decode_value(&bytes))
+        let task = state.store_task(&self.name)?;
+        Some(f(task.store(&self.name)?, task.stream_time()))
+    }
+}
+
+/// Typed, read-only access to a key-value store of the driver's topology (committed and
+/// pending state alike, as the processors see it).
+pub struct KeyValueStoreView<K, V>(TypedStore<K, V>);
+
+impl<K: Data + Clone, V: 'static> KeyValueStoreView<K, V> {
+    pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
+        TypedStore::open(state, name).map(KeyValueStoreView)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let s = &self.0;
+        let key_bytes = s.key_bytes(key)?;
+        let bytes = s.with(|kv, _| kv.get(&key_bytes).unwrap_or_else(|e| s.fail(e)))??;
+        Some(s.decode_value(&bytes))
     }
 
     /// Every entry, in key-byte order.
     pub fn all(&self) -> Vec<(K, V)> {
-        let state = self.state.borrow();
-        let Some(store) = state.store_task(&self.name).and_then(|t| t.store(&self.name)) else {
-            return Vec::new();
-        };
-        store
-            .all()
-            .unwrap_or_else(|e| panic!("store {}: read failed: {e}", self.name))
-            .map(|r| {
-                let (k, v) = r.unwrap_or_else(|e| panic!("store {}: read failed: {e}", self.name));
-                let key = self
-                    .key_serde
-                    .deserialize_box(Some(&k))
-                    .unwrap_or_else(|e| panic!("store {}: unreadable key: {e}", self.name));
-                (downcast_box::<K>(key), self.decode_value(&v))
-            })
-            .collect()
+        let s = &self.0;
+        s.with(|kv, _| {
+            kv.all()
+                .unwrap_or_else(|e| s.fail(e))
+                .map(|r| {
+                    let (k, v) = r.unwrap_or_else(|e| s.fail(e));
+                    (s.decode_key(&k), s.decode_value(&v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// An estimate of the number of entries.
     pub fn approximate_num_entries(&self) -> u64 {
-        let state = self.state.borrow();
-        state
-            .store_task(&self.name)
-            .and_then(|t| t.store(&self.name))
-            .map_or(0, |s| s.approximate_num_entries())
+        self.0.with(|kv, _| kv.approximate_num_entries()).unwrap_or(0)
+    }
+}
+
+/// Typed, read-only access to the window store of a windowed aggregation.
+pub struct WindowStoreView<K, V> {
+    store: TypedStore<K, V>,
+    schema: WindowSchema,
+    size_ms: i64,
+}
+
+impl<K: Data + Clone, V: 'static> WindowStoreView<K, V> {
+    pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
+        let store = TypedStore::open(state, name)?;
+        let StoreKind::Window {
+            retention_ms,
+            size_ms,
+        } = store.kind
+        else {
+            return Err(StreamsError::StoreAccess {
+                store: name.into(),
+                reason: "not a window store".into(),
+            });
+        };
+        Ok(WindowStoreView {
+            store,
+            schema: WindowSchema::new(retention_ms, size_ms),
+            size_ms,
+        })
+    }
+
+    fn value(&self, stored: &[u8]) -> V {
+        // Window store values start with the window's latest record timestamp.
+        self.store.decode_value(stored.get(8..).unwrap_or_default())
+    }
+
+    /// `key`'s windows with `from <= start <= to` that have not expired, by start.
+    pub fn fetch(&self, key: &K, from: i64, to: i64) -> Vec<(Window, V)> {
+        let s = &self.store;
+        let Some(key_bytes) = s.key_bytes(key) else {
+            return Vec::new();
+        };
+        s.with(|kv, now| {
+            self.schema
+                .fetch(kv, &key_bytes, from, to, now)
+                .unwrap_or_else(|e| s.fail(e))
+                .into_iter()
+                .map(|(start, v)| (Window::new(start, start + self.size_ms), self.value(&v)))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Every window that has not expired, by start then key.
+    pub fn all(&self) -> Vec<(Windowed<K>, V)> {
+        let s = &self.store;
+        let mut entries = s
+            .with(|kv, now| {
+                self.schema
+                    .fetch_all(kv, 0, i64::MAX / 2, now)
+                    .unwrap_or_else(|e| s.fail(e))
+            })
+            .unwrap_or_default();
+        entries.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+        entries
+            .into_iter()
+            .map(|e| {
+                let window = Window::new(e.start, e.start + self.size_ms);
+                (Windowed::new(s.decode_key(&e.key), window), self.value(&e.value))
+            })
+            .collect()
+    }
+}
+
+/// Typed, read-only access to the session store of a session aggregation.
+pub struct SessionStoreView<K, V> {
+    store: TypedStore<K, V>,
+    schema: SessionSchema,
+}
+
+impl<K: Data + Clone, V: 'static> SessionStoreView<K, V> {
+    pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
+        let store = TypedStore::open(state, name)?;
+        let StoreKind::Session { retention_ms } = store.kind else {
+            return Err(StreamsError::StoreAccess {
+                store: name.into(),
+                reason: "not a session store".into(),
+            });
+        };
+        Ok(SessionStoreView {
+            store,
+            schema: SessionSchema::new(retention_ms),
+        })
+    }
+
+    /// `key`'s sessions that have not expired, by end.
+    pub fn fetch(&self, key: &K) -> Vec<(Window, V)> {
+        let s = &self.store;
+        let Some(key_bytes) = s.key_bytes(key) else {
+            return Vec::new();
+        };
+        s.with(|kv, now| {
+            self.schema
+                .find_sessions(kv, &key_bytes, 0, i64::MAX / 2, now)
+                .unwrap_or_else(|e| s.fail(e))
+                .into_iter()
+                .map(|x| (Window::new(x.start, x.end), s.decode_value(&x.value)))
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }

@@ -1,0 +1,452 @@
+//! Aggregation over time windows (tumbling, hopping) and sliding windows.
+//!
+//! Window store values are `latest record timestamp | aggregate`. A window accepts records
+//! until the stream time observed by this processor passes its end plus grace; records that miss
+//! a window for that reason are counted once as `expired_window`. Sliding windows follow Kafka
+//! Streams' KIP-450 algorithm: each record has a window ending at it (`[t - d, t]`), and a
+//! window starting right after it (`[t + 1, t + 1 + d]`) exists while later records fall in it;
+//! records before `d` share the window `[0, d]`.
+
+use super::emit_progress::EmitProgress;
+use super::table::{timestamp_of, timestamped, TableEmitter};
+use super::{Processor, ProcessorContext};
+use crate::error::StreamsError;
+use crate::metrics::DropReason;
+use crate::record::{Headers, Record};
+use crate::task::UNKNOWN_TIME;
+use sluice_dsl::dynamic::{Dyn, WindowedKeyFn};
+use sluice_dsl::topology::Aggregation;
+use sluice_dsl::windows::{Window, WindowDefinition};
+use sluice_state::WindowSchema;
+use std::collections::HashSet;
+
+pub(crate) struct WindowAggregate {
+    emitter: TableEmitter,
+    schema: WindowSchema,
+    windows: WindowDefinition,
+    aggregation: Aggregation,
+    windowed_key: WindowedKeyFn,
+    /// `Some` with `EmitStrategy::on_window_close`.
+    emit_final: Option<EmitProgress>,
+    /// Stream time as seen by this processor.
+    observed: i64,
+    /// Segments below this one were dropped already.
+    expired_below: u64,
+}
+
+/// The record being aggregated.
+struct Input<'a> {
+    key: &'a Dyn,
+    key_bytes: &'a [u8],
+    value: &'a Dyn,
+    timestamp: i64,
+    headers: &'a Headers,
+}
+
+/// A stored window: its latest record time and stored bytes (`timestamp | aggregate`).
+#[derive(Clone)]
+struct Stored {
+    max_timestamp: i64,
+    bytes: Vec<u8>,
+}
+
+impl WindowAggregate {
+    pub(crate) fn new(
+        emitter: TableEmitter,
+        retention_ms: i64,
+        windows: WindowDefinition,
+        aggregation: Aggregation,
+        windowed_key: WindowedKeyFn,
+        emit_final: Option<EmitProgress>,
+    ) -> Self {
+        WindowAggregate {
+            emitter: if emit_final.is_some() {
+                emitter.without_cache()
+            } else {
+                emitter
+            },
+            schema: WindowSchema::new(
+                retention_ms,
+                match windows {
+                    WindowDefinition::Time { size_ms, .. } => size_ms,
+                    WindowDefinition::Sliding {
+                        time_difference_ms, ..
+                    } => time_difference_ms,
+                    _ => unreachable!("session windows have their own processor"),
+                },
+            ),
+            windows,
+            aggregation,
+            windowed_key,
+            emit_final,
+            observed: UNKNOWN_TIME,
+            expired_below: 0,
+        }
+    }
+
+    /// `end - start` of every window.
+    fn size(&self) -> i64 {
+        match self.windows {
+            WindowDefinition::Time { size_ms, .. } => size_ms,
+            WindowDefinition::Sliding {
+                time_difference_ms, ..
+            } => time_difference_ms,
+            _ => unreachable!("session windows have their own processor"),
+        }
+    }
+
+    fn window(&self, start: i64) -> Window {
+        Window::new(start, start + self.size())
+    }
+
+    fn fetch(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        key: &[u8],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Stored)>, StreamsError> {
+        let task = ctx.task;
+        let found = self
+            .schema
+            .fetch(ctx.stores.kv(self.emitter.store), key, from, to, self.observed)
+            .map_err(|source| StreamsError::Store { task, source })?;
+        Ok(found
+            .into_iter()
+            .map(|(start, bytes)| {
+                (
+                    start,
+                    Stored {
+                        max_timestamp: timestamp_of(&bytes),
+                        bytes,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Folds the record into the window at `start`, whose current aggregate is `aggregate`
+    /// (with its latest record time) and whose stored bytes are `old` (`None`: a new window).
+    /// Kafka Streams' `updateWindowAndForward`: a window that closed is not touched.
+    fn update(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        start: i64,
+        aggregate: Option<&Stored>,
+        old: Option<Vec<u8>>,
+        close: i64,
+    ) -> Result<bool, StreamsError> {
+        let end = start + self.size();
+        let open = match self.windows {
+            WindowDefinition::Sliding { .. } => end >= close,
+            _ => end > close,
+        };
+        if !open {
+            return Ok(false);
+        }
+        let agg = aggregate
+            .map(|s| self.emitter.deserialize_box(ctx, &s.bytes))
+            .transpose()?;
+        let new = self.aggregation.fold(input.key, input.value, agg);
+        let max_timestamp = aggregate.map_or(input.timestamp, |s| s.max_timestamp.max(input.timestamp));
+        let bytes = timestamped(max_timestamp, &self.emitter.value_bytes(ctx, &new)?);
+        self.write(ctx, input, start, old, bytes, new, max_timestamp)?;
+        Ok(true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        start: i64,
+        old: Option<Vec<u8>>,
+        bytes: Vec<u8>,
+        value: Dyn,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
+        let store_key = self.schema.store_key(input.key_bytes, start);
+        if self.emit_final.is_some() {
+            ctx.stores.kv(self.emitter.store).put(&store_key, &bytes);
+            return Ok(());
+        }
+        let windowed = (self.windowed_key)(input.key, self.window(start));
+        self.emitter.write(
+            ctx,
+            &store_key,
+            &windowed,
+            old,
+            Some((bytes, value)),
+            timestamp,
+            input.headers,
+        )
+    }
+
+    fn process_time(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        close: i64,
+    ) -> Result<bool, StreamsError> {
+        let mut late = false;
+        for window in self.windows.windows_for(input.timestamp) {
+            let store_key = self.schema.store_key(input.key_bytes, window.start);
+            let old = self.emitter.read(ctx, &store_key)?;
+            let stored = old.clone().map(|bytes| Stored {
+                max_timestamp: timestamp_of(&bytes),
+                bytes,
+            });
+            late |= !self.update(ctx, input, window.start, stored.as_ref(), old, close)?;
+        }
+        Ok(late)
+    }
+
+    /// Kafka Streams' `processInOrder` for records at or after the time difference.
+    fn process_sliding(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        close: i64,
+    ) -> Result<bool, StreamsError> {
+        let d = self.size();
+        let t = input.timestamp;
+        if t + 1 + d <= close {
+            return Ok(true);
+        }
+        if t < d {
+            return self.process_early(ctx, input, close);
+        }
+        let mut starts = HashSet::new();
+        let (mut left_agg, mut right_agg) = (None::<Stored>, None::<Stored>);
+        let (mut left_exists, mut right_exists) = (false, false);
+        let mut previous: Option<i64> = None;
+        let mut late = false;
+        for (start, stored) in self.fetch(ctx, input.key_bytes, (t - 2 * d).max(0), t + 1)? {
+            starts.insert(start);
+            let end = start + d;
+            if end < t {
+                previous = Some(stored.max_timestamp);
+                left_agg = Some(stored);
+            } else if end == t {
+                left_exists = true;
+                if stored.max_timestamp < t {
+                    previous = Some(stored.max_timestamp);
+                }
+                late |= !self.update(
+                    ctx,
+                    input,
+                    start,
+                    Some(&stored),
+                    Some(stored.bytes.clone()),
+                    close,
+                )?;
+            } else if start <= t {
+                late |= !self.update(
+                    ctx,
+                    input,
+                    start,
+                    Some(&stored),
+                    Some(stored.bytes.clone()),
+                    close,
+                )?;
+                right_agg = Some(stored);
+            } else {
+                // start == t + 1: the record's right window exists already.
+                right_exists = true;
+            }
+        }
+        // The previous record's right window, if the record falls into it.
+        if let Some(p) = previous {
+            if !starts.contains(&(p + 1)) && p + 1 + d >= t {
+                late |= !self.update(ctx, input, p + 1, None, None, close)?;
+            }
+        }
+        if !left_exists {
+            // The left window holds the previous records within d, as the latest window ending
+            // before the record does.
+            let seed = left_agg.filter(|_| previous.is_some_and(|p| t - d <= p));
+            late |= !self.update(ctx, input, t - d, seed.as_ref(), None, close)?;
+        }
+        if !right_exists {
+            self.create_right_window(ctx, input, right_agg)?;
+        }
+        Ok(late)
+    }
+
+    /// Kafka Streams' `processEarly`: records before the time difference share `[0, d]`.
+    fn process_early(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        close: i64,
+    ) -> Result<bool, StreamsError> {
+        let t = input.timestamp;
+        let mut starts = HashSet::new();
+        let mut combined: Option<Stored> = None;
+        let mut right_agg: Option<Stored> = None;
+        let mut right_exists = false;
+        let mut previous: Option<i64> = None;
+        let mut late = false;
+        for (start, stored) in self.fetch(ctx, input.key_bytes, 0, t + 1)? {
+            starts.insert(start);
+            if start == 0 {
+                if stored.max_timestamp < t {
+                    previous = Some(stored.max_timestamp);
+                }
+                combined = Some(stored);
+            } else if start <= t {
+                late |= !self.update(
+                    ctx,
+                    input,
+                    start,
+                    Some(&stored),
+                    Some(stored.bytes.clone()),
+                    close,
+                )?;
+                right_agg = Some(stored);
+            } else {
+                right_exists = true;
+            }
+        }
+        if right_agg.is_none() {
+            right_agg = combined.clone().filter(|c| c.max_timestamp > t);
+        }
+        if !right_exists {
+            self.create_right_window(ctx, input, right_agg)?;
+        }
+        if let Some(p) = previous {
+            if !starts.contains(&(p + 1)) {
+                late |= !self.update(ctx, input, p + 1, None, None, close)?;
+            }
+        }
+        let old = combined.as_ref().map(|c| c.bytes.clone());
+        late |= !self.update(ctx, input, 0, combined.as_ref(), old, close)?;
+        Ok(late)
+    }
+
+    /// The record's right window `[t + 1, t + 1 + d]`, holding the later records of `right`
+    /// (the aggregate of a window that contains the record and later ones), if there are any.
+    fn create_right_window(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        right: Option<Stored>,
+    ) -> Result<(), StreamsError> {
+        let Some(right) = right.filter(|r| r.max_timestamp > input.timestamp) else {
+            return Ok(());
+        };
+        let value = self
+            .emitter
+            .deserialize(ctx, Some(&right.bytes))?
+            .expect("a stored window has a value");
+        self.write(
+            ctx,
+            input,
+            input.timestamp + 1,
+            None,
+            right.bytes,
+            value,
+            right.max_timestamp,
+        )
+    }
+
+    /// With `on_window_close`: forwards every window that closed since the last emission.
+    fn emit_closed(&mut self, ctx: &mut ProcessorContext<'_>, close: i64) -> Result<(), StreamsError> {
+        // Time windows close when end <= close; sliding ones when end < close.
+        let cutoff_start = match self.windows {
+            WindowDefinition::Sliding {
+                time_difference_ms, ..
+            } => close - 1 - time_difference_ms,
+            _ => close - self.size(),
+        };
+        let Some(progress) = &mut self.emit_final else {
+            return Ok(());
+        };
+        let last = progress.get(ctx)?;
+        if last.is_some_and(|l| cutoff_start <= l) || cutoff_start < 0 {
+            return Ok(());
+        }
+        let task = ctx.task;
+        let mut closed = self
+            .schema
+            .fetch_stored(
+                ctx.stores.kv(self.emitter.store),
+                last.map_or(0, |l| l + 1),
+                cutoff_start,
+            )
+            .map_err(|source| StreamsError::Store { task, source })?;
+        closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+        for entry in closed {
+            let window = self.window(entry.start);
+            let timestamp = timestamp_of(&entry.value);
+            self.emitter.forward_final(
+                ctx,
+                &self.windowed_key,
+                &entry.key,
+                window,
+                &entry.value,
+                timestamp,
+            )?;
+        }
+        if let Some(progress) = &mut self.emit_final {
+            progress.set(ctx, cutoff_start);
+        }
+        Ok(())
+    }
+}
+
+impl Processor for WindowAggregate {
+    fn init(&mut self, stream_time: i64) {
+        self.observed = self.observed.max(stream_time);
+    }
+
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let Some(value) = &record.value else {
+            ctx.drop_record(DropReason::NullValue);
+            return Ok(());
+        };
+        let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
+            ctx.drop_record(DropReason::NullKey);
+            return Ok(());
+        };
+        self.observed = self.observed.max(record.timestamp);
+        let close = self.observed - self.windows.grace_ms();
+        let input = Input {
+            key: &record.key,
+            key_bytes: &key_bytes,
+            value,
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        };
+        let late = match self.windows {
+            WindowDefinition::Sliding { .. } => self.process_sliding(ctx, &input, close)?,
+            _ => self.process_time(ctx, &input, close)?,
+        };
+        if late {
+            ctx.drop_record(DropReason::ExpiredWindow);
+        }
+        self.emit_closed(ctx, close)?;
+        self.schema.expire(
+            ctx.stores.kv(self.emitter.store),
+            self.observed,
+            &mut self.expired_below,
+        );
+        Ok(())
+    }
+
+    fn flush(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+        self.emitter.flush(ctx)
+    }
+
+    fn has_cache(&self) -> bool {
+        self.emitter.has_cache()
+    }
+
+    fn abort(&mut self) {
+        self.emitter.abort();
+        if let Some(p) = &mut self.emit_final {
+            p.abort();
+        }
+    }
+}

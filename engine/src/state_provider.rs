@@ -1,0 +1,84 @@
+//! Opens the committed storage of a task's stores: in memory, or in the task's RocksDB
+//! database under `state.dir/<application.id>/<task>/`.
+
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::task_id::TaskId;
+use sluice_dsl::topology::StoreSpec;
+use sluice_dsl::StoreType;
+use sluice_state::{KvBackend, MemoryBackend, RocksDbResources, StoreError, TaskDb};
+use std::path::PathBuf;
+
+/// Where and how an application instance keeps state. One per instance: its RocksDB memory
+/// (block cache and write buffers) is shared by every task database.
+#[derive(Debug, Clone)]
+pub(crate) struct StateProvider {
+    root: PathBuf,
+    default_type: StoreType,
+    rocksdb: RocksDbResources,
+}
+
+impl StateProvider {
+    /// State under `root` (normally `state.dir/<application.id>`).
+    pub(crate) fn new(config: &StreamsConfig, root: PathBuf) -> Self {
+        StateProvider {
+            root,
+            default_type: config.default_dsl_store,
+            rocksdb: RocksDbResources::bounded(
+                config.rocksdb_block_cache_bytes,
+                config.rocksdb_write_buffer_bytes,
+            ),
+        }
+    }
+
+    /// The directory of `task`'s database.
+    pub(crate) fn task_dir(&self, task: TaskId) -> PathBuf {
+        self.root.join(task.to_string())
+    }
+
+    fn store_type(&self, spec: &StoreSpec) -> StoreType {
+        spec.store_type.unwrap_or(self.default_type)
+    }
+
+    /// Opens every store of `task`, in the order given. A task database found corrupt is
+    /// deleted and recreated empty: restoration then replays the whole changelog.
+    pub(crate) fn open(
+        &self,
+        task: TaskId,
+        specs: &[&StoreSpec],
+    ) -> Result<Vec<Box<dyn KvBackend>>, StreamsError> {
+        let rocks: Vec<&str> = specs
+            .iter()
+            .filter(|s| self.store_type(s) == StoreType::RocksDb)
+            .map(|s| s.name.as_str())
+            .collect();
+        let db = if rocks.is_empty() {
+            None
+        } else {
+            Some(self.open_db(task, &rocks)?)
+        };
+        specs
+            .iter()
+            .map(|spec| match (self.store_type(spec), &db) {
+                (StoreType::RocksDb, Some(db)) => db
+                    .backend(&spec.name)
+                    .map_err(|source| StreamsError::Store { task, source }),
+                _ => Ok(Box::new(MemoryBackend::new()) as Box<dyn KvBackend>),
+            })
+            .collect()
+    }
+
+    fn open_db(&self, task: TaskId, stores: &[&str]) -> Result<TaskDb, StreamsError> {
+        let dir = self.task_dir(task);
+        match TaskDb::open(&dir, stores, &self.rocksdb) {
+            Ok(db) => Ok(db),
+            Err(StoreError::Corrupt { reason, .. }) => {
+                tracing::warn!(%task, dir = %dir.display(), %reason, "local state is corrupt: deleting it and restoring from the changelog");
+                TaskDb::destroy(&dir).map_err(|source| StreamsError::Store { task, source })?;
+                TaskDb::open(&dir, stores, &self.rocksdb)
+                    .map_err(|source| StreamsError::Store { task, source })
+            }
+            Err(source) => Err(StreamsError::Store { task, source }),
+        }
+    }
+}

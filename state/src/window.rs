@@ -1,0 +1,208 @@
+//! Window stores: a value per (key, window start), over a [`KeyValueStore`].
+//!
+//! Store key: `segment(start) | len(key) as u32 | key | start`, all big-endian, so one key's
+//! windows are contiguous and ordered by start within a segment. Changelog records omit the
+//! segment (it is derived from the start again on restore), so a change of retention does not
+//! misplace restored windows. A window is kept for `retention` after its *end*: windows with
+//! `end <= stream time - retention` are expired, reads skip them and [`WindowSchema::expire`]
+//! drops their segments. (Kafka Streams measures retention from the latest window start it has
+//! seen; measuring from the end keeps every window readable until it closes, which needs
+//! `retention >= grace`, and the DSL asks for at least size + grace.)
+
+use crate::error::StoreError;
+use crate::kv_store::KeyValueStore;
+use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix};
+use std::ops::Bound;
+
+/// One window of one key, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowEntry {
+    /// The record key bytes.
+    pub key: Vec<u8>,
+    /// Window start (ms).
+    pub start: i64,
+    /// The stored value.
+    pub value: Vec<u8>,
+}
+
+/// The layout and retention of a window store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSchema {
+    retention_ms: i64,
+    size_ms: i64,
+    interval: i64,
+}
+
+impl WindowSchema {
+    /// A store of windows of `size_ms`, kept for `retention_ms` of stream time after they end.
+    pub fn new(retention_ms: i64, size_ms: i64) -> Self {
+        WindowSchema {
+            retention_ms,
+            size_ms,
+            interval: segment_interval(retention_ms),
+        }
+    }
+
+    /// How long windows are kept.
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    /// The store key of `key`'s window starting at `start`.
+    pub fn store_key(&self, key: &[u8], start: i64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(8 + 4 + key.len() + 8);
+        k.extend_from_slice(&segment_prefix(segment_of(start, self.interval)));
+        k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        k.extend_from_slice(key);
+        k.extend_from_slice(&be(start.max(0) as u64));
+        k
+    }
+
+    /// `(key, start)` of a store key.
+    pub fn decode(&self, store_key: &[u8]) -> Option<(Vec<u8>, i64)> {
+        let len = u32::from_be_bytes(store_key.get(8..12)?.try_into().ok()?) as usize;
+        let key = store_key.get(12..12 + len)?.to_vec();
+        let start = read_be(store_key, 12 + len)? as i64;
+        (store_key.len() == 12 + len + 8).then_some((key, start))
+    }
+
+    /// The changelog key of a store key: the store key without its segment.
+    pub fn changelog_key<'a>(&self, store_key: &'a [u8]) -> &'a [u8] {
+        &store_key[8.min(store_key.len())..]
+    }
+
+    /// The store key of a changelog key (the segment derived from the start again).
+    pub fn from_changelog_key(&self, changelog_key: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let corrupt = || StoreError::Corrupt {
+            store: "window store".into(),
+            reason: format!(
+                "changelog key of {} bytes is not a window key",
+                changelog_key.len()
+            ),
+        };
+        if changelog_key.len() < 12 {
+            return Err(corrupt());
+        }
+        let start = read_be(changelog_key, changelog_key.len() - 8).ok_or_else(corrupt)? as i64;
+        let mut k = segment_prefix(segment_of(start, self.interval)).to_vec();
+        k.extend_from_slice(changelog_key);
+        self.decode(&k).map(|_| k).ok_or_else(corrupt)
+    }
+
+    /// The earliest window start still live at `stream_time`.
+    fn earliest_live(&self, stream_time: i64) -> i64 {
+        (stream_time - self.retention_ms - self.size_ms + 1).max(0)
+    }
+
+    /// The value of `key`'s window at `start`, unless expired.
+    pub fn get(
+        &self,
+        kv: &KeyValueStore,
+        key: &[u8],
+        start: i64,
+        stream_time: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if start < self.earliest_live(stream_time) {
+            return Ok(None);
+        }
+        kv.get(&self.store_key(key, start))
+    }
+
+    /// Writes `key`'s window at `start`.
+    pub fn put(&self, kv: &mut KeyValueStore, key: &[u8], start: i64, value: &[u8]) {
+        kv.put(&self.store_key(key, start), value);
+    }
+
+    /// Deletes `key`'s window at `start`.
+    pub fn delete(&self, kv: &mut KeyValueStore, key: &[u8], start: i64) {
+        kv.delete(&self.store_key(key, start));
+    }
+
+    /// `key`'s live windows with `from <= start <= to`, by ascending start. No window starts
+    /// after the stream time (a window holds at least one record), so `to` is capped there.
+    pub fn fetch(
+        &self,
+        kv: &KeyValueStore,
+        key: &[u8],
+        from: i64,
+        to: i64,
+        stream_time: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let from = from.max(self.earliest_live(stream_time));
+        let to = to.min(stream_time);
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        for segment in segment_of(from, self.interval)..=segment_of(to, self.interval) {
+            let seg_from = (segment as i64 * self.interval).max(from);
+            let seg_to = ((segment as i64 + 1) * self.interval - 1).min(to);
+            let lo = self.store_key_in(segment, key, seg_from);
+            let hi = self.store_key_in(segment, key, seg_to);
+            for entry in kv.range_inclusive(&lo, &hi)? {
+                let (k, v) = entry?;
+                let start = read_be(&k, k.len() - 8).unwrap_or_default() as i64;
+                out.push((start, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every live window of every key with `from <= start <= to`, ordered by segment, then key
+    /// length, then key bytes and start.
+    pub fn fetch_all(
+        &self,
+        kv: &KeyValueStore,
+        from: i64,
+        to: i64,
+        stream_time: i64,
+    ) -> Result<Vec<WindowEntry>, StoreError> {
+        self.scan(kv, from.max(self.earliest_live(stream_time)), to.min(stream_time))
+    }
+
+    /// Every stored window with `from <= start <= to`, expired or not (until its segment is
+    /// dropped): what closed windows' final results are read from.
+    pub fn fetch_stored(
+        &self,
+        kv: &KeyValueStore,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<WindowEntry>, StoreError> {
+        self.scan(kv, from, to)
+    }
+
+    /// One range scan over the segments covering `[from, to]`.
+    fn scan(&self, kv: &KeyValueStore, from: i64, to: i64) -> Result<Vec<WindowEntry>, StoreError> {
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        let lo = segment_prefix(segment_of(from, self.interval));
+        let hi = segment_prefix(segment_of(to, self.interval) + 1);
+        for entry in kv.range(Bound::Included(&lo), Bound::Excluded(&hi))? {
+            let (k, value) = entry?;
+            if let Some((key, start)) = self.decode(&k) {
+                if (from..=to).contains(&start) {
+                    out.push(WindowEntry { key, start, value });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops the segments whose windows all expired at `stream_time`, with one range delete when
+    /// the first live segment moves past `expired_below` (which it then updates).
+    pub fn expire(&self, kv: &mut KeyValueStore, stream_time: i64, expired_below: &mut u64) {
+        let first_live = segment_of(self.earliest_live(stream_time), self.interval);
+        if first_live > *expired_below {
+            kv.delete_range(&segment_prefix(0), &segment_prefix(first_live));
+            *expired_below = first_live;
+        }
+    }
+
+    fn store_key_in(&self, segment: u64, key: &[u8], start: i64) -> Vec<u8> {
+        let mut k = self.store_key(key, start);
+        k[..8].copy_from_slice(&segment_prefix(segment));
+        k
+    }
+}
