@@ -76,7 +76,11 @@ Topologies:
         vec![
             (
                 "app-clicks-per-page-repartition".to_string(),
-                InternalTopicKind::Repartition { writer: 0, reader: 1 }
+                InternalTopicKind::Repartition {
+                    writer: 0,
+                    reader: 1,
+                    partitions: None
+                }
             ),
             (
                 "app-clicks-per-page-changelog".to_string(),

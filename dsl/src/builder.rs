@@ -2,11 +2,14 @@
 
 use crate::consumed::Consumed;
 use crate::dynamic::Data;
+use crate::global_ktable::GlobalKTable;
 use crate::graph::{Graph, GraphRef};
 use crate::kstream::KStream;
 use crate::ktable::KTable;
 use crate::materialized::Materialized;
-use crate::topology::{ProcessorSpec, SourceSpec, StoreKind, TopicRef, Topology, TopologyError};
+use crate::topology::{
+    GlobalTableSpec, ProcessorSpec, SourceSpec, StoreKind, TopicRef, Topology, TopologyError,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -102,6 +105,58 @@ impl StreamsBuilder {
             Some(value_serde),
             Some(store),
         )
+    }
+
+    /// A table of every partition of `topic`, on every instance (see [`GlobalKTable`]).
+    pub fn global_table<K: Data, V: Data>(
+        &self,
+        topic: impl Into<String>,
+        consumed: Consumed<K, V>,
+    ) -> GlobalKTable<K, V> {
+        self.global_table_with(topic, consumed, Materialized::default())
+    }
+
+    /// [`global_table`](Self::global_table) kept in the store `materialized` names.
+    pub fn global_table_with<K: Data, V: Data>(
+        &self,
+        topic: impl Into<String>,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> GlobalKTable<K, V> {
+        let topic = topic.into();
+        let mut g = self.graph.borrow_mut();
+        if let Some(reason) = crate::named::invalid_name_reason(&topic) {
+            g.error(TopologyError::InvalidName {
+                name: topic.clone(),
+                reason,
+            });
+        }
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| g.generate_name(&format!("{topic}-GLOBAL-STORE-")));
+        let key_serde = materialized.key_serde.clone().unwrap_or(consumed.key_serde);
+        let value_serde = materialized.value_serde.clone().unwrap_or(consumed.value_serde);
+        // The topic is the changelog of a global store.
+        let spec = Materialized::<K, V> {
+            logging: false,
+            ..materialized
+        }
+        .store_spec(&store, StoreKind::KeyValue, &key_serde, &value_serde);
+        g.add_store(spec);
+        g.global_tables.push(GlobalTableSpec {
+            topic,
+            store: store.clone(),
+            key_serde: key_serde.clone().into(),
+            value_serde: value_serde.into(),
+        });
+        drop(g);
+        GlobalKTable {
+            graph: self.graph.clone(),
+            store,
+            key_serde,
+            _types: std::marker::PhantomData,
+        }
     }
 
     fn add_source<K: Data, V: Data>(

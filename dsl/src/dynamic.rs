@@ -90,6 +90,10 @@ pub type MergerFn = Arc<dyn Fn(&Dyn, DynBox, DynBox) -> DynBox + Send + Sync>;
 pub type WindowedKeyFn = Arc<dyn Fn(&Dyn, crate::windows::Window) -> Dyn + Send + Sync>;
 /// `Windowed<key> -> window`
 pub type WindowOfFn = Arc<dyn Fn(&Dyn) -> crate::windows::Window + Send + Sync>;
+/// `(key, left value, right value) -> joined value`; `None` stands for a missing side.
+pub type JoinerFn = Arc<dyn Fn(&Dyn, Option<&Dyn>, Option<&Dyn>) -> Dyn + Send + Sync>;
+/// `(key, value) -> another table's key` (global table joins).
+pub type KeyValueToKeyFn = Arc<dyn Fn(&Dyn, &Dyn) -> Dyn + Send + Sync>;
 /// `(key, value, record timestamp, partition time) -> event time`
 pub type TimestampExtractorFn = Arc<dyn Fn(&Dyn, &Dyn, i64, i64) -> i64 + Send + Sync>;
 

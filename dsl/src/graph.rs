@@ -2,7 +2,7 @@
 
 use crate::named::invalid_name_reason;
 use crate::topology::{
-    Node, NodeId, NodeKind, ProcessorSpec, SinkSpec, SourceSpec, StoreSpec, TopologyError,
+    GlobalTableSpec, Node, NodeId, NodeKind, ProcessorSpec, SinkSpec, SourceSpec, StoreSpec, TopologyError,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,6 +14,7 @@ pub(crate) type GraphRef = Rc<RefCell<Graph>>;
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Node>,
     pub(crate) stores: Vec<StoreSpec>,
+    pub(crate) global_tables: Vec<GlobalTableSpec>,
     /// Kafka Streams' name index, shared by nodes and generated store names.
     counter: usize,
     /// DSL calls cannot fail without breaking method chains, so errors wait for `build()`.

@@ -5,8 +5,9 @@ use crate::grouped::Grouped;
 use crate::kstream::KStream;
 use crate::ktable::KTable;
 use crate::materialized::Materialized;
+use crate::repartition::add_repartition;
 use crate::serde::Serde;
-use crate::topology::{Aggregation, NodeId, ProcessorSpec, SinkSpec, SourceSpec, StoreKind, TopicRef};
+use crate::topology::{Aggregation, NodeId, ProcessorSpec, StoreKind};
 use crate::windows::{SessionWindows, SlidingWindows, TimeWindows};
 use crate::{SessionWindowedKStream, TimeWindowedKStream};
 use std::sync::Arc;
@@ -222,7 +223,6 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
             return self.stream.node;
         }
         let base = self.grouped.name.clone().unwrap_or_else(|| store.to_string());
-        let topic = TopicRef::Internal(format!("{base}-repartition"));
         let key_serde = self.key_serde().unwrap_or_else(Serde::bincode);
         let value_serde = self
             .grouped
@@ -230,25 +230,13 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
             .clone()
             .or_else(|| self.stream.value_serde.clone())
             .unwrap_or_else(Serde::bincode);
-        let mut g = self.stream.graph.borrow_mut();
-        g.add_sink(
-            Some(format!("{base}-repartition-sink")),
-            SinkSpec {
-                topic: topic.clone(),
-                key_serde: key_serde.clone().into(),
-                value_serde: value_serde.clone().into(),
-            },
+        add_repartition(
+            &self.stream.graph,
             self.stream.node,
-        );
-        g.add_source(
-            Some(format!("{base}-repartition-source")),
-            SourceSpec {
-                topics: vec![topic],
-                key_serde: key_serde.into(),
-                value_serde: value_serde.into(),
-                timestamp_extractor: None,
-                offset_reset: None,
-            },
+            &base,
+            key_serde,
+            value_serde,
+            None,
         )
     }
 }

@@ -276,6 +276,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 topic: TopicRef::User(topic),
                 key_serde: key_serde.into(),
                 value_serde: value_serde.into(),
+                partitions: None,
             },
             self.node,
         );

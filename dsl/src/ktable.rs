@@ -5,7 +5,7 @@ use crate::graph::GraphRef;
 use crate::kstream::{filter_spec, KStream};
 use crate::named::Named;
 use crate::serde::Serde;
-use crate::topology::{NodeId, ProcessorSpec, StoreKind, StoreSpec, TopologyError};
+use crate::topology::{NodeId, ProcessorSpec, StoreKind, StoreSpec, TableView, TopologyError, ViewStep};
 use crate::windows::{Suppressed, Windowed};
 use std::sync::Arc;
 
@@ -32,6 +32,9 @@ pub struct KTable<K, V> {
     pub(crate) store: Option<String>,
     /// For tables of windowed aggregations: the windows' grace period (for `suppress`).
     pub(crate) window_grace: Option<i64>,
+    /// How joins read this table's current value for a key; `None` for tables that cannot be
+    /// looked up (suppressed tables).
+    pub(crate) view: Option<TableView>,
 }
 
 impl<K, V> Clone for KTable<K, V> {
@@ -43,6 +46,7 @@ impl<K, V> Clone for KTable<K, V> {
             value_serde: self.value_serde.clone(),
             store: self.store.clone(),
             window_grace: self.window_grace,
+            view: self.view.clone(),
         }
     }
 }
@@ -55,6 +59,10 @@ impl<K: Data, V: Data> KTable<K, V> {
         value_serde: Option<Serde<V>>,
         store: Option<String>,
     ) -> Self {
+        let view = store.clone().map(|store| TableView {
+            store,
+            steps: Vec::new(),
+        });
         KTable {
             graph,
             node,
@@ -62,6 +70,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             value_serde,
             store,
             window_grace: None,
+            view,
         }
     }
 
@@ -117,6 +126,10 @@ impl<K: Data, V: Data> KTable<K, V> {
         let ProcessorSpec::Filter { predicate, negate } = filter_spec(predicate, negate) else {
             unreachable!("filter_spec builds a Filter")
         };
+        let view = self.view_with(ViewStep::Filter {
+            predicate: Arc::clone(&predicate),
+            negate,
+        });
         let node = self.graph.borrow_mut().add_processor(
             "KTABLE-FILTER-",
             None,
@@ -126,6 +139,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         KTable {
             node,
             store: None,
+            view,
             ..self.clone()
         }
     }
@@ -136,6 +150,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         F: Fn(&V) -> V2 + Send + Sync + 'static,
     {
         let f: ValueMapperFn = Arc::new(move |_k, v| erase(mapper(downcast_ref::<V>(v))));
+        let view = self.view_with(ViewStep::MapValues(Arc::clone(&f)));
         let node = self.graph.borrow_mut().add_processor(
             "KTABLE-MAPVALUES-",
             None,
@@ -144,8 +159,17 @@ impl<K: Data, V: Data> KTable<K, V> {
         );
         KTable {
             window_grace: self.window_grace,
+            view,
             ..KTable::new(self.graph.clone(), node, self.key_serde.clone(), None, None)
         }
+    }
+
+    /// This table's view with one more step.
+    fn view_with(&self, step: ViewStep) -> Option<TableView> {
+        self.view.clone().map(|mut v| {
+            v.steps.push(step);
+            v
+        })
     }
 }
 
@@ -192,6 +216,7 @@ impl<K: StoreData + Clone, V: StoreData> KTable<Windowed<K>, V> {
             caching: false,
             logging: true,
             store_type: None,
+            timestamped: false,
         });
         let window_of: WindowOfFn = Arc::new(|k| downcast_ref::<Windowed<K>>(k).window);
         let node = g.add_processor(
@@ -210,6 +235,8 @@ impl<K: StoreData + Clone, V: StoreData> KTable<Windowed<K>, V> {
         drop(g);
         KTable {
             window_grace: self.window_grace,
+            // The buffer holds pending updates, not the table: a suppressed table has no view.
+            view: None,
             ..KTable::new(self.graph.clone(), node, Some(key_serde), Some(value_serde), None)
         }
     }

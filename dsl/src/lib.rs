@@ -24,16 +24,23 @@ pub mod branched;
 pub mod builder;
 pub mod consumed;
 pub mod dynamic;
+pub mod global_ktable;
 mod graph;
 pub mod grouped;
+pub mod join_windows;
 pub mod kgrouped_stream;
 pub mod kstream;
+mod kstream_joins;
 pub mod ktable;
+mod ktable_joins;
 pub mod materialized;
 pub mod named;
 pub mod produced;
+mod repartition;
+pub mod repartitioned;
 pub mod serde;
 pub mod session_windowed_kstream;
+pub mod stream_joined;
 pub mod time_windowed_kstream;
 pub mod topology;
 pub mod windows;
@@ -41,14 +48,18 @@ pub mod windows;
 pub use branched::{Branched, BranchedKStream};
 pub use builder::StreamsBuilder;
 pub use consumed::{AutoOffsetReset, Consumed};
+pub use global_ktable::GlobalKTable;
 pub use grouped::Grouped;
+pub use join_windows::JoinWindows;
 pub use kgrouped_stream::{KGroupedStream, WindowedBy};
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use materialized::{Materialized, StoreType};
 pub use named::Named;
 pub use produced::Produced;
+pub use repartitioned::Repartitioned;
 pub use session_windowed_kstream::SessionWindowedKStream;
+pub use stream_joined::StreamJoined;
 pub use time_windowed_kstream::TimeWindowedKStream;
 pub use topology::{Topology, TopologyError};
 
@@ -59,8 +70,8 @@ pub mod prelude {
         BufferConfig, EmitStrategy, SessionWindows, SlidingWindows, Suppressed, TimeWindows, Window, Windowed,
     };
     pub use crate::{
-        AutoOffsetReset, Branched, Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Named,
-        Produced, SessionWindowedKStream, StoreType, StreamsBuilder, TimeWindowedKStream, Topology,
-        TopologyError,
+        AutoOffsetReset, Branched, Consumed, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KStream,
+        KTable, Materialized, Named, Produced, Repartitioned, SessionWindowedKStream, StoreType,
+        StreamJoined, StreamsBuilder, TimeWindowedKStream, Topology, TopologyError,
     };
 }

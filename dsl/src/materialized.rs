@@ -122,6 +122,9 @@ impl<K: Data, V: Data> Materialized<K, V> {
             caching: self.caching,
             logging: self.logging,
             store_type: self.store_type,
+            // Tables and windows keep the latest record time with each value; sessions carry
+            // theirs in the window.
+            timestamped: !matches!(kind, StoreKind::Session { .. }),
         }
     }
 }

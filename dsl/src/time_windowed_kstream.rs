@@ -110,6 +110,7 @@ impl<K: StoreData + Clone, V: StoreData> TimeWindowedKStream<K, V> {
             StoreKind::Window {
                 retention_ms,
                 size_ms: self.size_ms,
+                retain_duplicates: false,
             },
             |store| ProcessorSpec::WindowAggregate {
                 emit_store: emit_on_close.then(|| emit_store_name(&store)),
@@ -184,5 +185,6 @@ pub(crate) fn declare_emit_store<K: Data, V: Data, VA: Data>(
         caching: false,
         logging: materialized.logging,
         store_type: materialized.store_type,
+        timestamped: false,
     });
 }

@@ -3,7 +3,9 @@
 
 mod config;
 mod error;
+mod global;
 mod handlers;
+mod instance;
 pub mod metrics;
 mod processor;
 mod record;

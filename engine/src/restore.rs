@@ -13,6 +13,8 @@ pub(crate) struct ChangelogRecord {
     pub(crate) offset: i64,
     pub(crate) key: Vec<u8>,
     pub(crate) value: Option<Vec<u8>>,
+    /// The record timestamp (the value's time, for timestamped stores).
+    pub(crate) timestamp: i64,
 }
 
 /// Reads committed changelog records (a restore consumer, or the test driver's captured topics).

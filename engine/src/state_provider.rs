@@ -68,8 +68,22 @@ impl StateProvider {
             .collect()
     }
 
+    /// Opens a global table's store, under `<root>/global/`.
+    pub(crate) fn open_global(&self, spec: &StoreSpec) -> Result<Box<dyn KvBackend>, StreamsError> {
+        if self.store_type(spec) == StoreType::InMemory {
+            return Ok(Box::new(MemoryBackend::new()));
+        }
+        let task = crate::global::GLOBAL_TASK;
+        let db = self.open_db_at(task, self.root.join("global"), &[spec.name.as_str()])?;
+        db.backend(&spec.name)
+            .map_err(|source| StreamsError::Store { task, source })
+    }
+
     fn open_db(&self, task: TaskId, stores: &[&str]) -> Result<TaskDb, StreamsError> {
-        let dir = self.task_dir(task);
+        self.open_db_at(task, self.task_dir(task), stores)
+    }
+
+    fn open_db_at(&self, task: TaskId, dir: PathBuf, stores: &[&str]) -> Result<TaskDb, StreamsError> {
         match TaskDb::open(&dir, stores, &self.rocksdb) {
             Ok(db) => Ok(db),
             Err(StoreError::Corrupt { reason, .. }) => {

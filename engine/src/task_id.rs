@@ -24,6 +24,10 @@ impl TaskId {
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.sub_topology == u32::MAX {
+            // The global stores' pseudo-task.
+            return f.write_str("global");
+        }
         write!(f, "{}_{}", self.sub_topology, self.partition)
     }
 }

@@ -30,7 +30,9 @@ impl WriteBatch {
 ///
 /// Invariant: after `apply(batch)` returns, `committed_offset()` is `batch.changelog_offset`
 /// (when set) and every entry of the batch is visible; if it fails, nothing of it is.
-pub trait KvBackend: Send {
+///
+/// `Sync` because global stores are read by every stream thread at once.
+pub trait KvBackend: Send + Sync {
     /// The committed value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 

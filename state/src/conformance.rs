@@ -38,6 +38,7 @@ pub fn run_all(factory: Factory<'_>) {
     windows_fetch_by_key_and_time(factory);
     windows_expire_with_retention(factory);
     windows_survive_the_changelog_round_trip(factory);
+    windows_can_retain_duplicates(factory);
     sessions_are_found_by_overlap(factory);
     sessions_expire_with_retention(factory);
 }
@@ -435,6 +436,25 @@ fn windows_survive_the_changelog_round_trip(factory: Factory<'_>) {
         vec![(7 * MIN + 3, b"v".to_vec())]
     );
     assert!(w2.from_changelog_key(b"short").is_err());
+}
+
+fn windows_can_retain_duplicates(factory: Factory<'_>) {
+    let mut s = store(factory);
+    let w = WindowSchema::new(10 * MIN, 0).with_duplicates();
+    for (seq, v) in [(0u32, &b"first"[..]), (1, b"second")] {
+        s.put(&w.store_key_seq(b"k", 5 * MIN, seq), v);
+    }
+    s.put(&w.store_key_seq(b"k", 6 * MIN, 2), b"third");
+    s.put(&w.store_key_seq(b"kk", 5 * MIN, 3), b"other key");
+    let found = w.fetch(&s, b"k", 5 * MIN, 5 * MIN, 7 * MIN).unwrap();
+    assert_eq!(
+        found,
+        vec![(5 * MIN, b"first".to_vec()), (5 * MIN, b"second".to_vec())]
+    );
+    assert_eq!(w.fetch(&s, b"k", 0, 10 * MIN, 7 * MIN).unwrap().len(), 3);
+    let key = w.store_key_seq(b"k", 6 * MIN, 2);
+    assert_eq!(w.decode(&key), Some((b"k".to_vec(), 6 * MIN)));
+    assert_eq!(w.from_changelog_key(w.changelog_key(&key)).unwrap(), key);
 }
 
 fn sessions_are_found_by_overlap(factory: Factory<'_>) {

@@ -1,7 +1,8 @@
 //! Window stores: a value per (key, window start), over a [`KeyValueStore`].
 //!
 //! Store key: `segment(start) | len(key) as u32 | key | start`, all big-endian, so one key's
-//! windows are contiguous and ordered by start within a segment. Changelog records omit the
+//! windows are contiguous and ordered by start within a segment. Stores that retain duplicates
+//! (stream-stream join stores: every record of a key and time) append a `u32` sequence number. Changelog records omit the
 //! segment (it is derived from the start again on restore), so a change of retention does not
 //! misplace restored windows. A window is kept for `retention` after its *end*: windows with
 //! `end <= stream time - retention` are expired, reads skip them and [`WindowSchema::expire`]
@@ -31,6 +32,8 @@ pub struct WindowSchema {
     retention_ms: i64,
     size_ms: i64,
     interval: i64,
+    /// 4 when keys end with a sequence number (duplicates retained), else 0.
+    suffix: usize,
 }
 
 impl WindowSchema {
@@ -40,7 +43,15 @@ impl WindowSchema {
             retention_ms,
             size_ms,
             interval: segment_interval(retention_ms),
+            suffix: 0,
         }
+    }
+
+    /// The same layout, keeping every record of a key and time: keys end with a sequence number
+    /// ([`store_key_seq`](Self::store_key_seq)).
+    pub fn with_duplicates(mut self) -> Self {
+        self.suffix = 4;
+        self
     }
 
     /// How long windows are kept.
@@ -58,12 +69,19 @@ impl WindowSchema {
         k
     }
 
+    /// The store key of one of several records of `key` at `start` (duplicates retained).
+    pub fn store_key_seq(&self, key: &[u8], start: i64, seq: u32) -> Vec<u8> {
+        let mut k = self.store_key(key, start);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
     /// `(key, start)` of a store key.
     pub fn decode(&self, store_key: &[u8]) -> Option<(Vec<u8>, i64)> {
         let len = u32::from_be_bytes(store_key.get(8..12)?.try_into().ok()?) as usize;
         let key = store_key.get(12..12 + len)?.to_vec();
         let start = read_be(store_key, 12 + len)? as i64;
-        (store_key.len() == 12 + len + 8).then_some((key, start))
+        (store_key.len() == 12 + len + 8 + self.suffix).then_some((key, start))
     }
 
     /// The changelog key of a store key: the store key without its segment.
@@ -80,10 +98,10 @@ impl WindowSchema {
                 changelog_key.len()
             ),
         };
-        if changelog_key.len() < 12 {
+        if changelog_key.len() < 12 + self.suffix {
             return Err(corrupt());
         }
-        let start = read_be(changelog_key, changelog_key.len() - 8).ok_or_else(corrupt)? as i64;
+        let start = read_be(changelog_key, changelog_key.len() - 8 - self.suffix).ok_or_else(corrupt)? as i64;
         let mut k = segment_prefix(segment_of(start, self.interval)).to_vec();
         k.extend_from_slice(changelog_key);
         self.decode(&k).map(|_| k).ok_or_else(corrupt)
@@ -138,10 +156,11 @@ impl WindowSchema {
             let seg_from = (segment as i64 * self.interval).max(from);
             let seg_to = ((segment as i64 + 1) * self.interval - 1).min(to);
             let lo = self.store_key_in(segment, key, seg_from);
-            let hi = self.store_key_in(segment, key, seg_to);
+            let mut hi = self.store_key_in(segment, key, seg_to);
+            hi.extend(std::iter::repeat_n(0xff, self.suffix));
             for entry in kv.range_inclusive(&lo, &hi)? {
                 let (k, v) = entry?;
-                let start = read_be(&k, k.len() - 8).unwrap_or_default() as i64;
+                let start = read_be(&k, k.len() - 8 - self.suffix).unwrap_or_default() as i64;
                 out.push((start, v));
             }
         }

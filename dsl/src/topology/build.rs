@@ -2,16 +2,21 @@
 
 use super::*;
 use crate::graph::Graph;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 impl Topology {
     pub(crate) fn from_graph(graph: Graph) -> Result<Topology, TopologyError> {
         if let Some(e) = graph.errors.into_iter().next() {
             return Err(e);
         }
-        let Graph { nodes, stores, .. } = graph;
+        let Graph {
+            nodes,
+            stores,
+            global_tables,
+            ..
+        } = graph;
         check_unique_names(&nodes, &stores)?;
-        check_sources(&nodes)?;
+        check_sources(&nodes, &global_tables)?;
 
         let groups = connected_groups(&nodes);
         let mut node_sub_topology = vec![0u32; nodes.len()];
@@ -48,12 +53,15 @@ impl Topology {
         }
 
         let internal_topics = internal_topics(&nodes, &stores, &sub_topologies, &node_sub_topology);
+        let copartition_groups = copartition_groups(&nodes);
         Ok(Topology {
             nodes,
             stores,
             sub_topologies,
             internal_topics,
             node_sub_topology,
+            global_tables,
+            copartition_groups,
         })
     }
 }
@@ -74,9 +82,22 @@ fn check_unique_names(nodes: &[Node], stores: &[StoreSpec]) -> Result<(), Topolo
     Ok(())
 }
 
-fn check_sources(nodes: &[Node]) -> Result<(), TopologyError> {
+fn check_sources(nodes: &[Node], global_tables: &[GlobalTableSpec]) -> Result<(), TopologyError> {
+    let global_topics: Vec<TopicRef> = global_tables
+        .iter()
+        .map(|g| TopicRef::User(g.topic.clone()))
+        .collect();
     let mut readers: HashMap<&TopicRef, &str> = HashMap::new();
-    let mut any = false;
+    for (g, topic) in global_tables.iter().zip(&global_topics) {
+        if let Some(first) = readers.insert(topic, &g.store) {
+            return Err(TopologyError::TopicAlreadyRegistered {
+                topic: topic.name().to_string(),
+                first: first.to_string(),
+                second: g.store.clone(),
+            });
+        }
+    }
+    let mut any = !global_tables.is_empty();
     for n in nodes {
         if let NodeKind::Source(s) = &n.kind {
             any = true;
@@ -155,6 +176,7 @@ fn internal_topics(
                     kind: InternalTopicKind::Repartition {
                         writer: node_sub[id],
                         reader: reader.id,
+                        partitions: s.partitions,
                     },
                 };
                 if !out.contains(&topic) {
@@ -180,5 +202,77 @@ fn internal_topics(
             }
         }
     }
+    out
+}
+
+/// The node writing each store (tables, aggregates, and each side of a stream-stream join).
+fn store_writers(nodes: &[Node]) -> HashMap<&str, NodeId> {
+    let mut writers = HashMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        if let NodeKind::Processor(p) = &n.kind {
+            let written = match p {
+                ProcessorSpec::TableSource { store }
+                | ProcessorSpec::ToTable { store }
+                | ProcessorSpec::Aggregate { store, .. }
+                | ProcessorSpec::WindowAggregate { store, .. }
+                | ProcessorSpec::SessionAggregate { store, .. } => Some(store),
+                ProcessorSpec::StreamStreamJoin { this_store, .. } => Some(this_store),
+                _ => None,
+            };
+            if let Some(store) = written {
+                writers.insert(store.as_str(), id);
+            }
+        }
+    }
+    writers
+}
+
+/// Topics read by sources upstream of `node` (through parents).
+fn upstream_sources(nodes: &[Node], node: NodeId, out: &mut BTreeSet<TopicRef>) {
+    let mut stack = vec![node];
+    let mut seen = BTreeSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if let NodeKind::Source(s) = &nodes[n].kind {
+            out.extend(s.topics.iter().cloned());
+        }
+        stack.extend(nodes[n].parents.iter().copied());
+    }
+}
+
+/// For each join, the source topics feeding either side must be co-partitioned; joins sharing a
+/// topic share a group.
+fn copartition_groups(nodes: &[Node]) -> Vec<Vec<TopicRef>> {
+    let writers = store_writers(nodes);
+    let mut groups: Vec<BTreeSet<TopicRef>> = Vec::new();
+    for (id, n) in nodes.iter().enumerate() {
+        let NodeKind::Processor(p) = &n.kind else { continue };
+        let other_store = match p {
+            ProcessorSpec::StreamTableJoin { table: view, .. }
+            | ProcessorSpec::TableTableJoin { other: view, .. } => &view.store,
+            ProcessorSpec::StreamStreamJoin { other_store, .. } => other_store,
+            _ => continue,
+        };
+        let mut group = BTreeSet::new();
+        upstream_sources(nodes, id, &mut group);
+        if let Some(&writer) = writers.get(other_store.as_str()) {
+            upstream_sources(nodes, writer, &mut group);
+        }
+        // Merge with every group it overlaps.
+        let (overlapping, rest): (Vec<_>, Vec<_>) = groups.into_iter().partition(|g| !g.is_disjoint(&group));
+        for g in overlapping {
+            group.extend(g);
+        }
+        groups = rest;
+        groups.push(group);
+    }
+    let mut out: Vec<Vec<TopicRef>> = groups
+        .into_iter()
+        .filter(|g| g.len() > 1)
+        .map(|g| g.into_iter().collect())
+        .collect();
+    out.sort();
     out
 }

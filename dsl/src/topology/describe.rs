@@ -54,6 +54,14 @@ impl fmt::Display for TopologyDescription<'_> {
             }
             writeln!(f)?;
         }
+        for g in &t.global_tables {
+            writeln!(
+                f,
+                "   Global store: {} (topic: {}, every partition on every instance)",
+                g.store, g.topic
+            )?;
+            writeln!(f)?;
+        }
         Ok(())
     }
 }

@@ -64,6 +64,12 @@ pub enum TopologyError {
         /// The operation.
         operation: &'static str,
     },
+    /// A join needs a table it can look values up in.
+    #[error("{operation} needs a table it can read values from; a suppressed table is not one: join before suppressing")]
+    NotMaterialized {
+        /// The operation.
+        operation: &'static str,
+    },
     /// Streams from two different builders were combined.
     #[error("{operation} combines streams or tables of two different StreamsBuilders")]
     ForeignBuilder {

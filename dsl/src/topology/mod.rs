@@ -46,6 +46,8 @@ pub enum InternalTopicKind {
         writer: u32,
         /// The sub-topology reading it.
         reader: u32,
+        /// Partitions chosen with `Repartitioned::with_number_of_partitions`, if any.
+        partitions: Option<u32>,
     },
     /// A store's changelog (`cleanup.policy=compact`); partitions = tasks of its sub-topology.
     Changelog {
@@ -77,6 +79,8 @@ pub struct Topology {
     pub(crate) internal_topics: Vec<InternalTopic>,
     /// `node_sub_topology[n]` = the sub-topology of node `n`.
     pub(crate) node_sub_topology: Vec<u32>,
+    pub(crate) global_tables: Vec<GlobalTableSpec>,
+    pub(crate) copartition_groups: Vec<Vec<TopicRef>>,
 }
 
 impl Topology {
@@ -148,6 +152,17 @@ impl Topology {
             .collect();
         out.dedup();
         out
+    }
+
+    /// Global tables: topics read in full on every instance.
+    pub fn global_tables(&self) -> &[GlobalTableSpec] {
+        &self.global_tables
+    }
+
+    /// Sets of source topics that joins require to be co-partitioned (same partition count, so
+    /// that equal keys meet in the same task); each set has at least two topics.
+    pub fn copartition_groups(&self) -> &[Vec<TopicRef>] {
+        &self.copartition_groups
     }
 
     /// A printable description, in the format of Kafka Streams' `TopologyDescription`.

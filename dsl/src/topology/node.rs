@@ -130,6 +130,21 @@ pub struct SinkSpec {
     pub key_serde: ErasedSerde,
     /// Value serde.
     pub value_serde: ErasedSerde,
+    /// Partitions of an internal topic, if chosen (`Repartitioned::with_number_of_partitions`).
+    pub partitions: Option<u32>,
+}
+
+/// A global table: its topic, read in full on every instance into its store.
+#[derive(Debug, Clone)]
+pub struct GlobalTableSpec {
+    /// The topic (every partition).
+    pub topic: String,
+    /// The store (its `logging` is off: the topic is the changelog).
+    pub store: String,
+    /// Key serde of the topic.
+    pub key_serde: ErasedSerde,
+    /// Value serde of the topic.
+    pub value_serde: ErasedSerde,
 }
 
 /// What a processor node does; the engine implements each variant.
@@ -240,6 +255,114 @@ pub enum ProcessorSpec {
     },
     /// Maps table values (old and new).
     TableMapValues(ValueMapperFn),
+    /// Joins each stream record with the table's current value for its key; output at the
+    /// stream record's time. Table updates produce nothing.
+    StreamTableJoin {
+        /// How to read the table.
+        table: TableView,
+        /// `joiner(key, stream value, table value)`.
+        joiner: JoinerFn,
+        /// Left join: records without a table value are joined with `None`.
+        left: bool,
+    },
+    /// Joins each stream record with a global table's value for `key_mapper(key, value)`.
+    GlobalTableJoin {
+        /// The global store.
+        store: String,
+        /// Maps a stream record to the global table's key.
+        key_mapper: KeyValueToKeyFn,
+        /// Serde of the global table's keys.
+        global_key_serde: ErasedSerde,
+        /// `joiner(key, stream value, table value)`.
+        joiner: JoinerFn,
+        /// Left join.
+        left: bool,
+    },
+    /// One side of a table-table join: each change on this side is joined with the other
+    /// side's current value; the result updates a materialized result table downstream.
+    TableTableJoin {
+        /// How to read the other table.
+        other: TableView,
+        /// True if this is the left table.
+        this_is_left: bool,
+        /// Inner, left or outer.
+        join_type: JoinType,
+        /// `joiner(key, left, right)`.
+        joiner: JoinerFn,
+    },
+    /// One side of a windowed stream-stream join (KIP-633 semantics for left and outer joins).
+    StreamStreamJoin {
+        /// Window store of this side's records.
+        this_store: String,
+        /// Window store of the other side's records.
+        other_store: String,
+        /// Store of records still waiting for a join partner (left and outer joins).
+        outer_store: Option<String>,
+        /// True if this is the left stream.
+        this_is_left: bool,
+        /// Inner, left or outer.
+        join_type: JoinType,
+        /// The join windows.
+        windows: JoinWindowsSpec,
+        /// `joiner(key, left, right)`.
+        joiner: JoinerFn,
+        /// Shared between both sides of one join: names their common stream-time tracker.
+        join_name: String,
+    },
+}
+
+/// Inner, left or outer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinType {
+    /// Both sides must match.
+    Inner,
+    /// Every left record or value produces output.
+    Left,
+    /// Every record or value of either side produces output.
+    Outer,
+}
+
+/// The time bounds of a stream-stream join: a left record at `t` joins right records in
+/// `[t - before_ms, t + after_ms]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindowsSpec {
+    /// How far before a left record a right record may be.
+    pub before_ms: i64,
+    /// How far after.
+    pub after_ms: i64,
+    /// Grace period for out-of-order records.
+    pub grace_ms: i64,
+}
+
+/// How to read a table's current value for a key: its nearest materialized store, then the
+/// stateless table operators applied since (Kafka Streams' value getters).
+#[derive(Clone)]
+pub struct TableView {
+    /// The materialized store.
+    pub store: String,
+    /// Applied in order to the stored value.
+    pub steps: Vec<ViewStep>,
+}
+
+/// A stateless table operator replayed on lookups.
+#[derive(Clone)]
+pub enum ViewStep {
+    /// `KTable::filter` / `filter_not`.
+    Filter {
+        /// The predicate.
+        predicate: PredicateFn,
+        /// `filter_not`.
+        negate: bool,
+    },
+    /// `KTable::map_values`.
+    MapValues(ValueMapperFn),
+}
+
+impl fmt::Debug for TableView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TableView({}, {} steps)", self.store, self.steps.len())
+    }
 }
 
 impl ProcessorSpec {
@@ -264,6 +387,10 @@ impl ProcessorSpec {
             ProcessorSpec::WindowAggregate { .. } => "window_aggregate",
             ProcessorSpec::SessionAggregate { .. } => "session_aggregate",
             ProcessorSpec::Suppress { .. } => "suppress",
+            ProcessorSpec::StreamTableJoin { .. } => "stream_table_join",
+            ProcessorSpec::GlobalTableJoin { .. } => "global_table_join",
+            ProcessorSpec::TableTableJoin { .. } => "table_table_join",
+            ProcessorSpec::StreamStreamJoin { .. } => "stream_stream_join",
             ProcessorSpec::TableFilter { .. } => "table_filter",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
         }
@@ -284,6 +411,18 @@ impl ProcessorSpec {
             } => std::iter::once(store.as_str())
                 .chain(emit_store.as_deref())
                 .collect(),
+            ProcessorSpec::StreamTableJoin { table: view, .. }
+            | ProcessorSpec::TableTableJoin { other: view, .. } => vec![view.store.as_str()],
+            ProcessorSpec::StreamStreamJoin {
+                this_store,
+                other_store,
+                outer_store,
+                ..
+            } => [this_store.as_str(), other_store.as_str()]
+                .into_iter()
+                .chain(outer_store.as_deref())
+                .collect(),
+            // Global stores belong to no task: they do not join sub-topologies.
             _ => Vec::new(),
         }
     }
@@ -344,6 +483,8 @@ pub enum StoreKind {
         retention_ms: i64,
         /// Window length (`end - start`).
         size_ms: i64,
+        /// Keep every record of a key and time (stream-stream join stores), not just the last.
+        retain_duplicates: bool,
     },
     /// A value per key and session, kept for `retention_ms` after the session ends.
     Session {
@@ -369,6 +510,9 @@ pub struct StoreSpec {
     pub logging: bool,
     /// Implementation; `None` uses the config's `default.dsl.store`.
     pub store_type: Option<StoreType>,
+    /// Values are stored as `timestamp (8 bytes, big-endian) | value` (Kafka Streams'
+    /// timestamped stores); changelog records carry the timestamp as their record timestamp.
+    pub timestamped: bool,
 }
 
 impl StoreSpec {

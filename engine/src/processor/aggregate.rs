@@ -37,13 +37,18 @@ impl Processor for Aggregate {
             .transpose()?;
         let new = self.aggregation.fold(&record.key, value, aggregate);
         let new_bytes = self.emitter.value_bytes(ctx, &new)?;
+        // As Kafka Streams: an aggregate's time is the latest time of the records in it.
+        let timestamp = old
+            .as_deref()
+            .and_then(|o| self.emitter.stored_timestamp(o))
+            .map_or(record.timestamp, |t| t.max(record.timestamp));
         self.emitter.write(
             ctx,
             &key_bytes,
             &record.key,
             old,
             Some((new_bytes, new)),
-            record.timestamp,
+            timestamp,
             &record.headers,
         )
     }

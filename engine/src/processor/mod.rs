@@ -11,14 +11,21 @@ mod record_cache;
 mod session_aggregate;
 mod sink;
 mod stateless;
+mod stream_stream_join;
+mod stream_table_join;
 mod suppress;
 mod table;
+mod table_reader;
+mod table_table_join;
 mod window_aggregate;
+
+pub(crate) use stream_stream_join::SharedClock;
 
 pub(crate) use record_cache::CacheBudget;
 
 use crate::config::StreamsConfig;
 use crate::error::{RecordPosition, StreamsError};
+use crate::global::GlobalStores;
 use crate::metrics::{DropReason, TaskMetrics};
 use crate::record::{OutputRecord, RawRecord, Record};
 use crate::task::StoreSet;
@@ -45,6 +52,10 @@ pub(crate) struct ProcessorContext<'a> {
     pub(crate) output: &'a mut Vec<OutputRecord>,
     /// The input record being processed; `None` during commit-time flushes.
     pub(crate) input: Option<&'a RawRecord>,
+    /// The task's stream time.
+    pub(crate) stream_time: i64,
+    /// Global tables' stores (read only).
+    pub(crate) globals: &'a GlobalStores,
     pub(crate) metrics: &'a mut TaskMetrics,
     pub(crate) config: &'a StreamsConfig,
 }
@@ -114,6 +125,13 @@ impl Processor for PassThrough {
     }
 }
 
+/// What processors of one task share while they are built: the clocks of stream-stream joins
+/// (both sides of a join advance one stream time).
+#[derive(Default)]
+pub(crate) struct BuildShared {
+    join_clocks: std::collections::HashMap<String, SharedClock>,
+}
+
 /// Creates the processor for `node`.
 pub(crate) fn build(
     topology: &Topology,
@@ -121,12 +139,13 @@ pub(crate) fn build(
     stores: &StoreSet,
     config: &StreamsConfig,
     budget: &CacheBudget,
+    shared: &mut BuildShared,
 ) -> Box<dyn Processor> {
     let n = topology.node(node);
     match n.kind() {
         NodeKind::Source(_) => Box::new(PassThrough),
         NodeKind::Sink(spec) => Box::new(sink::Sink::new(spec, &config.application_id)),
-        NodeKind::Processor(spec) => build_processor(spec, topology, stores, budget),
+        NodeKind::Processor(spec) => build_processor(spec, topology, stores, budget, shared),
         _ => unreachable!("node kinds are matched exhaustively by the engine's version of the DSL"),
     }
 }
@@ -136,6 +155,7 @@ fn build_processor(
     topology: &Topology,
     stores: &StoreSet,
     budget: &CacheBudget,
+    shared: &mut BuildShared,
 ) -> Box<dyn Processor> {
     use stateless::*;
     let store_spec = |store: &str| {
@@ -225,6 +245,73 @@ fn build_processor(
             *grace_ms,
             *max_records,
         )),
+        ProcessorSpec::StreamTableJoin { table, joiner, left } => {
+            Box::new(stream_table_join::StreamTableJoin {
+                table: table_reader::TableReader::new(
+                    table,
+                    store_spec(&table.store),
+                    stores.index(&table.store),
+                ),
+                joiner: Arc::clone(joiner),
+                left: *left,
+            })
+        }
+        ProcessorSpec::GlobalTableJoin {
+            store,
+            key_mapper,
+            global_key_serde,
+            joiner,
+            left,
+        } => Box::new(stream_table_join::GlobalTableJoin {
+            store: store.clone(),
+            key_mapper: Arc::clone(key_mapper),
+            key_serde: global_key_serde.clone(),
+            joiner: Arc::clone(joiner),
+            left: *left,
+        }),
+        ProcessorSpec::TableTableJoin {
+            other,
+            this_is_left,
+            join_type,
+            joiner,
+        } => Box::new(table_table_join::TableTableJoin {
+            other: table_reader::TableReader::new(
+                other,
+                store_spec(&other.store),
+                stores.index(&other.store),
+            ),
+            this_is_left: *this_is_left,
+            join_type: *join_type,
+            joiner: Arc::clone(joiner),
+        }),
+        ProcessorSpec::StreamStreamJoin {
+            this_store,
+            other_store,
+            outer_store,
+            this_is_left,
+            join_type,
+            windows,
+            joiner,
+            join_name,
+        } => {
+            let clock = Arc::clone(shared.join_clocks.entry(join_name.clone()).or_default());
+            let sides = stream_stream_join::JoinSides {
+                this_store: stores.index(this_store),
+                other_store: stores.index(other_store),
+                outer_store: outer_store.as_deref().map(|s| stores.index(s)),
+                key_serde: store_spec(this_store).key_serde.clone(),
+                this_serde: store_spec(this_store).value_serde.clone(),
+                other_serde: store_spec(other_store).value_serde.clone(),
+            };
+            Box::new(stream_stream_join::StreamStreamJoin::new(
+                sides,
+                *this_is_left,
+                *join_type,
+                *windows,
+                Arc::clone(joiner),
+                clock,
+            ))
+        }
         other => unreachable!(
             "processor {} is not implemented by this engine",
             other.kind_name()

@@ -8,7 +8,7 @@ use crate::metrics::DropReason;
 use crate::record::{Headers, Record};
 use sluice_dsl::dynamic::{Dyn, PredicateFn, ValueMapperFn};
 use sluice_dsl::serde::ErasedSerde;
-use sluice_dsl::topology::{StoreKind, StoreSpec};
+use sluice_dsl::topology::StoreSpec;
 
 /// Writes a table store and forwards each change `(new, old)` downstream, through the record
 /// cache when the store caches.
@@ -48,10 +48,7 @@ impl TableEmitter {
             store_name: spec.name.clone(),
             key_serde: spec.key_serde.clone(),
             value_serde: spec.value_serde.clone(),
-            value_prefix: match spec.kind {
-                StoreKind::Window { .. } => TIMESTAMP_PREFIX,
-                _ => 0,
-            },
+            value_prefix: if spec.timestamped { TIMESTAMP_PREFIX } else { 0 },
             cache: (spec.caching && budget.enabled()).then(|| RecordCache::new(budget.clone())),
         }
     }
@@ -138,8 +135,9 @@ impl TableEmitter {
         })
     }
 
-    /// Writes `new` (`None` deletes) for `key` and emits the change. `old` is the stored value
-    /// before this write; `new_value` is `new` deserialized, when the caller has it.
+    /// Writes `new` (`None` deletes; serialized value and the value itself) for `key` and emits
+    /// the change. `old` is the stored value before this write, as stored. Timestamped stores
+    /// keep `timestamp` with the value.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &mut self,
@@ -151,8 +149,10 @@ impl TableEmitter {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<(), StreamsError> {
+        let stamped = self.value_prefix > 0;
         let store = ctx.stores.kv(self.store);
         match &new {
+            Some((bytes, _)) if stamped => store.put(key_bytes, &timestamped(timestamp, bytes)),
             Some((bytes, _)) => store.put(key_bytes, bytes),
             None => store.delete(key_bytes),
         }
@@ -188,11 +188,15 @@ impl TableEmitter {
             }
             let value = self.deserialize(ctx, new.as_deref())?;
             let old_value = self.deserialize(ctx, entry.old.as_deref())?;
+            let timestamp = match &new {
+                Some(stored) if self.value_prefix > 0 => timestamp_of(stored),
+                _ => entry.timestamp,
+            };
             ctx.forward(Record {
                 key: entry.key,
                 value,
                 old_value,
-                timestamp: entry.timestamp,
+                timestamp,
                 headers: entry.headers,
             });
         }
@@ -201,6 +205,11 @@ impl TableEmitter {
 
     pub(crate) fn has_cache(&self) -> bool {
         self.cache.is_some()
+    }
+
+    /// The record time kept with a stored value, for timestamped stores.
+    pub(crate) fn stored_timestamp(&self, stored: &[u8]) -> Option<i64> {
+        (self.value_prefix > 0).then(|| timestamp_of(stored))
     }
 
     /// Forwards a closed window's final result: key bytes as stored, value as stored.

@@ -8,7 +8,7 @@
 //! records before `d` share the window `[0, d]`.
 
 use super::emit_progress::EmitProgress;
-use super::table::{timestamp_of, timestamped, TableEmitter};
+use super::table::{timestamp_of, timestamped, TableEmitter, TIMESTAMP_PREFIX};
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
@@ -150,7 +150,7 @@ impl WindowAggregate {
             .transpose()?;
         let new = self.aggregation.fold(input.key, input.value, agg);
         let max_timestamp = aggregate.map_or(input.timestamp, |s| s.max_timestamp.max(input.timestamp));
-        let bytes = timestamped(max_timestamp, &self.emitter.value_bytes(ctx, &new)?);
+        let bytes = self.emitter.value_bytes(ctx, &new)?;
         self.write(ctx, input, start, old, bytes, new, max_timestamp)?;
         Ok(true)
     }
@@ -168,7 +168,9 @@ impl WindowAggregate {
     ) -> Result<(), StreamsError> {
         let store_key = self.schema.store_key(input.key_bytes, start);
         if self.emit_final.is_some() {
-            ctx.stores.kv(self.emitter.store).put(&store_key, &bytes);
+            ctx.stores
+                .kv(self.emitter.store)
+                .put(&store_key, &timestamped(timestamp, &bytes));
             return Ok(());
         }
         let windowed = (self.windowed_key)(input.key, self.window(start));
@@ -340,12 +342,14 @@ impl WindowAggregate {
             .emitter
             .deserialize(ctx, Some(&right.bytes))?
             .expect("a stored window has a value");
+        // `write` stores the plain aggregate with the timestamp given.
+        let plain = right.bytes[TIMESTAMP_PREFIX..].to_vec();
         self.write(
             ctx,
             input,
             input.timestamp + 1,
             None,
-            right.bytes,
+            plain,
             value,
             right.max_timestamp,
         )

@@ -11,12 +11,13 @@ pub(crate) use stores::StoreSet;
 
 use crate::config::StreamsConfig;
 use crate::error::{RecordPosition, StreamsError};
+use crate::global::GlobalStores;
 use crate::handlers;
-use crate::metrics::{DropReason, Metrics, TaskMetrics};
-use crate::processor::{self, CacheBudget, Forward, Processor, ProcessorContext};
+use crate::instance::Instance;
+use crate::metrics::{DropReason, TaskMetrics};
+use crate::processor::{self, Forward, Processor, ProcessorContext};
 use crate::record::{OutputRecord, RawRecord, Record};
 use crate::restore::{ChangelogReader, StoreRestore, RESTORE_BATCH};
-use crate::state_provider::StateProvider;
 use crate::task_id::TaskId;
 use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
 use sluice_state::KeyValueStore;
@@ -50,6 +51,7 @@ pub(crate) struct Task {
     /// Nodes with record caches, in topological order (flush order).
     caching: Vec<NodeId>,
     stores: StoreSet,
+    globals: GlobalStores,
     output: Vec<OutputRecord>,
     metrics: TaskMetrics,
     stream_time: i64,
@@ -61,18 +63,17 @@ pub(crate) struct Task {
 impl Task {
     pub(crate) fn new(
         id: TaskId,
-        topology: Arc<Topology>,
-        config: Arc<StreamsConfig>,
-        metrics: &Metrics,
-        budget: &CacheBudget,
-        state: &StateProvider,
+        instance: &Instance,
         committed_stream_time: i64,
     ) -> Result<Task, StreamsError> {
-        let stores = StoreSet::open(id, &topology, &config.application_id, state)?;
+        let topology = Arc::clone(&instance.topology);
+        let config = Arc::clone(&instance.config);
+        let stores = StoreSet::open(id, &topology, &config.application_id, &instance.state)?;
         let sub = &topology.sub_topologies()[id.sub_topology as usize];
         let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
         let mut sources = HashMap::new();
         let mut caching = Vec::new();
+        let mut shared = processor::BuildShared::default();
         for &n in &sub.nodes {
             let node = topology.node(n);
             if let NodeKind::Source(s) = node.kind() {
@@ -80,7 +81,7 @@ impl Task {
                     sources.insert(Arc::from(t.resolve(&config.application_id)), n);
                 }
             }
-            let processor = processor::build(&topology, n, &stores, &config, budget);
+            let processor = processor::build(&topology, n, &stores, &config, &instance.budget, &mut shared);
             if processor.has_cache() {
                 caching.push(n);
             }
@@ -92,13 +93,14 @@ impl Task {
         }
         Ok(Task {
             id,
-            metrics: TaskMetrics::new(metrics, id),
+            metrics: TaskMetrics::new(&instance.metrics, id),
             topology,
             config,
             nodes,
             sources,
             caching,
             stores,
+            globals: instance.globals.clone(),
             output: Vec::new(),
             stream_time: committed_stream_time,
             committed_stream_time,
@@ -251,6 +253,8 @@ impl Task {
             forwards: &mut forwards,
             output: &mut self.output,
             input,
+            stream_time: self.stream_time,
+            globals: &self.globals,
             metrics: &mut self.metrics,
             config: &self.config,
         };
@@ -345,14 +349,15 @@ impl Task {
         for (i, store) in self.stores.iter().enumerate() {
             let Some(topic) = &store.changelog else { continue };
             for (k, v) in store.kv.changes() {
+                let (value, timestamp) = store.changelog_value(v, self.stream_time.max(0));
                 out.push((
                     i,
                     OutputRecord {
                         topic: Arc::clone(topic),
                         partition: Some(self.id.partition),
                         key: Some(store.layout.changelog_key(k).to_vec()),
-                        value: v.map(<[u8]>::to_vec),
-                        timestamp: self.stream_time.max(0),
+                        value,
+                        timestamp,
                         headers: Default::default(),
                     },
                 ));
@@ -422,7 +427,12 @@ impl Task {
                 records += batch.len() as u64;
                 let entries = batch
                     .into_iter()
-                    .map(|r| Ok((store.layout.store_key(r.key)?, r.value)))
+                    .map(|r| {
+                        Ok((
+                            store.layout.store_key(r.key)?,
+                            store.stored_value(r.value, r.timestamp),
+                        ))
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(store_error)?;
                 store.kv.restore(entries, last).map_err(store_error)?;
@@ -488,18 +498,15 @@ mod tests {
             .count(Materialized::as_("counts"))
             .to_stream()
             .to("out", Produced::default());
-        let mut config = StreamsConfig::new("app", "");
+        let mut config = config_in_memory();
         config.statestore_cache_max_bytes = cache_max_bytes;
-        Task::new(
-            TaskId::new(0, 3),
+        let instance = Instance::new(
             Arc::new(b.build().unwrap()),
             Arc::new(config),
-            &Metrics::new(),
-            &CacheBudget::new(cache_max_bytes),
-            &StateProvider::new(&config_in_memory(), std::env::temp_dir()),
-            UNKNOWN_TIME,
+            std::env::temp_dir(),
         )
-        .unwrap()
+        .unwrap();
+        Task::new(TaskId::new(0, 3), &instance, UNKNOWN_TIME).unwrap()
     }
 
     fn raw(offset: i64, key: &str) -> RawRecord {
@@ -624,6 +631,7 @@ mod tests {
                     offset,
                     key: r.key.unwrap(),
                     value: r.value,
+                    timestamp: r.timestamp,
                 });
                 offsets[store] = Some(offset);
             }
@@ -631,34 +639,28 @@ mod tests {
         }
     }
 
-    fn rocksdb_count_task(state: &StateProvider) -> Task {
+    /// A RocksDB-backed counting task keeping state under `dir`.
+    fn rocksdb_count_task(dir: &std::path::Path) -> Task {
         let b = StreamsBuilder::new();
         b.stream("tx", Consumed::with(Serde::string(), Serde::string()))
             .group_by_key()
             .count(Materialized::as_("counts"));
-        Task::new(
-            TaskId::new(0, 3),
-            Arc::new(b.build().unwrap()),
-            Arc::new(StreamsConfig::new("app", "")),
-            &Metrics::new(),
-            &CacheBudget::new(1 << 20),
-            state,
-            UNKNOWN_TIME,
-        )
-        .unwrap()
+        let config = Arc::new(StreamsConfig::new("app", ""));
+        let instance = Instance::new(Arc::new(b.build().unwrap()), config, dir.to_path_buf()).unwrap();
+        Task::new(TaskId::new(0, 3), &instance, UNKNOWN_TIME).unwrap()
     }
 
     fn stored_count(task: &Task, key: &str) -> Option<i64> {
         let bytes = task.store("counts").unwrap().get(key.as_bytes()).unwrap()?;
-        Some(i64::from_be_bytes(bytes.try_into().unwrap()))
+        // Table stores keep the record time before the value.
+        Some(i64::from_be_bytes(bytes[8..].try_into().unwrap()))
     }
 
     #[test]
     fn crash_between_changelog_and_store_commit_restores_committed_state() {
         let dir = tempfile::tempdir().unwrap();
-        let state = StateProvider::new(&StreamsConfig::new("app", ""), dir.path().to_path_buf());
         let mut changelog = VecChangelog::default();
-        let mut task = rocksdb_count_task(&state);
+        let mut task = rocksdb_count_task(dir.path());
         task.restore(&mut changelog).unwrap();
         for (i, k) in ["a", "b", "a"].iter().enumerate() {
             task.process(&raw(i as i64, k)).unwrap();
@@ -670,7 +672,7 @@ mod tests {
 
         // Second commit: its changelog records are committed, then the process dies before the
         // overlay reaches RocksDB.
-        let mut task = rocksdb_count_task(&state);
+        let mut task = rocksdb_count_task(dir.path());
         assert_eq!(task.restore(&mut changelog).unwrap()[0].records, 0);
         for (i, k) in ["a", "c"].iter().enumerate() {
             task.process(&raw(10 + i as i64, k)).unwrap();
@@ -679,7 +681,7 @@ mod tests {
         changelog.append(task.changelog_records(), task.store_count());
         drop(task);
 
-        let mut task = rocksdb_count_task(&state);
+        let mut task = rocksdb_count_task(dir.path());
         let restored = task.restore(&mut changelog).unwrap();
         assert_eq!(
             (restored[0].from, restored[0].records, restored[0].wiped),
@@ -693,9 +695,8 @@ mod tests {
     #[test]
     fn local_state_ahead_of_its_changelog_is_replayed_in_full() {
         let dir = tempfile::tempdir().unwrap();
-        let state = StateProvider::new(&StreamsConfig::new("app", ""), dir.path().to_path_buf());
         let mut long = VecChangelog::default();
-        let mut task = rocksdb_count_task(&state);
+        let mut task = rocksdb_count_task(dir.path());
         for i in 0..5 {
             task.process(&raw(i, "a")).unwrap();
             task.flush().unwrap();
@@ -708,8 +709,9 @@ mod tests {
             offset: 0,
             key: b"z".to_vec(),
             value: Some(7i64.to_be_bytes().to_vec()),
+            timestamp: 5,
         }]);
-        let mut task = rocksdb_count_task(&state);
+        let mut task = rocksdb_count_task(dir.path());
         let restored = task.restore(&mut short).unwrap();
         assert!(restored[0].wiped);
         assert_eq!(stored_count(&task, "a"), None);

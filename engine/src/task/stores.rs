@@ -22,7 +22,15 @@ impl StoreLayout {
             StoreKind::Window {
                 retention_ms,
                 size_ms,
-            } => StoreLayout::Window(WindowSchema::new(retention_ms, size_ms)),
+                retain_duplicates,
+            } => {
+                let schema = WindowSchema::new(retention_ms, size_ms);
+                StoreLayout::Window(if retain_duplicates {
+                    schema.with_duplicates()
+                } else {
+                    schema
+                })
+            }
             StoreKind::Session { retention_ms } => StoreLayout::Session(SessionSchema::new(retention_ms)),
             _ => StoreLayout::KeyValue,
         }
@@ -50,7 +58,35 @@ pub(crate) struct TaskStore {
     /// Resolved changelog topic, if logging is on.
     pub(crate) changelog: Option<Arc<str>>,
     pub(crate) layout: StoreLayout,
+    /// Values carry an 8-byte timestamp prefix, which changelog records carry as their record
+    /// timestamp instead (as Kafka Streams' timestamped stores log).
+    pub(crate) timestamped: bool,
     pub(crate) kv: KeyValueStore,
+}
+
+impl TaskStore {
+    /// The changelog value and timestamp of a stored value (`default_ts` when it has none).
+    pub(crate) fn changelog_value(&self, stored: Option<&[u8]>, default_ts: i64) -> (Option<Vec<u8>>, i64) {
+        match stored {
+            Some(v) if self.timestamped && v.len() >= 8 => {
+                let ts = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+                (Some(v[8..].to_vec()), ts)
+            }
+            other => (other.map(<[u8]>::to_vec), default_ts),
+        }
+    }
+
+    /// The stored value of a changelog value with its record timestamp.
+    pub(crate) fn stored_value(&self, value: Option<Vec<u8>>, timestamp: i64) -> Option<Vec<u8>> {
+        match value {
+            Some(v) if self.timestamped => {
+                let mut out = timestamp.to_be_bytes().to_vec();
+                out.extend_from_slice(&v);
+                Some(out)
+            }
+            other => other,
+        }
+    }
 }
 
 /// The stores a task's processors use, by index (resolved once at task creation).
@@ -79,6 +115,7 @@ impl StoreSet {
                 name: spec.name.clone(),
                 changelog: spec.changelog_topic().map(|t| t.resolve(app_id).into()),
                 layout: StoreLayout::of(spec.kind),
+                timestamped: spec.timestamped,
                 kv: KeyValueStore::new(spec.name.clone(), backend),
             })
             .collect();

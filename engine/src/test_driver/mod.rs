@@ -19,11 +19,11 @@ pub use test_record::TestRecord;
 
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
+use crate::global::GlobalStores;
+use crate::instance::Instance;
 use crate::metrics::Metrics;
-use crate::processor::CacheBudget;
 use crate::record::{Headers, OutputRecord, RawRecord};
 use crate::restore::{ChangelogReader, ChangelogRecord};
-use crate::state_provider::StateProvider;
 use crate::task::{Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
 use sluice_dsl::dynamic::Data;
@@ -67,8 +67,7 @@ pub struct TopologyTestDriver {
 }
 
 pub(crate) struct DriverState {
-    pub(crate) topology: Arc<Topology>,
-    config: Arc<StreamsConfig>,
+    instance: Instance,
     tasks: Vec<Task>,
     /// Resolved topic -> index of the task reading it.
     routes: HashMap<Arc<str>, usize>,
@@ -78,9 +77,6 @@ pub(crate) struct DriverState {
     unread: HashMap<Arc<str>, VecDeque<OutputRecord>>,
     /// Next offset per input topic piped by the test.
     input_offsets: HashMap<Arc<str>, i64>,
-    metrics: Metrics,
-    budget: CacheBudget,
-    state: StateProvider,
     /// Stream time of each task at its last commit (the committed offsets' metadata).
     committed_stream_time: HashMap<TaskId, i64>,
     /// This driver's own state directory, deleted when the driver is dropped.
@@ -106,18 +102,14 @@ impl TopologyTestDriver {
             .prefix("test-driver-")
             .tempdir_in(&config.state_dir)
             .map_err(|e| io_error(&config, e))?;
-        let state = StateProvider::new(&config, state_dir.path().join(&config.application_id));
+        let root = state_dir.path().join(&config.application_id);
         let mut driver = DriverState {
-            topology: Arc::new(topology),
-            budget: CacheBudget::new(config.statestore_cache_max_bytes),
-            config: Arc::new(config),
+            instance: Instance::new(Arc::new(topology), Arc::new(config), root)?,
             tasks: Vec::new(),
             routes: HashMap::new(),
             logs: BTreeMap::new(),
             unread: HashMap::new(),
             input_offsets: HashMap::new(),
-            metrics: Metrics::new(),
-            state,
             committed_stream_time: HashMap::new(),
             state_dir,
         };
@@ -174,7 +166,7 @@ impl TopologyTestDriver {
 
     /// The driver's metrics (dropped records, dead-lettered records...).
     pub fn metrics(&self) -> Metrics {
-        self.state.borrow().metrics.clone()
+        self.state.borrow().instance.metrics.clone()
     }
 
     /// Names of every topic written so far (outputs, repartition, changelog, dead-letter).
@@ -190,7 +182,7 @@ impl TopologyTestDriver {
     /// The directory holding this driver's RocksDB stores: `<this>/<task>/` per task.
     pub fn state_dir(&self) -> PathBuf {
         let s = self.state.borrow();
-        s.state_dir.path().join(&s.config.application_id)
+        s.state_dir.path().join(&s.instance.config.application_id)
     }
 
     /// Closes every task cleanly (committed state made durable), reopens them from the state
@@ -258,6 +250,7 @@ impl ChangelogReader for CapturedLogs<'_> {
                 offset: offset as i64,
                 key: r.key.clone().unwrap_or_default(),
                 value: r.value.clone(),
+                timestamp: r.timestamp,
             })
             .collect())
     }
@@ -268,22 +261,15 @@ impl DriverState {
     fn open_tasks(&mut self) -> Result<Vec<RestoredStore>, StreamsError> {
         self.routes.clear();
         let mut restored = Vec::new();
-        for sub in self.topology.sub_topologies() {
+        let topology = Arc::clone(&self.instance.topology);
+        for sub in topology.sub_topologies() {
             let id = TaskId::new(sub.id, 0);
             let stream_time = self
                 .committed_stream_time
                 .get(&id)
                 .copied()
                 .unwrap_or(UNKNOWN_TIME);
-            let mut task = Task::new(
-                id,
-                Arc::clone(&self.topology),
-                Arc::clone(&self.config),
-                &self.metrics,
-                &self.budget,
-                &self.state,
-                stream_time,
-            )?;
+            let mut task = Task::new(id, &self.instance, stream_time)?;
             for r in task.restore(&mut CapturedLogs(&self.logs))? {
                 restored.push(RestoredStore {
                     task: task.id(),
@@ -307,6 +293,32 @@ impl DriverState {
                 task.close_clean()?;
             }
         }
+        // Global stores are rebuilt from their topics, as at every start (the old handles are
+        // released first: RocksDB allows one open per directory).
+        self.instance.globals = GlobalStores::default();
+        self.instance.globals = GlobalStores::open(&self.instance.topology, &self.instance.state)?;
+        for topic in self.instance.globals.topics() {
+            for (offset, r) in self
+                .logs
+                .get(topic.as_str())
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                let raw = RawRecord {
+                    topic: Arc::clone(&r.topic),
+                    partition: 0,
+                    offset: offset as i64,
+                    timestamp: r.timestamp,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                };
+                let i = &self.instance;
+                i.globals.apply(&raw, &i.config, &i.metrics)?;
+            }
+        }
         self.open_tasks()
     }
 
@@ -320,6 +332,9 @@ impl DriverState {
         headers: Headers,
     ) -> Result<(), StreamsError> {
         let topic: Arc<str> = Arc::from(topic);
+        if self.instance.globals.for_topic(&topic).is_some() {
+            return self.pipe_global(topic, key, value, timestamp, headers);
+        }
         let Some(&task) = self.routes.get(&topic) else {
             return Err(StreamsError::UnknownTopic {
                 topic: topic.to_string(),
@@ -348,6 +363,38 @@ impl DriverState {
             }
         }
         Ok(())
+    }
+
+    /// Applies a record of a global table's topic, and logs it so that a restart can rebuild
+    /// the global store from the topic.
+    fn pipe_global(
+        &mut self,
+        topic: Arc<str>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<(), StreamsError> {
+        let record = OutputRecord {
+            topic: Arc::clone(&topic),
+            partition: Some(0),
+            key,
+            value,
+            timestamp,
+            headers,
+        };
+        let offset = self.append(&record);
+        let raw = RawRecord {
+            topic,
+            partition: 0,
+            offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        };
+        let i = &self.instance;
+        i.globals.apply(&raw, &i.config, &i.metrics)
     }
 
     /// Flushes caches, captures outputs and changelogs, routes records the topology reads

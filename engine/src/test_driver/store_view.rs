@@ -17,6 +17,8 @@ struct TypedStore<K, V> {
     state: Rc<RefCell<DriverState>>,
     name: String,
     kind: StoreKind,
+    /// Stored values start with an 8-byte timestamp.
+    timestamped: bool,
     key_serde: ErasedSerde,
     value_serde: ErasedSerde,
     _types: PhantomData<fn() -> (K, V)>,
@@ -28,13 +30,19 @@ impl<K: Data + Clone, V: 'static> TypedStore<K, V> {
             store: name.to_string(),
             reason,
         };
-        let (kind, key_serde, value_serde) = {
+        let (kind, timestamped, key_serde, value_serde) = {
             let s = state.borrow();
             let spec = s
+                .instance
                 .topology
                 .store(name)
                 .ok_or_else(|| access("no such store".into()))?;
-            (spec.kind, spec.key_serde.clone(), spec.value_serde.clone())
+            (
+                spec.kind,
+                spec.timestamped,
+                spec.key_serde.clone(),
+                spec.value_serde.clone(),
+            )
         };
         if key_serde.value_type_id() != TypeId::of::<K>() || value_serde.value_type_id() != TypeId::of::<V>()
         {
@@ -50,6 +58,7 @@ impl<K: Data + Clone, V: 'static> TypedStore<K, V> {
             state,
             name: name.to_string(),
             kind,
+            timestamped,
             key_serde,
             value_serde,
             _types: PhantomData,
@@ -74,7 +83,12 @@ impl<K: Data + Clone, V: 'static> TypedStore<K, V> {
         downcast_box::<K>(boxed)
     }
 
-    fn decode_value(&self, bytes: &[u8]) -> V {
+    fn decode_value(&self, stored: &[u8]) -> V {
+        let bytes = if self.timestamped {
+            stored.get(8..).unwrap_or_default()
+        } else {
+            stored
+        };
         let boxed = self
             .value_serde
             .deserialize_box(Some(bytes))
@@ -141,6 +155,7 @@ impl<K: Data + Clone, V: 'static> WindowStoreView<K, V> {
         let StoreKind::Window {
             retention_ms,
             size_ms,
+            ..
         } = store.kind
         else {
             return Err(StreamsError::StoreAccess {
@@ -156,8 +171,7 @@ impl<K: Data + Clone, V: 'static> WindowStoreView<K, V> {
     }
 
     fn value(&self, stored: &[u8]) -> V {
-        // Window store values start with the window's latest record timestamp.
-        self.store.decode_value(stored.get(8..).unwrap_or_default())
+        self.store.decode_value(stored)
     }
 
     /// `key`'s windows with `from <= start <= to` that have not expired, by start.

@@ -1,0 +1,81 @@
+//! Reading a table's current value for a key: its store, then the table operators applied
+//! since (Kafka Streams' value getters).
+
+use super::table::TIMESTAMP_PREFIX;
+use super::ProcessorContext;
+use crate::error::StreamsError;
+use sluice_dsl::dynamic::Dyn;
+use sluice_dsl::serde::ErasedSerde;
+use sluice_dsl::topology::{StoreSpec, TableView, ViewStep};
+
+pub(crate) struct TableReader {
+    store: usize,
+    store_name: String,
+    key_serde: ErasedSerde,
+    value_serde: ErasedSerde,
+    timestamped: bool,
+    steps: Vec<ViewStep>,
+}
+
+impl TableReader {
+    pub(crate) fn new(view: &TableView, spec: &StoreSpec, store: usize) -> Self {
+        TableReader {
+            store,
+            store_name: spec.name.clone(),
+            key_serde: spec.key_serde.clone(),
+            value_serde: spec.value_serde.clone(),
+            timestamped: spec.timestamped,
+            steps: view.steps.clone(),
+        }
+    }
+
+    /// The table's value for `key` and the time of its last update, if it has one.
+    pub(crate) fn lookup(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        key: &Dyn,
+    ) -> Result<Option<(Dyn, i64)>, StreamsError> {
+        let Some(key_bytes) = self
+            .key_serde
+            .serialize(key)
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))?
+        else {
+            return Ok(None);
+        };
+        let task = ctx.task;
+        let Some(stored) = ctx
+            .stores
+            .kv(self.store)
+            .get(&key_bytes)
+            .map_err(|source| StreamsError::Store { task, source })?
+        else {
+            return Ok(None);
+        };
+        let (timestamp, bytes) = if self.timestamped && stored.len() >= TIMESTAMP_PREFIX {
+            let ts = i64::from_be_bytes(stored[..TIMESTAMP_PREFIX].try_into().expect("8 bytes"));
+            (ts, &stored[TIMESTAMP_PREFIX..])
+        } else {
+            (ctx.stream_time, &stored[..])
+        };
+        let value = self
+            .value_serde
+            .deserialize(Some(bytes))
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
+        Ok(apply_steps(&self.steps, key, value).map(|v| (v, timestamp)))
+    }
+}
+
+/// Replays `KTable::filter` / `map_values` on a stored value.
+pub(crate) fn apply_steps(steps: &[ViewStep], key: &Dyn, mut value: Dyn) -> Option<Dyn> {
+    for step in steps {
+        match step {
+            ViewStep::Filter { predicate, negate } => {
+                if predicate(key, &value) == *negate {
+                    return None;
+                }
+            }
+            ViewStep::MapValues(f) => value = f(key, &value),
+        }
+    }
+    Some(value)
+}
