@@ -23,6 +23,19 @@ apt_install() {
 # libclang: RocksDB's bindings are generated with bindgen.
 apt_install libclang-dev
 
+# The Kafka-protocol broker the integration tests start (0.8.x refuses transactions).
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! nisshi --version 2>/dev/null | grep -q '^nisshi 0\.7\.0$'; then
+  echo "==> installing the nisshi broker (about 9 minutes)"
+  cargo install nisshi --version 0.7.0 --ignore-rust-version --no-default-features --features dynostore
+fi
+
+# A local S3 server: the broker-restart test keeps the broker's data in it.
+if ! command -v moto_server >/dev/null 2>&1 && ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "==> installing moto (local S3 server)"
+  python3 -m pip install --quiet 'moto[server]'
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"

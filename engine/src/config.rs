@@ -119,6 +119,15 @@ pub struct StreamsConfig {
     pub processing_exception_handler: ErrorHandler,
     /// `production.exception.handler` (default log_and_fail): serialization failures at sinks.
     pub production_exception_handler: ErrorHandler,
+    /// `buffered.records.per.partition` (default 1000): a partition whose buffer holds this
+    /// many records is paused until its task drains it.
+    pub buffered_records_per_partition: usize,
+    /// `max.task.idle.ms` (default 0): how long a task with several input partitions waits
+    /// for an empty one before processing the others out of timestamp order. 0 and -1 never
+    /// wait (Sluice does not read consumer lag; see DEVELOPERS.md).
+    pub max_task_idle_ms: i64,
+    /// `replication.factor` of internal topics (default -1: the broker's default).
+    pub replication_factor: i32,
     /// `errors.dead.letter.queue.topic.name`: where `dead_letter_queue` handlers write.
     pub errors_dead_letter_queue_topic_name: Option<String>,
     /// Settings passed to the Kafka clients: `consumer.*`, `producer.*`, `admin.*` keys with
@@ -161,6 +170,11 @@ const CLIENT_KEYS: &[&str] = &[
     "debug",
 ];
 
+/// True for librdkafka settings passed to every client without a prefix.
+pub(crate) fn is_client_key(key: &str) -> bool {
+    CLIENT_KEYS.contains(&key)
+}
+
 impl StreamsConfig {
     /// A configuration with Kafka Streams' defaults.
     pub fn new(application_id: impl Into<String>, bootstrap_servers: impl Into<String>) -> Self {
@@ -180,6 +194,9 @@ impl StreamsConfig {
             processing_exception_handler: ErrorHandler::LogAndFail,
             production_exception_handler: ErrorHandler::LogAndFail,
             errors_dead_letter_queue_topic_name: None,
+            buffered_records_per_partition: 1000,
+            max_task_idle_ms: 0,
+            replication_factor: -1,
             client_overrides: BTreeMap::new(),
         }
     }
@@ -240,6 +257,21 @@ impl StreamsConfig {
             "production.exception.handler" | "default.production.exception.handler" => {
                 self.production_exception_handler = ErrorHandler::parse(key, value)?
             }
+            "buffered.records.per.partition" => {
+                let n: usize = parse_num(key, value)?;
+                if n == 0 {
+                    return Err(invalid(key, value, "must be at least 1"));
+                }
+                self.buffered_records_per_partition = n;
+            }
+            "replication.factor" => self.replication_factor = parse_num(key, value)?,
+            "max.task.idle.ms" => {
+                let ms: i64 = parse_num(key, value)?;
+                if ms < -1 {
+                    return Err(invalid(key, value, "must be -1 or more"));
+                }
+                self.max_task_idle_ms = ms;
+            }
             "errors.dead.letter.queue.topic.name" => {
                 self.errors_dead_letter_queue_topic_name = (!value.is_empty()).then(|| value.to_string())
             }
@@ -247,6 +279,8 @@ impl StreamsConfig {
                 || key.starts_with("producer.")
                 || key.starts_with("admin.")
                 || key.starts_with("restore.consumer.")
+                || key.starts_with("main.consumer.")
+                || key.starts_with("global.consumer.")
                 || CLIENT_KEYS.contains(&key) =>
             {
                 self.client_overrides.insert(key.to_string(), value.to_string());

@@ -1,6 +1,7 @@
 //! `StreamsError`: what can go wrong while running a topology, with the task, topic,
 //! partition and offset it happened at.
 
+use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::task_id::TaskId;
 use sluice_dsl::serde::SerdeError;
@@ -17,6 +18,16 @@ pub struct RecordPosition {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
+}
+
+impl StreamsError {
+    /// A client error while doing `context`.
+    pub fn client(context: impl Into<String>, source: ClientError) -> Self {
+        StreamsError::Client {
+            context: context.into(),
+            source,
+        }
+    }
 }
 
 impl fmt::Display for RecordPosition {
@@ -134,6 +145,40 @@ pub enum StreamsError {
         store: String,
         /// What does not match.
         reason: String,
+    },
+    /// A Kafka client call failed.
+    #[error("{context}: {source}")]
+    Client {
+        /// What the runtime was doing.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
+    /// A record could not be written to its topic (and the handler said fail).
+    #[error("task {task}: record for {topic} was not delivered: {source}")]
+    Delivery {
+        /// The task.
+        task: TaskId,
+        /// The topic.
+        topic: String,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
+    /// Topics are missing or not partitioned as the topology needs.
+    #[error("topic setup: {reason}")]
+    Topics {
+        /// What is wrong, naming the topics.
+        reason: String,
+    },
+    /// The instance is not in a state that allows the call.
+    #[error("cannot {operation} in state {state}")]
+    InvalidState {
+        /// The call.
+        operation: &'static str,
+        /// The instance's state.
+        state: String,
     },
     /// Invalid configuration.
     #[error(transparent)]

@@ -1,6 +1,7 @@
 //! Sluice's runtime: turns a [`Topology`](sluice_dsl::Topology) into tasks over state stores,
 //! and runs them — in-process with the [`TopologyTestDriver`], or against Kafka.
 
+pub mod client;
 mod config;
 mod error;
 mod global;
@@ -10,6 +11,7 @@ pub mod metrics;
 mod processor;
 mod record;
 mod restore;
+pub mod runtime;
 mod state_provider;
 mod task;
 mod task_id;
@@ -20,6 +22,7 @@ pub use error::{RecordPosition, StreamsError};
 pub use handlers::dlq_headers;
 pub use metrics::{DropReason, Metrics};
 pub use record::{Headers, OutputRecord, RawRecord};
+pub use runtime::{Streams, StreamsState, UncaughtAction};
 pub use task_id::TaskId;
 pub use test_driver::{
     KeyValueStoreView, RestoredStore, SessionStoreView, TestInputTopic, TestOutputTopic, TestRecord,

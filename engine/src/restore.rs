@@ -23,7 +23,7 @@ pub(crate) trait ChangelogReader {
     fn end_offset(&mut self, topic: &str, partition: i32) -> Result<i64, StreamsError>;
 
     /// Up to `max` records at or after offset `from`, in order; offsets may have gaps
-    /// (transaction markers). Empty when nothing is left before the end offset.
+    /// (transaction markers). Empty once the reader caught up with the partition.
     fn read(
         &mut self,
         topic: &str,

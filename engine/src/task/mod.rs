@@ -392,6 +392,13 @@ impl Task {
         self.stream_time = self.committed_stream_time;
     }
 
+    /// True once the stores' uncommitted writes pass `statestore.uncommitted.max.bytes`: the
+    /// runtime commits early to bound memory.
+    pub(crate) fn needs_commit(&self) -> bool {
+        self.stores.iter().map(|s| s.kv.pending_bytes()).sum::<usize>()
+            > self.config.statestore_uncommitted_max_bytes
+    }
+
     /// Number of stores (the length `commit_stores` expects).
     pub(crate) fn store_count(&self) -> usize {
         self.stores.iter().count()
@@ -419,7 +426,9 @@ impl Task {
             }
             let from = next;
             let mut records = 0u64;
-            while next < end {
+            // Read until the reader runs dry rather than up to `end`: a broker may report an end
+            // offset short of the last record (DEVELOPERS.md), and every record read is committed.
+            loop {
                 let batch = reader.read(&topic, task.partition, next, RESTORE_BATCH)?;
                 let Some(last) = batch.last().map(|r| r.offset) else {
                     break;

@@ -1,0 +1,293 @@
+//! Consumers over `BaseConsumer`, with rebalance callbacks delivered to a
+//! [`RebalanceListener`] from inside `poll`.
+
+use super::classify;
+use crate::client::{
+    ClientError, ClientErrorKind, Consumer, ConsumerOps, GroupMetadata, OffsetAndMetadata, RebalanceListener,
+    TopicPartition,
+};
+use crate::record::{Headers, RawRecord};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::message::{Headers as _, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long metadata-style calls (committed offsets, watermarks) may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) struct Context {
+    listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", fac, "{log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", fac, "{log_message}"),
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "client error");
+    }
+}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let listener = self.listener.lock().expect("listener lock poisoned").clone();
+            if let Some(l) = listener {
+                l.on_revoked(&Ops(consumer), &partitions_of(tpl));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let listener = self.listener.lock().expect("listener lock poisoned").clone();
+                if let Some(l) = listener {
+                    l.on_assigned(&Ops(consumer), &partitions_of(tpl));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+fn tpl_of(partitions: &[TopicPartition]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition(&p.topic, p.partition);
+    }
+    tpl
+}
+
+/// Consumer operations usable from a rebalance callback.
+struct Ops<'a>(&'a BaseConsumer<Context>);
+
+impl ConsumerOps for Ops<'_> {
+    fn commit(&self, offsets: &[(TopicPartition, OffsetAndMetadata)]) -> Result<(), ClientError> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, om) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(om.offset))
+                .map_err(|e| classify("commit offsets", e))?;
+            if let Some(mut elem) = tpl.find_partition(&tp.topic, tp.partition) {
+                elem.set_metadata(om.metadata.clone());
+            }
+        }
+        self.0
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| classify("commit offsets", e))
+    }
+
+    fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, ClientError> {
+        let tpl = self
+            .0
+            .committed_offsets(tpl_of(partitions), CALL_TIMEOUT)
+            .map_err(|e| classify("read committed offsets", e))?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let om = match e.offset() {
+                    Offset::Offset(o) => Some(OffsetAndMetadata {
+                        offset: o,
+                        metadata: e.metadata().to_string(),
+                    }),
+                    _ => None,
+                };
+                (TopicPartition::new(e.topic(), e.partition()), om)
+            })
+            .collect())
+    }
+
+    fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.0
+            .group_metadata()
+            .map(|m| GroupMetadata(Arc::new(Mutex::new(m))))
+    }
+}
+
+/// A librdkafka consumer.
+pub(crate) struct RdConsumer {
+    consumer: BaseConsumer<Context>,
+}
+
+impl RdConsumer {
+    pub(crate) fn create(mut config: ClientConfig, group_member: bool) -> Result<Self, ClientError> {
+        if !group_member {
+            // Manual assignment still needs a group id in librdkafka; it never joins.
+            config.set("group.id", "sluice-unused-group");
+        }
+        let consumer = config
+            .create_with_context(Context {
+                listener: Mutex::new(None),
+            })
+            .map_err(|e| classify("create consumer", e))?;
+        Ok(RdConsumer { consumer })
+    }
+}
+
+impl ConsumerOps for RdConsumer {
+    fn commit(&self, offsets: &[(TopicPartition, OffsetAndMetadata)]) -> Result<(), ClientError> {
+        Ops(&self.consumer).commit(offsets)
+    }
+    fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, ClientError> {
+        Ops(&self.consumer).committed(partitions)
+    }
+    fn group_metadata(&self) -> Option<GroupMetadata> {
+        Ops(&self.consumer).group_metadata()
+    }
+}
+
+impl Consumer for RdConsumer {
+    fn subscribe(
+        &mut self,
+        topics: &[String],
+        listener: Arc<dyn RebalanceListener>,
+    ) -> Result<(), ClientError> {
+        *self
+            .consumer
+            .context()
+            .listener
+            .lock()
+            .expect("listener lock poisoned") = Some(listener);
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|e| classify("subscribe", e))
+    }
+
+    fn assign(&mut self, partitions: &[(TopicPartition, i64)]) -> Result<(), ClientError> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, offset) in partitions {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
+                .map_err(|e| classify("assign", e))?;
+        }
+        self.consumer.assign(&tpl).map_err(|e| classify("assign", e))
+    }
+
+    fn poll(&mut self, timeout: Duration, max: usize) -> Result<Vec<RawRecord>, ClientError> {
+        let mut out = Vec::new();
+        let mut wait = timeout;
+        while out.len() < max {
+            match self.consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    let err = classify("poll", e);
+                    if err.kind == ClientErrorKind::Retriable {
+                        tracing::warn!(error = %err, "poll error, retrying");
+                        break;
+                    }
+                    return Err(err);
+                }
+                Some(Ok(m)) => {
+                    let headers = m
+                        .headers()
+                        .map(|hs| {
+                            Headers::from_pairs(
+                                hs.iter()
+                                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                                    .collect(),
+                            )
+                        })
+                        .unwrap_or_default();
+                    out.push(RawRecord {
+                        topic: m.topic().into(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers,
+                    });
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        Ok(out)
+    }
+
+    fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+        self.consumer
+            .pause(&tpl_of(partitions))
+            .map_err(|e| classify("pause", e))
+    }
+
+    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+        self.consumer
+            .resume(&tpl_of(partitions))
+            .map_err(|e| classify("resume", e))
+    }
+
+    fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<(), ClientError> {
+        self.consumer
+            .seek(
+                &partition.topic,
+                partition.partition,
+                Offset::Offset(offset),
+                CALL_TIMEOUT,
+            )
+            .map_err(|e| classify("seek", e))
+    }
+
+    fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64, ClientError> {
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(&partition.topic, partition.partition, CALL_TIMEOUT)
+            .map_err(|e| classify("read end offset", e))?;
+        Ok(high)
+    }
+
+    fn position(&mut self, partition: &TopicPartition) -> Result<Option<i64>, ClientError> {
+        let tpl = self
+            .consumer
+            .position()
+            .map_err(|e| classify("read position", e))?;
+        Ok(tpl
+            .find_partition(&partition.topic, partition.partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+
+    fn close(&mut self) -> Result<(), ClientError> {
+        // Leaving the group runs the revocation callback (the last commit) inside poll.
+        self.consumer.unsubscribe();
+        let _ = self.consumer.poll(Duration::from_millis(100));
+        *self
+            .consumer
+            .context()
+            .listener
+            .lock()
+            .expect("listener lock poisoned") = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! The seam implemented with rdkafka (librdkafka): real clusters, and librdkafka's in-process
+//! mock cluster for demos.
+
+mod admin;
+mod consumer;
+mod errors;
+mod producer;
+
+use super::{Admin, ClientError, Consumer, ConsumerRole, KafkaClient, Producer};
+use crate::config::{ProcessingGuarantee, StreamsConfig};
+use ::rdkafka::config::ClientConfig;
+use std::sync::Arc;
+
+pub(crate) use errors::classify;
+
+/// Makes rdkafka clients from a [`StreamsConfig`]: consumers in the application's group with
+/// the range assignor and manual commits, producers with the `murmur2_random` partitioner
+/// (Java clients' key placement) and, under exactly-once, transactions.
+#[derive(Debug, Clone)]
+pub struct RdKafkaClient {
+    config: Arc<StreamsConfig>,
+}
+
+impl RdKafkaClient {
+    /// Clients for `config`.
+    pub fn new(config: Arc<StreamsConfig>) -> Self {
+        RdKafkaClient { config }
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
+    }
+
+    /// Base settings plus pass-through client settings: unprefixed client keys everywhere, then
+    /// the prefixes in `prefixes` (later ones win).
+    fn settings(&self, client_id: &str, prefixes: &[&str]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.config.bootstrap_servers);
+        c.set("client.id", client_id);
+        for (k, v) in &self.config.client_overrides {
+            if crate::config::is_client_key(k) {
+                c.set(k, v);
+            }
+        }
+        for prefix in prefixes {
+            for (k, v) in &self.config.client_overrides {
+                if let Some(key) = k.strip_prefix(prefix) {
+                    c.set(key, v);
+                }
+            }
+        }
+        c
+    }
+}
+
+impl KafkaClient for RdKafkaClient {
+    fn consumer(&self, role: ConsumerRole) -> Result<Box<dyn Consumer>, ClientError> {
+        let isolation = if self.exactly_once() {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
+        let mut c = match &role {
+            ConsumerRole::Main { client_id } => {
+                let mut c = self.settings(client_id, &["consumer.", "main.consumer."]);
+                c.set("group.id", &self.config.application_id);
+                c.set("partition.assignment.strategy", "range");
+                c
+            }
+            ConsumerRole::Restore { client_id } => {
+                self.settings(client_id, &["consumer.", "restore.consumer."])
+            }
+            ConsumerRole::Global { client_id } => {
+                self.settings(client_id, &["consumer.", "global.consumer."])
+            }
+        };
+        // Offsets are committed by the runtime, with the task's stream time as metadata.
+        c.set("enable.auto.commit", "false");
+        c.set("enable.auto.offset.store", "false");
+        c.set_if_absent("auto.offset.reset", "earliest");
+        c.set("isolation.level", isolation);
+        c.set("enable.partition.eof", "false");
+        // Internal topics are created at start: learn of them quickly.
+        c.set_if_absent("topic.metadata.refresh.interval.ms", "5000");
+        let needs_group = matches!(role, ConsumerRole::Main { .. });
+        consumer::RdConsumer::create(c, needs_group).map(|c| Box::new(c) as Box<dyn Consumer>)
+    }
+
+    fn producer(
+        &self,
+        client_id: &str,
+        transactional_id: Option<String>,
+    ) -> Result<Box<dyn Producer>, ClientError> {
+        let mut c = self.settings(client_id, &["producer."]);
+        c.set("partitioner", "murmur2_random");
+        c.set_if_absent("enable.idempotence", "true");
+        c.set_if_absent("acks", "all");
+        c.set_if_absent("linger.ms", "5");
+        if let Some(id) = transactional_id {
+            c.set("transactional.id", id);
+            c.set_if_absent("transaction.timeout.ms", "10000");
+        }
+        producer::RdProducer::create(c).map(|p| Box::new(p) as Box<dyn Producer>)
+    }
+
+    fn admin(&self) -> Result<Box<dyn Admin>, ClientError> {
+        let c = self.settings("admin", &["admin."]);
+        admin::RdAdmin::create(c).map(|a| Box::new(a) as Box<dyn Admin>)
+    }
+}
+
+/// `ClientConfig::set` unless the key was given by the user.
+trait SetIfAbsent {
+    fn set_if_absent(&mut self, key: &str, value: &str) -> &mut Self;
+}
+
+impl SetIfAbsent for ClientConfig {
+    fn set_if_absent(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.get(key).is_none() {
+            self.set(key, value);
+        }
+        self
+    }
+}

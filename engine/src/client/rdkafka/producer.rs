@@ -1,0 +1,166 @@
+//! A producer over `BaseProducer`, reporting each record's delivery with its tag.
+
+use super::classify;
+use crate::client::{
+    ClientError, ClientErrorKind, Delivery, GroupMetadata, OffsetAndMetadata, Producer, TopicPartition,
+};
+use crate::record::OutputRecord;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long `send` waits for room in librdkafka's queue before giving up.
+const QUEUE_FULL_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) struct Context {
+    delivered: Mutex<Vec<Delivery>>,
+}
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "producer error");
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = Box<u64>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<u64>) {
+        let result = match result {
+            Ok(m) => {
+                use rdkafka::message::Message;
+                Ok((m.partition(), m.offset()))
+            }
+            Err((e, _)) => Err(classify("deliver record", e.clone())),
+        };
+        if *tag == 0 && result.is_ok() {
+            return;
+        }
+        self.delivered
+            .lock()
+            .expect("delivery lock poisoned")
+            .push(Delivery { tag: *tag, result });
+    }
+}
+
+pub(crate) struct RdProducer {
+    producer: BaseProducer<Context>,
+}
+
+impl RdProducer {
+    pub(crate) fn create(config: ClientConfig) -> Result<Self, ClientError> {
+        let producer = config
+            .create_with_context(Context {
+                delivered: Mutex::new(Vec::new()),
+            })
+            .map_err(|e| classify("create producer", e))?;
+        Ok(RdProducer { producer })
+    }
+}
+
+impl Producer for RdProducer {
+    fn send(&mut self, record: &OutputRecord, tag: u64) -> Result<(), ClientError> {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in record.headers.iter() {
+            headers = headers.insert(Header { key: k, value: v });
+        }
+        let started = Instant::now();
+        let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(tag))
+            .timestamp(record.timestamp)
+            .headers(headers);
+        if let Some(k) = &record.key {
+            base = base.key(k.as_slice());
+        }
+        if let Some(v) = &record.value {
+            base = base.payload(v.as_slice());
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                    if started.elapsed() < QUEUE_FULL_TIMEOUT =>
+                {
+                    // Backpressure: serve deliveries until there is room.
+                    self.producer.poll(Duration::from_millis(10));
+                    base = returned;
+                }
+                Err((e, _)) => return Err(classify("send record", e)),
+            }
+        }
+    }
+
+    fn flush(&mut self, timeout: Duration) -> Result<Vec<Delivery>, ClientError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| classify("flush producer", e))?;
+        Ok(std::mem::take(
+            &mut *self
+                .producer
+                .context()
+                .delivered
+                .lock()
+                .expect("delivery lock poisoned"),
+        ))
+    }
+
+    fn init_transactions(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        self.producer
+            .init_transactions(timeout)
+            .map_err(|e| classify("init transactions", e))
+    }
+
+    fn begin_transaction(&mut self) -> Result<(), ClientError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| classify("begin transaction", e))
+    }
+
+    fn send_offsets_to_transaction(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        group: &GroupMetadata,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, om) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(om.offset))
+                .map_err(|e| classify("send offsets to transaction", e))?;
+            if let Some(mut e) = tpl.find_partition(&tp.topic, tp.partition) {
+                e.set_metadata(om.metadata.clone());
+            }
+        }
+        let metadata = Arc::clone(&group.0)
+            .downcast::<Mutex<ConsumerGroupMetadata>>()
+            .map_err(|_| {
+                ClientError::new(
+                    ClientErrorKind::Fatal,
+                    "send offsets to transaction",
+                    "group metadata of another client",
+                )
+            })?;
+        let metadata = metadata.lock().expect("group metadata lock poisoned");
+        self.producer
+            .send_offsets_to_transaction(&tpl, &metadata, timeout)
+            .map_err(|e| classify("send offsets to transaction", e))
+    }
+
+    fn commit_transaction(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(|e| classify("commit transaction", e))
+    }
+
+    fn abort_transaction(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        self.producer
+            .abort_transaction(timeout)
+            .map_err(|e| classify("abort transaction", e))
+    }
+}

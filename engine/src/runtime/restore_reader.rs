@@ -1,0 +1,106 @@
+//! Reading changelogs for restoration through a manually assigned consumer.
+
+use crate::client::{Consumer, TopicPartition};
+use crate::error::StreamsError;
+use crate::restore::{ChangelogReader, ChangelogRecord};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a changelog may yield nothing before its end offset is reached.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long to wait for records past the reported end offset before calling the changelog
+/// caught up. Some brokers report an end short of the last batch (DEVELOPERS.md); reading on
+/// until the partition runs dry restores those records too.
+const PAST_END_POLL: Duration = Duration::from_millis(50);
+
+/// [`ChangelogReader`] over the restore consumer of a stream thread.
+pub(crate) struct ConsumerChangelogReader<'a> {
+    consumer: &'a mut dyn Consumer,
+    /// The partition assigned and the offset the consumer will return next.
+    assigned: Option<(TopicPartition, i64)>,
+    ends: HashMap<TopicPartition, i64>,
+}
+
+impl<'a> ConsumerChangelogReader<'a> {
+    pub(crate) fn new(consumer: &'a mut dyn Consumer) -> Self {
+        ConsumerChangelogReader {
+            consumer,
+            assigned: None,
+            ends: HashMap::new(),
+        }
+    }
+}
+
+impl ChangelogReader for ConsumerChangelogReader<'_> {
+    fn end_offset(&mut self, topic: &str, partition: i32) -> Result<i64, StreamsError> {
+        let tp = TopicPartition::new(topic, partition);
+        let end = self
+            .consumer
+            .end_offset(&tp)
+            .map_err(|e| StreamsError::client(format!("reading the end of changelog {tp}"), e))?;
+        self.ends.insert(tp, end);
+        Ok(end)
+    }
+
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+        let tp = TopicPartition::new(topic, partition);
+        if self.assigned.as_ref() != Some(&(tp.clone(), from)) {
+            self.consumer
+                .assign(&[(tp.clone(), from)])
+                .map_err(|e| StreamsError::client(format!("assigning changelog {tp}"), e))?;
+        }
+        let end = self.ends.get(&tp).copied().unwrap_or(i64::MAX);
+        let started = Instant::now();
+        loop {
+            // Where the consumer stands decides how long to wait: before the end offset records
+            // must come; at or past it, a short poll only picks up what the end missed.
+            let position = self
+                .consumer
+                .position(&tp)
+                .map_err(|e| StreamsError::client(format!("reading the position in {tp}"), e))?
+                .unwrap_or(from);
+            let at_end = position >= end;
+            let wait = if at_end {
+                PAST_END_POLL
+            } else {
+                Duration::from_millis(100)
+            };
+            let records = self
+                .consumer
+                .poll(wait, max)
+                .map_err(|e| StreamsError::client(format!("reading changelog {tp}"), e))?;
+            let batch: Vec<ChangelogRecord> = records
+                .into_iter()
+                .filter(|r| r.topic == tp.topic && r.partition == tp.partition)
+                .map(|r| ChangelogRecord {
+                    offset: r.offset,
+                    key: r.key.unwrap_or_default(),
+                    value: r.value,
+                    timestamp: r.timestamp,
+                })
+                .collect();
+            if let Some(last) = batch.last() {
+                self.assigned = Some((tp, last.offset + 1));
+                return Ok(batch);
+            }
+            // Nothing came: caught up if the position reached the end (what remains are
+            // transaction markers), else wait for the broker.
+            if at_end {
+                self.assigned = Some((tp, position));
+                return Ok(Vec::new());
+            }
+            if started.elapsed() > STALL_TIMEOUT {
+                return Err(StreamsError::Topics {
+                    reason: format!("changelog {tp} yields nothing before its end offset {end}"),
+                });
+            }
+        }
+    }
+}
