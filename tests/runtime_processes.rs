@@ -33,14 +33,6 @@ fn child(args: &[String]) {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .try_init();
-    let builder = StreamsBuilder::new();
-    builder
-        .stream(input, Consumed::with(Serde::string(), Serde::string()))
-        .group_by_key()
-        .count(Materialized::as_("counts"))
-        .to_stream()
-        .map_values(|n| n.to_string())
-        .to(output, Produced::with(Serde::string(), Serde::string()));
     let mut config = StreamsConfig::new(app, bootstrap);
     config.state_dir = state_dir.into();
     for (k, v) in [
@@ -51,7 +43,7 @@ fn child(args: &[String]) {
     ] {
         config.set(k, v).unwrap();
     }
-    let streams = Streams::new(builder.build().unwrap(), config).unwrap();
+    let streams = Streams::new(support::count_topology(input, output), config).unwrap();
     streams.set_uncaught_exception_handler(|_| UncaughtAction::ReplaceThread);
     streams.start().unwrap();
     assert!(

@@ -2,6 +2,7 @@
 //! and runs them — in-process with the [`TopologyTestDriver`], or against Kafka.
 
 pub mod client;
+pub mod clock;
 mod config;
 mod error;
 mod global;
@@ -12,6 +13,7 @@ mod processor;
 mod record;
 mod restore;
 pub mod runtime;
+pub mod sim;
 mod state_provider;
 mod task;
 mod task_id;

@@ -115,6 +115,11 @@ pub mod names {
     pub const DROPPED: &str = "sluice_dropped_records_total";
     /// Records written to the dead-letter topic, by reason.
     pub const DEAD_LETTERED: &str = "sluice_dead_letter_records_total";
+    /// Commits of a stream thread (offset commits, or committed transactions under
+    /// exactly-once).
+    pub const COMMITS: &str = "sluice_commits_total";
+    /// Transactions aborted by a stream thread (abortable errors, lost or fenced tasks).
+    pub const ABORTS: &str = "sluice_transaction_aborts_total";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].

@@ -22,6 +22,13 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// The store's files are in use by another open store (in this process, another thread's
+    /// copy of the task not closed yet; or another process): retry once it is closed.
+    #[error("store {store} is locked by another open copy")]
+    Locked {
+        /// The store.
+        store: String,
+    },
     /// A file-system operation failed.
     #[error("store {store}: {operation}: {source}")]
     Io {

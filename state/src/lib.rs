@@ -53,4 +53,19 @@ mod tests {
             db.backend("conformance").unwrap()
         });
     }
+
+    #[test]
+    fn a_database_open_elsewhere_in_the_process_is_reported_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let resources = crate::RocksDbResources::bounded(16 << 20, 4 << 20);
+        let first = crate::TaskDb::open(dir.path(), &["s"], &resources).unwrap();
+        let second = crate::TaskDb::open(dir.path(), &["s"], &resources);
+        assert!(
+            matches!(second, Err(crate::StoreError::Locked { .. })),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        crate::TaskDb::open(dir.path(), &["s"], &resources).expect("free once the first copy closed");
+    }
 }

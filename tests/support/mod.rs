@@ -295,6 +295,21 @@ impl Broker {
     }
 }
 
+/// Counts records per key: `input` (string keys) -> `output` (the running count as a string).
+/// Every count of every key appears once per input, so outputs are checkable exactly.
+pub fn count_topology(input: &str, output: &str) -> sluice::prelude::Topology {
+    use sluice::prelude::*;
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(input, Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .count(Materialized::as_("counts"))
+        .to_stream()
+        .map_values(|n| n.to_string())
+        .to(output, Produced::with(Serde::string(), Serde::string()));
+    builder.build().expect("a valid topology")
+}
+
 /// The broker of this test binary.
 pub fn broker() -> &'static Broker {
     static BROKER: OnceLock<Broker> = OnceLock::new();

@@ -5,7 +5,9 @@
 //! fencing, aborts and rebalances (DESIGN.md "Kafka client seam").
 
 pub mod rdkafka;
+pub mod sim;
 
+use crate::clock::{Clock, SystemClock};
 use crate::record::{OutputRecord, RawRecord};
 use std::fmt;
 use std::sync::Arc;
@@ -115,6 +117,9 @@ pub trait RebalanceListener: Send + Sync {
     fn on_revoked(&self, consumer: &dyn ConsumerOps, partitions: &[TopicPartition]);
     /// Partitions were assigned.
     fn on_assigned(&self, consumer: &dyn ConsumerOps, partitions: &[TopicPartition]);
+    /// Partitions were lost: the member was removed from the group, so another member may own
+    /// them already and commits would fail (Kafka's `onPartitionsLost`).
+    fn on_lost(&self, consumer: &dyn ConsumerOps, partitions: &[TopicPartition]);
 }
 
 /// A consumer: a group member (main consumers) or manually assigned (restore, global).
@@ -134,13 +139,16 @@ pub trait Consumer: ConsumerOps + Send {
     fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError>;
     /// Resumes fetching `partitions`.
     fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError>;
-    /// Moves the read position of an assigned partition.
-    fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<(), ClientError>;
+    /// Moves the read position of an assigned partition; `None` is the partition's start.
+    fn seek(&mut self, partition: &TopicPartition, offset: Option<i64>) -> Result<(), ClientError>;
     /// The offset after the last readable record: the high watermark, or the last stable offset
     /// for `read_committed` consumers.
     fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64, ClientError>;
     /// The next offset this consumer will read from `partition`.
     fn position(&mut self, partition: &TopicPartition) -> Result<Option<i64>, ClientError>;
+    /// Leaves the group and joins it again as a new member (Kafka's `enforceRebalance` after
+    /// its tasks were lost): revocation and assignment callbacks follow in later polls.
+    fn rejoin(&mut self) -> Result<(), ClientError>;
     /// Leaves the group (revocation callbacks run) and stops.
     fn close(&mut self) -> Result<(), ClientError>;
 }
@@ -173,7 +181,7 @@ pub trait Producer: Send {
         group: &GroupMetadata,
         timeout: Duration,
     ) -> Result<(), ClientError>;
-    /// Commits the open transaction.
+    /// Commits the open transaction; `Duration::MAX` waits without limit.
     fn commit_transaction(&mut self, timeout: Duration) -> Result<(), ClientError>;
     /// Aborts the open transaction.
     fn abort_transaction(&mut self, timeout: Duration) -> Result<(), ClientError>;
@@ -233,4 +241,8 @@ pub trait KafkaClient: Send + Sync {
     ) -> Result<Box<dyn Producer>, ClientError>;
     /// An admin client.
     fn admin(&self) -> Result<Box<dyn Admin>, ClientError>;
+    /// The clock intervals are measured on: the system's, unless the cluster is simulated.
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(SystemClock::new())
+    }
 }

@@ -111,7 +111,8 @@ pub(crate) trait Processor: Send {
         false
     }
 
-    /// Drops cached state after an aborted transaction.
+    /// Drops cached state after an aborted transaction, and any stream time it advanced: the
+    /// task calls `init` with the committed stream time right after.
     fn abort(&mut self) {}
 }
 

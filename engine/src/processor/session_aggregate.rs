@@ -215,5 +215,8 @@ impl Processor for SessionAggregate {
         if let Some(p) = &mut self.emit_final {
             p.abort();
         }
+        // Back to the committed stream time (the task re-inits it).
+        self.observed = UNKNOWN_TIME;
+        self.expired_below = 0;
     }
 }

@@ -356,7 +356,12 @@ impl Processor for StreamStreamJoin {
     }
 
     fn abort(&mut self) {
+        let mut c = self.clock.lock().expect("join clock lock poisoned");
         // Waiting records may have been dropped with the aborted writes: scan again.
-        self.clock.lock().expect("join clock lock poisoned").min_waiting = i64::MIN;
+        c.min_waiting = i64::MIN;
+        // Back to the committed stream time (the task re-inits it).
+        c.stream_time = UNKNOWN_TIME;
+        drop(c);
+        self.expired_below = 0;
     }
 }

@@ -175,5 +175,7 @@ impl Processor for Suppress {
 
     fn abort(&mut self) {
         self.buffered = None;
+        // Back to the committed stream time (the task re-inits it).
+        self.observed = UNKNOWN_TIME;
     }
 }

@@ -452,5 +452,9 @@ impl Processor for WindowAggregate {
         if let Some(p) = &mut self.emit_final {
             p.abort();
         }
+        // Stream time goes back to the commit (the task re-inits it): records replayed after
+        // an abort must not look late against time they themselves advanced.
+        self.observed = UNKNOWN_TIME;
+        self.expired_below = 0;
     }
 }

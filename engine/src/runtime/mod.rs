@@ -3,11 +3,12 @@
 mod global_thread;
 mod partition_group;
 mod restore_reader;
-mod state;
-mod stream_thread;
+pub(crate) mod state;
+pub(crate) mod stream_thread;
 mod streams;
-mod task_manager;
-mod topics;
+pub(crate) mod task_manager;
+pub(crate) mod topics;
 
 pub use state::StreamsState;
 pub use streams::{Streams, UncaughtAction};
+pub use task_manager::BrokenCommit;

@@ -3,7 +3,6 @@
 use crate::client::TopicPartition;
 use crate::record::RawRecord;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
 
 /// Buffered records of one task. A task reading several partitions processes the record with
 /// the smallest timestamp among the queue heads (Kafka Streams' partition group). While a
@@ -14,7 +13,7 @@ pub(crate) struct PartitionGroup {
     queues: BTreeMap<TopicPartition, VecDeque<RawRecord>>,
     len: usize,
     /// When a queue was first seen empty while others had records; reset once all have some.
-    idle_since: Option<Instant>,
+    idle_since: Option<u64>,
 }
 
 impl PartitionGroup {
@@ -25,20 +24,20 @@ impl PartitionGroup {
     }
 
     /// True when the task may process now: every queue has records, or the wait for the empty
-    /// ones (`max_idle`; `None` never waits) ran out.
-    pub(crate) fn ready(&mut self, max_idle: Option<Duration>, now: Instant) -> bool {
+    /// ones (`max_idle_ms`; `None` never waits) ran out. `now_ms` is the runtime's clock.
+    pub(crate) fn ready(&mut self, max_idle_ms: Option<u64>, now_ms: u64) -> bool {
         if self.len == 0 {
             return false;
         }
-        let Some(max_idle) = max_idle else {
+        let Some(max_idle) = max_idle_ms else {
             return true;
         };
         if self.queues.values().all(|q| !q.is_empty()) {
             self.idle_since = None;
             return true;
         }
-        let since = *self.idle_since.get_or_insert(now);
-        now.duration_since(since) >= max_idle
+        let since = *self.idle_since.get_or_insert(now_ms);
+        now_ms.saturating_sub(since) >= max_idle
     }
 
     /// Buffers a record; returns the queue's length afterwards.
@@ -118,18 +117,15 @@ mod tests {
         let b = TopicPartition::new("b", 0);
         g.register(a.clone());
         g.register(b.clone());
-        let t0 = Instant::now();
-        assert!(!g.ready(Some(Duration::from_millis(50)), t0), "nothing buffered");
+        let t0 = 1_000;
+        assert!(!g.ready(Some(50), t0), "nothing buffered");
         g.add(a.clone(), rec("a", 0, 10));
         assert!(g.ready(None, t0), "max.task.idle.ms = 0 never waits");
-        assert!(!g.ready(Some(Duration::from_millis(50)), t0), "b is empty: wait");
-        assert!(!g.ready(Some(Duration::from_millis(50)), t0 + Duration::from_millis(49)));
-        assert!(
-            g.ready(Some(Duration::from_millis(50)), t0 + Duration::from_millis(50)),
-            "waited long enough"
-        );
+        assert!(!g.ready(Some(50), t0), "b is empty: wait");
+        assert!(!g.ready(Some(50), t0 + 49));
+        assert!(g.ready(Some(50), t0 + 50), "waited long enough");
         g.add(b.clone(), rec("b", 0, 5));
-        assert!(g.ready(Some(Duration::from_millis(50)), t0), "both have records");
+        assert!(g.ready(Some(50), t0), "both have records");
         assert_eq!(g.next().map(|(tp, _)| tp), Some(b));
     }
 }

@@ -1,10 +1,12 @@
 //! Reading changelogs for restoration through a manually assigned consumer.
 
 use crate::client::{Consumer, TopicPartition};
+use crate::clock::Clock;
 use crate::error::StreamsError;
 use crate::restore::{ChangelogReader, ChangelogRecord};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a changelog may yield nothing before its end offset is reached.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,14 +22,16 @@ pub(crate) struct ConsumerChangelogReader<'a> {
     /// The partition assigned and the offset the consumer will return next.
     assigned: Option<(TopicPartition, i64)>,
     ends: HashMap<TopicPartition, i64>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<'a> ConsumerChangelogReader<'a> {
-    pub(crate) fn new(consumer: &'a mut dyn Consumer) -> Self {
+    pub(crate) fn new(consumer: &'a mut dyn Consumer, clock: Arc<dyn Clock>) -> Self {
         ConsumerChangelogReader {
             consumer,
             assigned: None,
             ends: HashMap::new(),
+            clock,
         }
     }
 }
@@ -57,7 +61,7 @@ impl ChangelogReader for ConsumerChangelogReader<'_> {
                 .map_err(|e| StreamsError::client(format!("assigning changelog {tp}"), e))?;
         }
         let end = self.ends.get(&tp).copied().unwrap_or(i64::MAX);
-        let started = Instant::now();
+        let started = self.clock.now_ms();
         loop {
             // Where the consumer stands decides how long to wait: before the end offset records
             // must come; at or past it, a short poll only picks up what the end missed.
@@ -96,7 +100,7 @@ impl ChangelogReader for ConsumerChangelogReader<'_> {
                 self.assigned = Some((tp, position));
                 return Ok(Vec::new());
             }
-            if started.elapsed() > STALL_TIMEOUT {
+            if self.clock.now_ms().saturating_sub(started) > STALL_TIMEOUT.as_millis() as u64 {
                 return Err(StreamsError::Topics {
                     reason: format!("changelog {tp} yields nothing before its end offset {end}"),
                 });

@@ -1,21 +1,27 @@
-//! A stream thread: one group consumer, one producer and one restore consumer, and the tasks of
-//! the partitions assigned to it. Its loop: poll (rebalances happen in there), buffer, restore
-//! new tasks, process, commit when due.
+//! A stream thread: one group consumer, one producer (transactional under exactly-once) and one
+//! restore consumer, and the tasks of the partitions assigned to it. Each step: poll (rebalances
+//! happen in there), buffer, restore new tasks, process, commit when due. `run` steps until
+//! shutdown; the simulation steps threads itself, in a seeded order.
 
 use super::state::{StateBoard, ThreadState};
-use super::task_manager::TaskManager;
-use crate::client::{Consumer, ConsumerOps, ConsumerRole, KafkaClient, RebalanceListener, TopicPartition};
+use super::task_manager::{client_kind, BrokenCommit, TaskManager};
+use crate::client::{
+    ClientErrorKind, Consumer, ConsumerOps, ConsumerRole, KafkaClient, Producer, RebalanceListener,
+    TopicPartition,
+};
+use crate::config::ProcessingGuarantee;
 use crate::error::StreamsError;
 use crate::instance::Instance;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Records processed per task per loop iteration, so that polling (and heartbeats, rebalances)
-/// keeps up.
+/// Records processed per task per step, so that polling (and heartbeats, rebalances) keeps up.
 const PROCESS_BATCH: usize = 1000;
 /// Records fetched per poll.
 const POLL_MAX: usize = 2000;
+/// How long `init_transactions` may take.
+const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Hands rebalance callbacks to the thread's task manager. The thread never holds the manager
 /// while polling, so the callbacks (which run inside poll) can take it.
@@ -37,6 +43,13 @@ impl RebalanceListener for Listener {
             .expect("task manager lock poisoned")
             .on_assigned(consumer, partitions);
     }
+
+    fn on_lost(&self, _consumer: &dyn ConsumerOps, partitions: &[TopicPartition]) {
+        self.manager
+            .lock()
+            .expect("task manager lock poisoned")
+            .on_lost(partitions);
+    }
 }
 
 /// What a thread needs to run.
@@ -45,114 +58,254 @@ pub(crate) struct ThreadSpec {
     pub(crate) instance: Instance,
     pub(crate) client: Arc<dyn KafkaClient>,
     pub(crate) board: Arc<StateBoard>,
-    pub(crate) shutdown: Arc<AtomicBool>,
-    /// `<application.id>-<instance id>`: prefix of client ids.
+    /// `<application.id>-<instance id>`: prefix of client ids and transactional ids.
     pub(crate) client_prefix: String,
     /// Resolved topics the group consumer subscribes to.
     pub(crate) topics: Vec<String>,
+    /// A deliberately broken commit (simulation only).
+    pub(crate) broken: Option<BrokenCommit>,
 }
 
-/// Runs a stream thread until shutdown or a fatal error.
-pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
-    let ThreadSpec {
-        index,
-        instance,
-        client,
-        board,
-        shutdown,
-        client_prefix,
-        topics,
-    } = spec;
-    let name = format!("{client_prefix}-StreamThread-{index}");
-    board.set_thread(index, ThreadState::Starting);
-    let mut consumer = client
-        .consumer(ConsumerRole::Main {
-            client_id: format!("{name}-consumer"),
-        })
-        .map_err(|e| StreamsError::client("creating the consumer", e))?;
-    let mut restore = client
-        .consumer(ConsumerRole::Restore {
-            client_id: format!("{name}-restore-consumer"),
-        })
-        .map_err(|e| StreamsError::client("creating the restore consumer", e))?;
-    let producer = client
-        .producer(&format!("{name}-producer"), None)
-        .map_err(|e| StreamsError::client("creating the producer", e))?;
-    let manager = Arc::new(Mutex::new(TaskManager::new(
-        instance,
-        index,
-        Arc::clone(&board),
-        producer,
-    )));
-    consumer
-        .subscribe(
-            &topics,
-            Arc::new(Listener {
-                manager: Arc::clone(&manager),
-            }),
-        )
-        .map_err(|e| StreamsError::client("subscribing", e))?;
-    tracing::info!(thread = %name, ?topics, "stream thread started");
-
-    let result = run_loop(&mut *consumer, &mut *restore, &manager, &shutdown);
-    board.set_thread(index, ThreadState::PendingShutdown);
-    // Commit what was processed and close the tasks, then leave the group.
-    let closed = manager
-        .lock()
-        .expect("task manager lock poisoned")
-        .close(consumer.as_ref() as &dyn ConsumerOps);
-    let left = consumer
-        .close()
-        .map_err(|e| StreamsError::client("leaving the group", e));
-    board.set_thread(index, ThreadState::Dead);
-    tracing::info!(thread = %name, ok = result.is_ok(), "stream thread stopped");
-    result.and(closed).and(left)
+/// A stream thread's clients and tasks.
+pub(crate) struct StreamThread {
+    name: String,
+    index: usize,
+    client: Arc<dyn KafkaClient>,
+    board: Arc<StateBoard>,
+    exactly_once: bool,
+    consumer: Box<dyn Consumer>,
+    restore: Box<dyn Consumer>,
+    manager: Arc<Mutex<TaskManager>>,
+    /// Whether the last step processed anything: then more may be ready and the next poll must
+    /// not wait. Records held back by `max.task.idle.ms` do not count, so idling does not spin.
+    busy: bool,
 }
 
-fn run_loop(
-    consumer: &mut dyn Consumer,
-    restore: &mut dyn Consumer,
-    manager: &Mutex<TaskManager>,
-    shutdown: &AtomicBool,
-) -> Result<(), StreamsError> {
-    // Whether the last pass processed anything: then more may be ready and the poll must not
-    // wait. Records held back by `max.task.idle.ms` do not count, so idling does not spin.
-    let mut busy = false;
-    while !shutdown.load(Ordering::Relaxed) {
-        let wait = if busy {
+impl StreamThread {
+    /// Creates the thread's clients and joins the group.
+    pub(crate) fn new(spec: ThreadSpec) -> Result<StreamThread, StreamsError> {
+        let ThreadSpec {
+            index,
+            instance,
+            client,
+            board,
+            client_prefix,
+            topics,
+            broken,
+        } = spec;
+        let name = format!("{client_prefix}-StreamThread-{index}");
+        board.set_thread(index, ThreadState::Starting);
+        let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        let mut consumer = client
+            .consumer(ConsumerRole::Main {
+                client_id: format!("{name}-consumer"),
+            })
+            .map_err(|e| StreamsError::client("creating the consumer", e))?;
+        let restore = client
+            .consumer(ConsumerRole::Restore {
+                client_id: format!("{name}-restore-consumer"),
+            })
+            .map_err(|e| StreamsError::client("creating the restore consumer", e))?;
+        let producer = Self::create_producer(&*client, &name, &client_prefix, index, exactly_once)?;
+        let manager = Arc::new(Mutex::new(TaskManager::new(
+            instance,
+            index,
+            Arc::clone(&board),
+            producer,
+            client.clock(),
+            broken,
+        )));
+        consumer
+            .subscribe(
+                &topics,
+                Arc::new(Listener {
+                    manager: Arc::clone(&manager),
+                }),
+            )
+            .map_err(|e| StreamsError::client("subscribing", e))?;
+        tracing::info!(thread = %name, ?topics, "stream thread started");
+        Ok(StreamThread {
+            name,
+            index,
+            client,
+            board,
+            exactly_once,
+            consumer,
+            restore,
+            manager,
+            busy: false,
+        })
+    }
+
+    /// The thread's producer: under exactly-once transactional, with `transactional.id =
+    /// <application.id>-<instance>-<thread>`, registered (fencing older producers with it).
+    fn create_producer(
+        client: &dyn KafkaClient,
+        name: &str,
+        client_prefix: &str,
+        index: usize,
+        exactly_once: bool,
+    ) -> Result<Box<dyn Producer>, StreamsError> {
+        let transactional_id = exactly_once.then(|| format!("{client_prefix}-{index}"));
+        let mut producer = client
+            .producer(&format!("{name}-producer"), transactional_id)
+            .map_err(|e| StreamsError::client("creating the producer", e))?;
+        if exactly_once {
+            producer
+                .init_transactions(INIT_TIMEOUT)
+                .map_err(|e| StreamsError::client("registering the transactional producer", e))?;
+        }
+        Ok(producer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TaskManager> {
+        self.manager.lock().expect("task manager lock poisoned")
+    }
+
+    /// One iteration of the thread's loop.
+    pub(crate) fn step(&mut self) -> Result<(), StreamsError> {
+        match self.try_step() {
+            Ok(()) => Ok(()),
+            Err(e) => self.recover(e),
+        }
+    }
+
+    fn try_step(&mut self) -> Result<(), StreamsError> {
+        // Before polling: a task created now rewinds its partitions, so that nothing fetched
+        // before the rewind is buffered.
+        self.manager
+            .lock()
+            .expect("task manager lock poisoned")
+            .retry_blocked(&mut *self.consumer)?;
+        let wait = if self.busy {
             Duration::ZERO
         } else {
             Duration::from_millis(100)
         };
-        let records = consumer
+        let records = self
+            .consumer
             .poll(wait, POLL_MAX)
             .map_err(|e| StreamsError::client("polling", e))?;
-        let mut m = manager.lock().expect("task manager lock poisoned");
-        if let Some(e) = m.take_fatal() {
-            return Err(e);
+        let (fenced, rewind) = {
+            let mut m = self.lock();
+            if let Some(e) = m.take_fatal() {
+                return Err(e);
+            }
+            (m.take_producer_fenced(), m.take_needs_rewind())
+        };
+        if fenced {
+            self.lose_tasks()?;
+            return Ok(());
         }
+        if rewind {
+            // The records just polled may lie past the rewind point: drop them.
+            let mut m = self.manager.lock().expect("task manager lock poisoned");
+            return m.abort_and_rewind(&mut *self.consumer);
+        }
+        let mut m = self.manager.lock().expect("task manager lock poisoned");
         let pause = m.add_records(records);
         if !pause.is_empty() {
-            consumer
+            self.consumer
                 .pause(&pause)
                 .map_err(|e| StreamsError::client("pausing partitions", e))?;
         }
         if m.restoring() {
-            m.restore(restore)?;
+            m.restore(&mut *self.restore)?;
         }
         if m.has_tasks() {
             m.report_running();
         }
         let (processed, resume) = m.process(PROCESS_BATCH)?;
-        busy = processed > 0;
+        self.busy = processed > 0;
         if !resume.is_empty() {
-            consumer
+            self.consumer
                 .resume(&resume)
                 .map_err(|e| StreamsError::client("resuming partitions", e))?;
         }
         if m.commit_due() {
-            m.commit(&*consumer)?;
+            m.commit(&*self.consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Under exactly-once, client errors are part of the protocol: an abortable one aborts the
+    /// transaction and rewinds; a fenced one means the tasks are lost. Anything else stops the
+    /// thread.
+    fn recover(&mut self, e: StreamsError) -> Result<(), StreamsError> {
+        if !self.exactly_once {
+            return Err(e);
+        }
+        match client_kind(&e) {
+            Some(ClientErrorKind::Abortable | ClientErrorKind::Retriable) => {
+                tracing::warn!(thread = %self.name, error = %e, "aborting the transaction");
+                let mut m = self.manager.lock().expect("task manager lock poisoned");
+                match m.abort_and_rewind(&mut *self.consumer) {
+                    Ok(()) => Ok(()),
+                    Err(abort) if client_kind(&abort) == Some(ClientErrorKind::Fenced) => {
+                        drop(m);
+                        self.lose_tasks()
+                    }
+                    Err(abort) => Err(abort),
+                }
+            }
+            Some(ClientErrorKind::Fenced) => {
+                tracing::warn!(thread = %self.name, error = %e, "fenced: the tasks moved on");
+                self.lose_tasks()
+            }
+            _ => Err(e),
         }
     }
-    Ok(())
+
+    /// Closes every task without committing, replaces the producer and rejoins the group
+    /// (Kafka Streams' `TaskMigratedException` handling).
+    fn lose_tasks(&mut self) -> Result<(), StreamsError> {
+        let mut m = self.manager.lock().expect("task manager lock poisoned");
+        m.close_all_dirty();
+        let client_prefix = self
+            .name
+            .strip_suffix(&format!("-StreamThread-{}", self.index))
+            .expect("thread names end with their index")
+            .to_string();
+        let producer = Self::create_producer(&*self.client, &self.name, &client_prefix, self.index, true)?;
+        m.replace_producer(producer);
+        drop(m);
+        self.busy = false;
+        self.consumer
+            .rejoin()
+            .map_err(|e| StreamsError::client("rejoining the group", e))
+    }
+
+    /// Commits what was processed, closes the tasks and leaves the group. After an error
+    /// (`clean` false) nothing is committed: a record that failed half-way may have left
+    /// effects whose input offset is not consumed.
+    pub(crate) fn shutdown(mut self, clean: bool) -> Result<(), StreamsError> {
+        self.board.set_thread(self.index, ThreadState::PendingShutdown);
+        let closed = if clean {
+            self.lock().close(&*self.consumer)
+        } else {
+            self.lock().close_all_dirty();
+            Ok(())
+        };
+        let left = self
+            .consumer
+            .close()
+            .map_err(|e| StreamsError::client("leaving the group", e));
+        self.board.set_thread(self.index, ThreadState::Dead);
+        tracing::info!(thread = %self.name, "stream thread stopped");
+        closed.and(left)
+    }
+}
+
+/// Runs a stream thread until shutdown or a fatal error.
+pub(crate) fn run(spec: ThreadSpec, shutdown: &AtomicBool) -> Result<(), StreamsError> {
+    let mut thread = StreamThread::new(spec)?;
+    while !shutdown.load(Ordering::Relaxed) {
+        if let Err(e) = thread.step() {
+            if let Err(close) = thread.shutdown(false) {
+                tracing::warn!(error = %close, "closing after a failure failed");
+            }
+            return Err(e);
+        }
+    }
+    thread.shutdown(true)
 }

@@ -227,14 +227,14 @@ impl Inner {
             instance: inner.instance.clone(),
             client: Arc::clone(&inner.client),
             board: Arc::clone(&inner.board),
-            shutdown: Arc::clone(&inner.shutdown),
             client_prefix: inner.client_prefix.clone(),
             topics: inner.topics.lock().expect("topics lock poisoned").clone(),
+            broken: None,
         };
         let handle = std::thread::Builder::new()
             .name(format!("{}-StreamThread-{index}", inner.client_prefix))
             .spawn(move || {
-                if let Err(e) = stream_thread::run(spec) {
+                if let Err(e) = stream_thread::run(spec, &me.shutdown) {
                     me.thread_failed(index, e);
                 }
             })

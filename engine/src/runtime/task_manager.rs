@@ -6,12 +6,24 @@
 //! for every delivery, apply the stores' pending writes with the changelog offsets reached,
 //! then commit the input offsets (with the task's stream time as metadata). A crash anywhere
 //! in between replays input that was already applied: duplicates, never loss.
+//!
+//! Exactly-once (v2) commit order: outputs and changelog records go into the thread's open
+//! transaction as they are produced; at commit, flush caches, write what is left, wait for the
+//! deliveries, add the consumed offsets to the transaction (with the consumer's group
+//! generation), commit it, and only then apply the stores' pending writes with the changelog
+//! offsets they reflect. A crash before the transaction commits leaves nothing visible to
+//! `read_committed` readers and the stores untouched; a crash after it leaves the stores behind
+//! their changelog, which restoration replays. An abortable error aborts the transaction, drops
+//! every task's uncommitted work and rewinds the inputs to the committed offsets.
 
 use super::partition_group::PartitionGroup;
 use super::restore_reader::ConsumerChangelogReader;
 use super::state::{StateBoard, ThreadState};
-use crate::client::{ClientErrorKind, Consumer, ConsumerOps, OffsetAndMetadata, Producer, TopicPartition};
-use crate::config::ErrorHandler;
+use crate::client::{
+    ClientError, ClientErrorKind, Consumer, ConsumerOps, OffsetAndMetadata, Producer, TopicPartition,
+};
+use crate::clock::Clock;
+use crate::config::{ErrorHandler, ProcessingGuarantee};
 use crate::error::StreamsError;
 use crate::instance::Instance;
 use crate::metrics::DropReason;
@@ -19,10 +31,14 @@ use crate::task::{Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a commit waits for deliveries.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long transactional calls may take. `commit_transaction` waits without limit, as
+/// librdkafka advises: giving up mid-commit leaves the outcome unknown.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Delivery tag of sink and dead-letter records (only failures are reported).
 pub(crate) const OUTPUT_TAG: u64 = 0;
@@ -32,13 +48,58 @@ fn changelog_tag(task: usize, store: usize) -> u64 {
     1 + ((task as u64) << 16) + store as u64
 }
 
+/// A deliberately broken exactly-once commit, to show that the simulation's checker catches
+/// each missing step. Only the simulation sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrokenCommit {
+    /// Commit the transaction without the consumed offsets in it.
+    SkipSendOffsets,
+    /// Apply the stores' pending writes before the transaction commits.
+    ApplyStoresBeforeCommit,
+}
+
 struct ActiveTask {
     task: Task,
     restoring: bool,
     input: PartitionGroup,
+    /// The task's assigned input partitions.
+    partitions: BTreeSet<TopicPartition>,
     /// Next offset to commit per input partition (last processed + 1).
     consumed: BTreeMap<TopicPartition, i64>,
+    /// The group's committed offsets as this task last knew them (read at assignment, then
+    /// its own commits). A suspended task whose partitions' committed offsets moved on since
+    /// was processed elsewhere: its state is stale.
+    committed: BTreeMap<TopicPartition, i64>,
     paused: BTreeSet<TopicPartition>,
+    /// Processed records since the last commit.
+    dirty: bool,
+}
+
+impl ActiveTask {
+    fn new(task: Task) -> Self {
+        ActiveTask {
+            task,
+            restoring: true,
+            input: PartitionGroup::default(),
+            partitions: BTreeSet::new(),
+            consumed: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            paused: BTreeSet::new(),
+            dirty: false,
+        }
+    }
+}
+
+/// True if a task could not open its state because another open copy holds it.
+fn is_locked(e: &StreamsError) -> bool {
+    matches!(
+        e,
+        StreamsError::Store {
+            source: sluice_state::StoreError::Locked { .. },
+            ..
+        }
+    )
 }
 
 /// Committed offsets' metadata: the task's stream time, as Kafka Streams keeps partition time.
@@ -50,17 +111,38 @@ fn stream_time_of(metadata: &str) -> Option<i64> {
     metadata.strip_prefix("st=")?.parse().ok()
 }
 
+/// The client error kind behind a runtime error, if it came from a client.
+pub(crate) fn client_kind(e: &StreamsError) -> Option<ClientErrorKind> {
+    match e {
+        StreamsError::Client { source, .. } | StreamsError::Delivery { source, .. } => Some(source.kind),
+        _ => None,
+    }
+}
+
 pub(crate) struct TaskManager {
     instance: Instance,
     thread: usize,
     board: Arc<StateBoard>,
     producer: Box<dyn Producer>,
+    clock: Arc<dyn Clock>,
+    exactly_once: bool,
+    /// Under exactly-once: a transaction is open on `producer`.
+    in_transaction: bool,
+    /// The producer was fenced inside a rebalance callback: the thread must replace it.
+    producer_fenced: bool,
+    /// A rebalance callback aborted the transaction while tasks stay: they must rewind.
+    needs_rewind: bool,
+    broken: Option<BrokenCommit>,
     /// Resolved source topic -> its sub-topology.
     sub_topology_of: HashMap<Arc<str>, u32>,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
-    last_commit: Instant,
+    /// Assigned, but their state is still open in another thread of this instance (which has
+    /// not closed its suspended copy yet): created once it is free. Their partitions stay
+    /// paused meanwhile. Value: committed stream time and partitions.
+    blocked: BTreeMap<TaskId, (i64, BTreeSet<TopicPartition>)>,
+    last_commit_ms: u64,
     /// An error raised inside a rebalance callback, reported after the poll.
     fatal: Option<StreamsError>,
 }
@@ -71,6 +153,8 @@ impl TaskManager {
         thread: usize,
         board: Arc<StateBoard>,
         producer: Box<dyn Producer>,
+        clock: Arc<dyn Clock>,
+        broken: Option<BrokenCommit>,
     ) -> Self {
         let app = instance.config.application_id.as_str();
         let sub_topology_of = instance
@@ -83,15 +167,23 @@ impl TaskManager {
                     .map(move |t| (Arc::from(t.resolve(app)), s.id))
             })
             .collect();
+        let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
         TaskManager {
             instance,
             thread,
             board,
             producer,
+            last_commit_ms: clock.now_ms(),
+            clock,
+            exactly_once,
+            in_transaction: false,
+            producer_fenced: false,
+            needs_rewind: false,
+            broken,
             sub_topology_of,
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
-            last_commit: Instant::now(),
+            blocked: BTreeMap::new(),
             fatal: None,
         }
     }
@@ -107,12 +199,33 @@ impl TaskManager {
         self.fatal.take()
     }
 
+    /// True once if a rebalance callback found the producer fenced.
+    pub(crate) fn take_producer_fenced(&mut self) -> bool {
+        std::mem::take(&mut self.producer_fenced)
+    }
+
+    /// True once if a rebalance callback aborted work of tasks that stay.
+    pub(crate) fn take_needs_rewind(&mut self) -> bool {
+        std::mem::take(&mut self.needs_rewind)
+    }
+
     pub(crate) fn has_tasks(&self) -> bool {
         !self.tasks.is_empty()
     }
 
     pub(crate) fn restoring(&self) -> bool {
         self.tasks.values().any(|t| t.restoring)
+    }
+
+    /// Opens a transaction if exactly-once needs one and none is open.
+    fn begin_if_needed(&mut self) -> Result<(), StreamsError> {
+        if self.exactly_once && !self.in_transaction {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| StreamsError::client("beginning a transaction", e))?;
+            self.in_transaction = true;
+        }
+        Ok(())
     }
 
     /// Buffers polled records; returns the partitions to pause (their buffers are full).
@@ -126,6 +239,9 @@ impl TaskManager {
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
+            if !task.partitions.contains(&tp) {
+                continue;
+            }
             if task.input.add(tp.clone(), r) >= capacity && task.paused.insert(tp.clone()) {
                 pause.push(tp);
             }
@@ -140,11 +256,16 @@ impl TaskManager {
         let mut resume = Vec::new();
         let max_idle = u64::try_from(self.instance.config.max_task_idle_ms)
             .ok()
-            .filter(|&ms| ms > 0)
-            .map(Duration::from_millis);
-        let now = Instant::now();
-        let TaskManager { tasks, producer, .. } = self;
-        for t in tasks.values_mut().filter(|t| !t.restoring) {
+            .filter(|&ms| ms > 0);
+        let now = self.clock.now_ms();
+        let ids: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| !t.restoring)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let t = self.tasks.get_mut(&id).expect("running task");
             for _ in 0..per_task {
                 if !t.input.ready(max_idle, now) {
                     break;
@@ -152,15 +273,20 @@ impl TaskManager {
                 let Some((tp, record)) = t.input.next() else { break };
                 t.task.process(&record)?;
                 t.consumed.insert(tp.clone(), record.offset + 1);
+                t.dirty = true;
                 processed += 1;
                 if t.input.queued(&tp) == 0 && t.paused.remove(&tp) {
                     resume.push(tp);
                 }
             }
-            for out in t.task.take_output() {
-                producer.send(&out, OUTPUT_TAG).map_err(|e| {
-                    StreamsError::client(format!("task {}: writing to {}", t.task.id(), out.topic), e)
-                })?;
+            let output = t.task.take_output();
+            if !output.is_empty() {
+                self.begin_if_needed()?;
+            }
+            for out in output {
+                self.producer
+                    .send(&out, OUTPUT_TAG)
+                    .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
             }
         }
         Ok((processed, resume))
@@ -168,31 +294,132 @@ impl TaskManager {
 
     /// True when the commit interval passed or a store's uncommitted writes hit their bound.
     pub(crate) fn commit_due(&self) -> bool {
-        self.last_commit.elapsed() >= self.instance.config.commit_interval()
+        let interval = self.instance.config.commit_interval().as_millis() as u64;
+        self.clock.now_ms().saturating_sub(self.last_commit_ms) >= interval
             || self.tasks.values().any(|t| t.task.needs_commit())
     }
 
-    /// Commits every running task (at-least-once order; see the module docs).
-    pub(crate) fn commit(&mut self, consumer: &dyn ConsumerOps) -> Result<(), StreamsError> {
-        self.last_commit = Instant::now();
-        let running: Vec<TaskId> = self
-            .tasks
+    fn running(&self) -> Vec<TaskId> {
+        self.tasks
             .iter()
             .filter(|(_, t)| !t.restoring)
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    /// Commits every running task (see the module docs for the order of each guarantee).
+    pub(crate) fn commit(&mut self, consumer: &dyn ConsumerOps) -> Result<(), StreamsError> {
+        self.last_commit_ms = self.clock.now_ms();
+        let running = self.running();
         if running.is_empty() {
             return Ok(());
         }
+        if self.exactly_once {
+            self.commit_transaction(consumer, &running)
+        } else {
+            self.commit_at_least_once(consumer, &running)
+        }
+    }
+
+    fn commit_at_least_once(
+        &mut self,
+        consumer: &dyn ConsumerOps,
+        running: &[TaskId],
+    ) -> Result<(), StreamsError> {
+        let changelog_offsets = self.write_and_flush(running)?;
+        self.commit_stores(running, &changelog_offsets)?;
+        let commits = self.offsets_to_commit(running);
+        if commits.is_empty() {
+            return Ok(());
+        }
+        match consumer.commit(&commits) {
+            Ok(()) => {
+                self.record_committed(running);
+                Ok(())
+            }
+            // Under at-least-once a missed offset commit only means reprocessing.
+            Err(e) if matches!(e.kind, ClientErrorKind::Retriable | ClientErrorKind::Abortable) => {
+                tracing::warn!(thread = self.thread, error = %e, "offset commit failed; records will be processed again");
+                Ok(())
+            }
+            Err(e) => Err(StreamsError::client("committing offsets", e)),
+        }
+    }
+
+    fn commit_transaction(
+        &mut self,
+        consumer: &dyn ConsumerOps,
+        running: &[TaskId],
+    ) -> Result<(), StreamsError> {
+        let dirty = running.iter().any(|id| self.tasks[id].dirty);
+        if !dirty && !self.in_transaction {
+            return Ok(());
+        }
+        self.begin_if_needed()?;
+        let changelog_offsets = self.write_and_flush(running)?;
+        let offsets = self.offsets_to_commit(running);
+        if self.broken != Some(BrokenCommit::SkipSendOffsets) && !offsets.is_empty() {
+            let group = consumer.group_metadata().ok_or_else(|| {
+                StreamsError::client(
+                    "adding offsets to the transaction",
+                    ClientError::new(
+                        ClientErrorKind::Fatal,
+                        "group metadata",
+                        "the consumer is in no group",
+                    ),
+                )
+            })?;
+            self.producer
+                .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
+                .map_err(|e| StreamsError::client("adding offsets to the transaction", e))?;
+        }
+        let stores_first = self.broken == Some(BrokenCommit::ApplyStoresBeforeCommit);
+        if stores_first {
+            self.commit_stores(running, &changelog_offsets)?;
+        }
+        self.producer
+            .commit_transaction(Duration::MAX)
+            .map_err(|e| StreamsError::client("committing the transaction", e))?;
+        self.in_transaction = false;
+        self.record_committed(running);
+        if !stores_first {
+            self.commit_stores(running, &changelog_offsets)?;
+        }
+        Ok(())
+    }
+
+    fn thread_counter(&self, name: &'static str, help: &'static str) -> crate::metrics::Counter {
+        self.instance
+            .metrics
+            .counter(name, help, &[("thread", &self.thread.to_string())])
+    }
+
+    /// After a successful offset commit: what the tasks consumed is what the group holds.
+    fn record_committed(&mut self, running: &[TaskId]) {
+        self.thread_counter(crate::metrics::names::COMMITS, "Commits")
+            .inc();
+        for id in running {
+            let t = self.tasks.get_mut(id).expect("running task");
+            let consumed: Vec<(TopicPartition, i64)> =
+                t.consumed.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+            t.committed.extend(consumed);
+        }
+    }
+
+    /// Flushes caches, writes outputs and changelog records, and waits for every delivery;
+    /// returns the last offset reached per changelog tag.
+    fn write_and_flush(&mut self, running: &[TaskId]) -> Result<HashMap<u64, i64>, StreamsError> {
         for (i, id) in running.iter().enumerate() {
             let t = &mut self.tasks.get_mut(id).expect("running task").task;
             t.flush()?;
-            for out in t.take_output() {
+            let output = t.take_output();
+            let changelogs = t.changelog_records();
+            for out in output {
                 self.producer
                     .send(&out, OUTPUT_TAG)
                     .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
             }
-            for (store, record) in t.changelog_records() {
+            for (store, record) in changelogs {
                 self.producer
                     .send(&record, changelog_tag(i, store))
                     .map_err(|e| {
@@ -211,17 +438,35 @@ impl TaskManager {
                     let best = changelog_offsets.entry(d.tag).or_insert(offset);
                     *best = (*best).max(offset);
                 }
-                Err(source) => self.delivery_failed(d.tag, &running, source)?,
+                Err(source) => self.delivery_failed(d.tag, running, source)?,
             }
         }
-        let mut commits = Vec::new();
+        Ok(changelog_offsets)
+    }
+
+    /// Applies every running task's pending store writes with the changelog offsets reached.
+    fn commit_stores(
+        &mut self,
+        running: &[TaskId],
+        changelog_offsets: &HashMap<u64, i64>,
+    ) -> Result<(), StreamsError> {
         for (i, id) in running.iter().enumerate() {
             let t = self.tasks.get_mut(id).expect("running task");
             let offsets: Vec<Option<i64>> = (0..t.task.store_count())
                 .map(|s| changelog_offsets.get(&changelog_tag(i, s)).copied())
                 .collect();
             t.task.commit_stores(&offsets)?;
-            let metadata = metadata_of(t.task.committed_stream_time());
+            t.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The next offsets of every running task, with its stream time as metadata.
+    fn offsets_to_commit(&self, running: &[TaskId]) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        let mut commits = Vec::new();
+        for id in running {
+            let t = &self.tasks[id];
+            let metadata = metadata_of(t.task.stream_time());
             commits.extend(t.consumed.iter().map(|(tp, &offset)| {
                 (
                     tp.clone(),
@@ -232,33 +477,24 @@ impl TaskManager {
                 )
             }));
         }
-        if commits.is_empty() {
-            return Ok(());
-        }
-        match consumer.commit(&commits) {
-            Ok(()) => Ok(()),
-            // Under at-least-once a missed offset commit only means reprocessing.
-            Err(e) if matches!(e.kind, ClientErrorKind::Retriable | ClientErrorKind::Abortable) => {
-                tracing::warn!(thread = self.thread, error = %e, "offset commit failed; records will be processed again");
-                Ok(())
-            }
-            Err(e) => Err(StreamsError::client("committing offsets", e)),
-        }
+        commits
     }
 
-    /// A record was not delivered: fatal for changelog records (the store would get ahead of
-    /// its changelog); for outputs, as `production.exception.handler` says.
+    /// A record was not delivered: under exactly-once the transaction must abort; under
+    /// at-least-once fatal for changelog records (the store would get ahead of its changelog)
+    /// and, for outputs, as `production.exception.handler` says.
     fn delivery_failed(
         &mut self,
         tag: u64,
         running: &[TaskId],
-        source: crate::client::ClientError,
+        source: ClientError,
     ) -> Result<(), StreamsError> {
         let task = if tag == OUTPUT_TAG {
             running.first().copied().unwrap_or(TaskId::new(0, 0))
         } else {
             running[((tag - 1) >> 16) as usize]
         };
+        let fenced = source.kind == ClientErrorKind::Fenced;
         let error = StreamsError::Delivery {
             task,
             topic: if tag == OUTPUT_TAG {
@@ -266,9 +502,15 @@ impl TaskManager {
             } else {
                 "a changelog".into()
             },
-            source,
+            source: if self.exactly_once && !fenced {
+                ClientError::new(ClientErrorKind::Abortable, "deliver record", source.message)
+            } else {
+                source
+            },
         };
-        if tag != OUTPUT_TAG || self.instance.config.production_exception_handler == ErrorHandler::LogAndFail
+        if self.exactly_once
+            || tag != OUTPUT_TAG
+            || self.instance.config.production_exception_handler == ErrorHandler::LogAndFail
         {
             return Err(error);
         }
@@ -287,22 +529,152 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Exactly-once after an abortable error: aborts the open transaction, drops every running
+    /// task's uncommitted work and buffered input, and rewinds its partitions to the committed
+    /// offsets. Returns the partitions to resume.
+    pub(crate) fn abort_and_rewind(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
+        self.abort_transaction()?;
+        let running = self.running();
+        let partitions: Vec<TopicPartition> = running
+            .iter()
+            .flat_map(|id| self.tasks[id].partitions.iter().cloned())
+            .collect();
+        let committed = consumer
+            .committed(&partitions)
+            .map_err(|e| StreamsError::client("reading committed offsets to rewind", e))?;
+        let mut resume = Vec::new();
+        for id in &running {
+            let t = self.tasks.get_mut(id).expect("running task");
+            t.task.abort();
+            t.input.clear();
+            t.consumed.clear();
+            t.dirty = false;
+            resume.extend(std::mem::take(&mut t.paused));
+        }
+        for (tp, om) in committed {
+            consumer
+                .seek(&tp, om.map(|om| om.offset))
+                .map_err(|e| StreamsError::client(format!("rewinding {tp}"), e))?;
+        }
+        if !resume.is_empty() {
+            consumer
+                .resume(&resume)
+                .map_err(|e| StreamsError::client("resuming partitions", e))?;
+        }
+        tracing::info!(thread = self.thread, tasks = ?running, "transaction aborted; inputs rewound to the committed offsets");
+        Ok(())
+    }
+
+    /// Aborts the open transaction, if any.
+    fn abort_transaction(&mut self) -> Result<(), StreamsError> {
+        if self.in_transaction {
+            self.thread_counter(crate::metrics::names::ABORTS, "Transactions aborted")
+                .inc();
+            self.producer
+                .abort_transaction(TXN_TIMEOUT)
+                .map_err(|e| StreamsError::client("aborting the transaction", e))?;
+            self.in_transaction = false;
+        }
+        Ok(())
+    }
+
+    /// The thread lost its tasks (fenced producer, or a group generation that moved on): close
+    /// every task without committing; they come back through the next assignment.
+    pub(crate) fn close_all_dirty(&mut self) {
+        if let Err(e) = self.abort_transaction() {
+            tracing::debug!(error = %e, "abort after losing the tasks failed");
+        }
+        self.in_transaction = false;
+        self.blocked.clear();
+        for (id, mut t) in std::mem::take(&mut self.tasks)
+            .into_iter()
+            .chain(std::mem::take(&mut self.suspended))
+        {
+            t.task.abort();
+            if let Err(e) = t.task.close_clean() {
+                tracing::warn!(task = %id, error = %e, "closing a lost task failed");
+            }
+        }
+        tracing::info!(thread = self.thread, "tasks lost: closed without committing");
+    }
+
+    /// Replaces a fenced producer.
+    pub(crate) fn replace_producer(&mut self, producer: Box<dyn Producer>) {
+        self.producer = producer;
+        self.in_transaction = false;
+    }
+
     /// Partitions are being revoked: commit everything, then suspend the affected tasks.
     pub(crate) fn on_revoked(&mut self, consumer: &dyn ConsumerOps, partitions: &[TopicPartition]) {
         self.board.set_thread(self.thread, ThreadState::PartitionsRevoked);
         if let Err(e) = self.commit(consumer) {
-            self.fatal.get_or_insert(e);
+            match client_kind(&e) {
+                // The tasks move anyway: what was not committed is dropped, and redone by
+                // whoever owns them next.
+                Some(kind) if self.exactly_once && kind != ClientErrorKind::Fatal => {
+                    tracing::warn!(thread = self.thread, error = %e, "commit on revocation failed; aborting");
+                    if kind == ClientErrorKind::Fenced || self.abort_transaction().is_err() {
+                        self.producer_fenced = true;
+                        self.in_transaction = false;
+                    }
+                    for t in self.tasks.values_mut() {
+                        t.task.abort();
+                        t.dirty = false;
+                    }
+                    // Tasks not revoked (none under the eager protocol) rewind at the next step.
+                    self.needs_rewind =
+                        partitions.len() < self.tasks.values().map(|t| t.partitions.len()).sum();
+                }
+                _ => {
+                    self.fatal.get_or_insert(e);
+                }
+            }
         }
         let revoked: BTreeSet<TaskId> = partitions.iter().filter_map(|tp| self.task_of(tp)).collect();
+        for id in &revoked {
+            self.blocked.remove(id);
+        }
         for id in revoked {
             if let Some(mut t) = self.tasks.remove(&id) {
                 t.input.clear();
                 t.consumed.clear();
                 t.paused.clear();
+                t.partitions.clear();
                 self.suspended.insert(id, t);
             }
         }
         tracing::info!(thread = self.thread, ?partitions, "partitions revoked");
+    }
+
+    /// Partitions were lost (this member was removed from the group): another member may own
+    /// them already, so their tasks are closed without committing, never kept suspended — a
+    /// suspended copy would be stale once the new owner commits. The open transaction holds
+    /// their uncommitted work: it is aborted.
+    pub(crate) fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        self.board.set_thread(self.thread, ThreadState::PartitionsRevoked);
+        if let Err(e) = self.abort_transaction() {
+            tracing::debug!(error = %e, "abort after losing partitions failed");
+            self.producer_fenced = true;
+            self.in_transaction = false;
+        }
+        let lost: BTreeSet<TaskId> = partitions.iter().filter_map(|tp| self.task_of(tp)).collect();
+        for id in &lost {
+            self.blocked.remove(id);
+            if let Some(mut t) = self.tasks.remove(id) {
+                t.task.abort();
+                if let Err(e) = t.task.close_clean() {
+                    tracing::warn!(task = %id, error = %e, "closing a lost task failed");
+                }
+            }
+        }
+        // Other tasks' uncommitted work went with the transaction (none under the eager
+        // protocol, which loses every partition at once): they rewind at the next step.
+        self.needs_rewind = !self.tasks.is_empty();
+        tracing::info!(
+            thread = self.thread,
+            ?partitions,
+            "partitions lost: tasks closed without committing"
+        );
     }
 
     /// Partitions were assigned: resume or create their tasks (restoring before processing)
@@ -325,6 +697,10 @@ impl TaskManager {
             .committed(partitions)
             .map_err(|e| StreamsError::client("reading committed offsets", e))?;
         let mut stream_times: BTreeMap<TaskId, i64> = BTreeMap::new();
+        let offsets: BTreeMap<TopicPartition, i64> = committed
+            .iter()
+            .filter_map(|(tp, om)| om.as_ref().map(|om| (tp.clone(), om.offset)))
+            .collect();
         for (tp, om) in committed {
             if let Some(id) = self.task_of(&tp) {
                 let st = om
@@ -338,21 +714,40 @@ impl TaskManager {
             if self.tasks.contains_key(&id) {
                 continue;
             }
-            let t = match self.suspended.remove(&id) {
-                Some(t) => t,
-                None => ActiveTask {
-                    task: Task::new(id, &self.instance, stream_time)?,
-                    restoring: true,
-                    input: PartitionGroup::default(),
-                    consumed: BTreeMap::new(),
-                    paused: BTreeSet::new(),
-                },
-            };
-            self.tasks.insert(id, t);
+            if let Some(t) = self.suspended.remove(&id) {
+                let current = t.committed.iter().all(|(tp, o)| offsets.get(tp) == Some(o))
+                    && offsets
+                        .iter()
+                        .all(|(tp, o)| self.task_of(tp) != Some(id) || t.committed.get(tp) == Some(o));
+                if current {
+                    self.tasks.insert(id, t);
+                    continue;
+                }
+                // Another member processed it since: its state is stale.
+                tracing::info!(task = %id, "suspended task was processed elsewhere meanwhile; restoring it afresh");
+                t.task.close_clean()?;
+            }
+            match Task::new(id, &self.instance, stream_time) {
+                Ok(task) => {
+                    self.tasks.insert(id, ActiveTask::new(task));
+                }
+                Err(e) if is_locked(&e) => {
+                    tracing::debug!(task = %id, "task state still open in another thread; retrying");
+                    self.blocked.insert(id, (stream_time, BTreeSet::new()));
+                }
+                Err(e) => return Err(e),
+            }
         }
         for tp in partitions {
-            if let Some(t) = self.task_of(tp).and_then(|id| self.tasks.get_mut(&id)) {
+            let Some(id) = self.task_of(tp) else { continue };
+            if let Some(t) = self.tasks.get_mut(&id) {
                 t.input.register(tp.clone());
+                t.partitions.insert(tp.clone());
+                if let Some(&o) = offsets.get(tp) {
+                    t.committed.insert(tp.clone(), o);
+                }
+            } else if let Some((_, parts)) = self.blocked.get_mut(&id) {
+                parts.insert(tp.clone());
             }
         }
         for (id, t) in std::mem::take(&mut self.suspended) {
@@ -362,14 +757,60 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Creates the tasks whose state another thread held, once it let go: their partitions
+    /// are rewound to the committed offsets (records fetched meanwhile were dropped) and
+    /// resumed. The partitions of tasks still blocked stay paused.
+    pub(crate) fn retry_blocked(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
+        if self.blocked.is_empty() {
+            return Ok(());
+        }
+        for (id, (stream_time, partitions)) in std::mem::take(&mut self.blocked) {
+            let parts: Vec<TopicPartition> = partitions.iter().cloned().collect();
+            match Task::new(id, &self.instance, stream_time) {
+                Ok(task) => {
+                    let mut t = ActiveTask::new(task);
+                    for tp in &parts {
+                        t.input.register(tp.clone());
+                        t.partitions.insert(tp.clone());
+                    }
+                    let committed = consumer
+                        .committed(&parts)
+                        .map_err(|e| StreamsError::client("reading committed offsets", e))?;
+                    for (tp, om) in committed {
+                        if let Some(om) = &om {
+                            t.committed.insert(tp.clone(), om.offset);
+                        }
+                        consumer
+                            .seek(&tp, om.map(|om| om.offset))
+                            .map_err(|e| StreamsError::client(format!("rewinding {tp}"), e))?;
+                    }
+                    consumer
+                        .resume(&parts)
+                        .map_err(|e| StreamsError::client("resuming partitions", e))?;
+                    tracing::debug!(task = %id, "task created after its state was released");
+                    self.tasks.insert(id, t);
+                }
+                Err(e) if is_locked(&e) => {
+                    consumer
+                        .pause(&parts)
+                        .map_err(|e| StreamsError::client("pausing partitions", e))?;
+                    self.blocked.insert(id, (stream_time, partitions));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Restores every task waiting for it (blocking this thread), then lets it process.
     pub(crate) fn restore(&mut self, restore_consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
         for (id, t) in self.tasks.iter_mut().filter(|(_, t)| t.restoring) {
-            let started = Instant::now();
-            let mut reader = ConsumerChangelogReader::new(restore_consumer);
+            let started = self.clock.now_ms();
+            let mut reader = ConsumerChangelogReader::new(restore_consumer, Arc::clone(&self.clock));
             let restored = t.task.restore(&mut reader)?;
             let records: u64 = restored.iter().map(|r| r.records).sum();
-            tracing::info!(task = %id, records, elapsed = ?started.elapsed(), "task restored");
+            let elapsed_ms = self.clock.now_ms() - started;
+            tracing::info!(task = %id, records, elapsed_ms, "task restored");
             t.task.init_processors();
             t.restoring = false;
         }
@@ -383,9 +824,19 @@ impl TaskManager {
         }
     }
 
-    /// Commits and closes every task (clean shutdown).
+    /// Commits and closes every task (clean shutdown). Under exactly-once a commit the
+    /// cluster refuses (fenced, aborted) is no error: the work is dropped, and redone by the
+    /// partitions' next owner.
     pub(crate) fn close(&mut self, consumer: &dyn ConsumerOps) -> Result<(), StreamsError> {
         let committed = self.commit(consumer);
+        if let Err(e) = &committed {
+            if self.exactly_once && client_kind(e).is_some_and(|k| k != ClientErrorKind::Fatal) {
+                tracing::warn!(thread = self.thread, error = %e, "final commit refused; closing without it");
+                self.close_all_dirty();
+                return Ok(());
+            }
+            let _ = self.abort_transaction();
+        }
         for (_, t) in std::mem::take(&mut self.tasks)
             .into_iter()
             .chain(std::mem::take(&mut self.suspended))

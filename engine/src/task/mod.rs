@@ -387,6 +387,7 @@ impl Task {
         }
         for node in self.nodes.iter_mut().flatten() {
             node.processor.abort();
+            node.processor.init(self.committed_stream_time);
         }
         self.output.clear();
         self.stream_time = self.committed_stream_time;

@@ -77,8 +77,15 @@ impl TaskDb {
         let descriptors = names
             .iter()
             .map(|n| ColumnFamilyDescriptor::new(n, resources.cf_options()));
-        let db = Db::open_cf_descriptors(&options, path, descriptors)
-            .map_err(|e| backend_error(&label, "open", e))?;
+        let db = Db::open_cf_descriptors(&options, path, descriptors).map_err(|e| {
+            // RocksDB reports its LOCK file held as an I/O error; the caller retries later.
+            let message = e.to_string();
+            if message.contains("lock hold by current process") || message.contains("/LOCK:") {
+                StoreError::Locked { store: label.clone() }
+            } else {
+                backend_error(&label, "open", e)
+            }
+        })?;
         Ok(TaskDb {
             db: Arc::new(db),
             path: path.to_path_buf(),

@@ -48,7 +48,11 @@ impl ConsumerContext for Context {
         if let Rebalance::Revoke(tpl) = rebalance {
             let listener = self.listener.lock().expect("listener lock poisoned").clone();
             if let Some(l) = listener {
-                l.on_revoked(&Ops(consumer), &partitions_of(tpl));
+                if consumer.assignment_lost() {
+                    l.on_lost(&Ops(consumer), &partitions_of(tpl));
+                } else {
+                    l.on_revoked(&Ops(consumer), &partitions_of(tpl));
+                }
             }
         }
     }
@@ -246,15 +250,19 @@ impl Consumer for RdConsumer {
             .map_err(|e| classify("resume", e))
     }
 
-    fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<(), ClientError> {
+    fn seek(&mut self, partition: &TopicPartition, offset: Option<i64>) -> Result<(), ClientError> {
+        let offset = offset.map_or(Offset::Beginning, Offset::Offset);
         self.consumer
-            .seek(
-                &partition.topic,
-                partition.partition,
-                Offset::Offset(offset),
-                CALL_TIMEOUT,
-            )
+            .seek(&partition.topic, partition.partition, offset, CALL_TIMEOUT)
             .map_err(|e| classify("seek", e))
+    }
+
+    fn rejoin(&mut self) -> Result<(), ClientError> {
+        let topics = self.consumer.subscription().map_err(|e| classify("rejoin", e))?;
+        let topics: Vec<String> = topics.elements().iter().map(|e| e.topic().to_string()).collect();
+        self.consumer.unsubscribe();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer.subscribe(&names).map_err(|e| classify("rejoin", e))
     }
 
     fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64, ClientError> {

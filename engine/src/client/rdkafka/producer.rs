@@ -153,6 +153,12 @@ impl Producer for RdProducer {
     }
 
     fn commit_transaction(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        // Duration::MAX: wait as long as it takes.
+        let timeout = if timeout == Duration::MAX {
+            rdkafka::util::Timeout::Never
+        } else {
+            rdkafka::util::Timeout::After(timeout)
+        };
         self.producer
             .commit_transaction(timeout)
             .map_err(|e| classify("commit transaction", e))
