@@ -119,8 +119,10 @@ pub struct StreamsConfig {
     pub processing_exception_handler: ErrorHandler,
     /// `production.exception.handler` (default log_and_fail): serialization failures at sinks.
     pub production_exception_handler: ErrorHandler,
-    /// `buffered.records.per.partition` (default 1000): a partition whose buffer holds this
-    /// many records is paused until its task drains it.
+    /// `buffered.records.per.partition` (default 1000): while a partition's buffer holds this
+    /// many records the thread processes instead of polling; if it cannot process (the task
+    /// waits for another input), the partition is paused until it drains below this. A
+    /// buffer stays under this plus one poll (2,000 records).
     pub buffered_records_per_partition: usize,
     /// `max.task.idle.ms` (default 0): how long a task with several input partitions waits
     /// for an empty one before processing the others out of timestamp order. 0 and -1 never

@@ -4,7 +4,7 @@
 //! shutdown; the simulation steps threads itself, in a seeded order.
 
 use super::state::{StateBoard, ThreadState};
-use super::task_manager::{client_kind, BrokenCommit, TaskManager};
+use super::task_manager::{client_kind, BrokenCommit, TaskManager, POLL_MAX};
 use crate::client::{
     ClientErrorKind, Consumer, ConsumerOps, ConsumerRole, KafkaClient, Producer, RebalanceListener,
     TopicPartition,
@@ -18,8 +18,6 @@ use std::time::Duration;
 
 /// Records processed per task per step, so that polling (and heartbeats, rebalances) keeps up.
 const PROCESS_BATCH: usize = 1000;
-/// Records fetched per poll.
-const POLL_MAX: usize = 2000;
 /// How long `init_transactions` may take.
 const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -182,10 +180,23 @@ impl StreamThread {
         } else {
             Duration::from_millis(100)
         };
-        let records = self
-            .consumer
-            .poll(wait, POLL_MAX)
-            .map_err(|e| StreamsError::client("polling", e))?;
+        // Backpressure (see `TaskManager::full_partitions`): with a full buffer, process
+        // instead of polling while processing makes progress; otherwise pause the full
+        // partitions before polling.
+        let full = self.lock().full_partitions();
+        let records = if !full.is_empty() && self.busy {
+            Vec::new()
+        } else {
+            if !full.is_empty() {
+                self.consumer
+                    .pause(&full)
+                    .map_err(|e| StreamsError::client("pausing partitions", e))?;
+                self.lock().mark_paused(&full);
+            }
+            self.consumer
+                .poll(wait, POLL_MAX)
+                .map_err(|e| StreamsError::client("polling", e))?
+        };
         let (fenced, rewind) = {
             let mut m = self.lock();
             if let Some(e) = m.take_fatal() {
@@ -203,12 +214,7 @@ impl StreamThread {
             return m.abort_and_rewind(&mut *self.consumer);
         }
         let mut m = self.manager.lock().expect("task manager lock poisoned");
-        let pause = m.add_records(records);
-        if !pause.is_empty() {
-            self.consumer
-                .pause(&pause)
-                .map_err(|e| StreamsError::client("pausing partitions", e))?;
-        }
+        m.add_records(records);
         if m.restoring() {
             m.restore(&mut *self.restore)?;
         }

@@ -79,6 +79,9 @@ struct Shape {
     keys: usize,
     records: usize,
     rocksdb: bool,
+    /// `buffered.records.per.partition`: small bounds exercise the soft and hard bounds
+    /// (pause and resume) under faults.
+    buffered: usize,
     faults: Faults,
     /// Per-step probabilities of the schedule's actions.
     crash_instance: f64,
@@ -107,6 +110,7 @@ impl Shape {
             restart: 0.05,
             fence: on * 0.003,
             kick: on * 0.003,
+            buffered: [2, 7, 1000][rng.below(3) as usize],
         }
     }
 }
@@ -271,6 +275,7 @@ impl<'c> Simulation<'c> {
             .with("processing.guarantee", guarantee)
             .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
             .and_then(|c| c.with("commit.interval.ms", "100"))
+            .and_then(|c| c.with("buffered.records.per.partition", &shape.buffered.to_string()))
             .and_then(|c| {
                 c.with(
                     "default.dsl.store",
@@ -518,13 +523,14 @@ impl<'c> Simulation<'c> {
             guarantee: self.config.guarantee,
             broken: self.config.broken,
             shape: format!(
-                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, crash {} abortable {}",
+                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, crash {} abortable {}",
                 sh.instances,
                 sh.threads,
                 sh.partitions,
                 sh.keys,
                 sh.records,
                 if sh.rocksdb { "RocksDB" } else { "in-memory" },
+                sh.buffered,
                 sh.faults.crash,
                 sh.faults.abortable
             ),

@@ -12,6 +12,7 @@ use ::rdkafka::config::ClientConfig;
 use std::sync::Arc;
 
 pub(crate) use errors::classify;
+pub use producer::flush_promptly;
 
 /// Makes rdkafka clients from a [`StreamsConfig`]: consumers in the application's group with
 /// the range assignor and manual commits, producers with the `murmur2_random` partitioner

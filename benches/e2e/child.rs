@@ -1,0 +1,97 @@
+//! A child process runs one engine on one scenario, so that its CPU time and peak memory are
+//! its own: `e2e --child '<spec as JSON>'`. It prints `READY` once processing, and a final
+//! `RESULT <json>`.
+
+use crate::passthrough::Passthrough;
+use crate::spec::{ChildResult, Kind, Spec, COMMIT_INTERVAL_MS};
+use crate::{scenarios, sys};
+use sluice::engine::{Streams, StreamsState};
+use sluice::prelude::*;
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Measures a run: `tick` does work (or waits a little) and returns records processed so far.
+/// Throughput (`expect` > 0): the window from 5% to 100% of `expect`. Latency: from the first
+/// tick until the parent writes `stop`.
+fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    if expect == 0 {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                if line.map_or(true, |l| l.trim() == "stop") {
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let (mut start, mut start_cpu, mut start_count) = (Instant::now(), sys::cpu_seconds(), 0);
+    let mut started = expect == 0;
+    loop {
+        let n = tick();
+        if !started && n * 20 >= expect {
+            (start, start_cpu, start_count, started) = (Instant::now(), sys::cpu_seconds(), n, true);
+        }
+        if (expect > 0 && n >= expect) || stop.load(Ordering::Relaxed) {
+            return ChildResult {
+                records: n - start_count,
+                seconds: start.elapsed().as_secs_f64(),
+                cpu_seconds: sys::cpu_seconds() - start_cpu,
+                peak_rss_bytes: sys::peak_rss_bytes(),
+            };
+        }
+    }
+}
+
+fn ready() {
+    println!("READY");
+    std::io::stdout().flush().expect("stdout");
+}
+
+pub fn run(spec: Spec) {
+    let result = match spec.kind {
+        Kind::Passthrough => {
+            let mut p = Passthrough::new(&spec).expect("passthrough clients");
+            while !p.assigned() {
+                p.step().expect("passthrough");
+            }
+            ready();
+            let r = measure(spec.expect, || {
+                p.step().expect("passthrough");
+                p.produced
+            });
+            p.commit().expect("final commit");
+            r
+        }
+        _ => {
+            let mut config = StreamsConfig::new(&spec.app, &spec.bootstrap);
+            config.state_dir = spec.state_dir.clone().into();
+            config
+                .set("processing.guarantee", spec.guarantee.config_value())
+                .expect("guarantee");
+            config
+                .set("commit.interval.ms", &COMMIT_INTERVAL_MS.to_string())
+                .expect("commit interval");
+            let streams = Streams::new(scenarios::topology(&spec), config).expect("streams");
+            streams.start().expect("start");
+            assert!(
+                streams.wait_for_state(StreamsState::Running, Duration::from_secs(120)),
+                "not running: {:?}",
+                streams.errors()
+            );
+            ready();
+            let metrics = streams.metrics();
+            let r = measure(spec.expect, || {
+                std::thread::sleep(Duration::from_millis(5));
+                assert!(streams.state() != StreamsState::Error, "{:?}", streams.errors());
+                metrics.total("sluice_records_processed_total", &[])
+            });
+            streams.close().expect("close");
+            r
+        }
+    };
+    println!("RESULT {}", serde_json::to_string(&result).expect("json"));
+}

@@ -1,0 +1,459 @@
+//! End-to-end benchmark harness (USE-CASES.md §4): throughput, latency percentiles, CPU per
+//! record and peak memory of Sluice against a Kafka broker, as ratios to a raw rdkafka
+//! consume->produce passthrough measured in the same run, with Quix Streams as the peer.
+//!
+//! ```text
+//! cargo bench --bench e2e                                   # full run on nisshi (started here)
+//! cargo bench --bench e2e -- --bootstrap-servers HOST:PORT  # any cluster
+//! cargo bench --bench e2e -- --quick                        # smoke run (`cargo test` runs it)
+//! cargo bench --bench e2e -- --quick --peer                 # smoke run with the Python peer
+//! ```
+//!
+//! Scenarios, 4 partitions, 100-byte and 1 KB records, each at-least-once and exactly-once v2
+//! with a 100 ms commit interval: (a) rdkafka passthrough, (b) stateless filter/map,
+//! (c) 5-minute tumbling windowed count, (d) stream-table join, (e) sliding-window statistics,
+//! and (c) run by Quix Streams. Every engine runs in its own child process (its CPU time and
+//! peak RSS are its own) with one processing thread.
+//!
+//! - Throughput: the input is preloaded; records/s over the window from 5% to 100% of it.
+//! - Latency: records produced at one fixed rate per record size — half of the slowest Sluice
+//!   scenario's throughput, so that every Sluice run sustains it — stamped with the wall clock;
+//!   latency = when a `read_committed` reader sees the output - the input's timestamp (outputs
+//!   carry their input's time; windowed results the latest of their window).
+//!
+//! Output: a table on stdout, `target/sluice-bench/e2e.json` and `e2e.svg`; child logs in
+//! `target/sluice-bench/logs/`.
+//!
+//! `cargo bench --bench e2e -- --profile sliding` (or `stateless`, `windowed-count`, `join`,
+//! `passthrough`) runs one at-least-once throughput run of that scenario under
+//! `perf record` (cpu-clock samples, DWARF call graphs) and prints where the time goes.
+
+mod child;
+mod load;
+mod passthrough;
+mod peer;
+mod report;
+mod scenarios;
+mod spec;
+#[path = "../../tests/support/mod.rs"]
+mod support;
+mod sys;
+
+use report::{Report, Row};
+use sluice::engine::client::rdkafka::RdKafkaClient;
+use sluice::engine::client::{KafkaClient, NewTopic};
+use sluice::engine::StreamsConfig;
+use spec::{ChildResult, Guarantee, Kind, Spec, KEYS, PARTITIONS};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::AtomicI64;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// A child process running one engine.
+struct ChildProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl ChildProc {
+    fn spawn(mut cmd: Command, log: PathBuf) -> ChildProc {
+        let stderr = std::fs::File::create(&log).expect("child log");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning a benchmark child");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ChildProc {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            log,
+        }
+    }
+
+    /// The first line starting with `prefix`, within `timeout`.
+    fn wait_for(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l,
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "no {prefix} from the child within {timeout:?}; see {}",
+                    self.log.display()
+                ),
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
+                    "the child exited before printing {prefix}; see {}",
+                    self.log.display()
+                ),
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut s) = self.stdin.take() {
+            let _ = writeln!(s, "stop");
+        }
+    }
+
+    fn result(mut self, timeout: Duration) -> ChildResult {
+        let line = self.wait_for("RESULT ", timeout);
+        let _ = self.child.wait();
+        serde_json::from_str(&line["RESULT ".len()..]).expect("a child result")
+    }
+}
+
+struct Harness {
+    bootstrap: String,
+    out_dir: PathBuf,
+    temp: tempfile::TempDir,
+    runs: u32,
+    /// Record the children with `perf record` into this file.
+    perf: Option<PathBuf>,
+}
+
+impl Harness {
+    fn create_topics(&self, names: &[&str]) {
+        let config = StreamsConfig::new("sluice-bench", &self.bootstrap);
+        let admin = RdKafkaClient::new(Arc::new(config)).admin().expect("admin");
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|n| NewTopic {
+                name: n.to_string(),
+                partitions: PARTITIONS,
+                replication_factor: -1,
+                configs: vec![],
+            })
+            .collect();
+        admin.create_topics(&topics).expect("creating benchmark topics");
+    }
+
+    /// A fresh spec (own topics, group and state directory) for one run.
+    fn spec(&mut self, kind: Kind, guarantee: Guarantee, size: usize, expect: u64) -> Spec {
+        self.runs += 1;
+        let id = format!("bench-{}-{}", std::process::id(), self.runs);
+        let profiles = (kind == Kind::Join).then(|| format!("{id}-profiles"));
+        let spec = Spec {
+            kind,
+            guarantee,
+            size,
+            bootstrap: self.bootstrap.clone(),
+            app: id.clone(),
+            input: format!("{id}-in"),
+            output: format!("{id}-out"),
+            profiles,
+            expect,
+            state_dir: self.temp.path().join(&id).display().to_string(),
+        };
+        let mut topics = vec![spec.input.as_str(), spec.output.as_str()];
+        if let Some(p) = &spec.profiles {
+            topics.push(p);
+        }
+        self.create_topics(&topics);
+        spec
+    }
+
+    fn spawn(&self, spec: &Spec) -> ChildProc {
+        let cmd = if spec.kind == Kind::QuixWindowedCount {
+            peer::command(spec)
+        } else if let Some(data) = &self.perf {
+            let mut c = Command::new("perf");
+            c.args([
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "999",
+                "--call-graph",
+                "dwarf,32768",
+                "-o",
+            ])
+            .arg(data)
+            .arg("--")
+            .arg(std::env::current_exe().expect("own path"))
+            .arg("--child")
+            .arg(serde_json::to_string(spec).expect("json"));
+            c
+        } else {
+            let mut c = Command::new(std::env::current_exe().expect("own path"));
+            c.arg("--child").arg(serde_json::to_string(spec).expect("json"));
+            c
+        };
+        let logs = self.out_dir.join("logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        ChildProc::spawn(cmd, logs.join(format!("{}.log", spec.app)))
+    }
+
+    /// Preloads `n` records and measures how fast the engine gets through them.
+    fn throughput(&mut self, kind: Kind, guarantee: Guarantee, size: usize, n: u64) -> ChildResult {
+        let extra = if kind == Kind::Join { KEYS } else { 0 };
+        let spec = self.spec(kind, guarantee, size, n + extra);
+        load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), n, size);
+        let child = self.spawn(&spec);
+        child.result(Duration::from_secs(1800))
+    }
+
+    /// Offers `rate` records/s for `secs` (after a second of warm-up) and measures latency.
+    fn latency(
+        &mut self,
+        kind: Kind,
+        guarantee: Guarantee,
+        size: usize,
+        rate: f64,
+        secs: u64,
+    ) -> (ChildResult, Vec<f64>, bool) {
+        let spec = self.spec(kind, guarantee, size, 0);
+        load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), 0, size);
+        let mut child = self.spawn(&spec);
+        let mut extra = if kind == Kind::Join { KEYS } else { 0 };
+        if kind == Kind::QuixWindowedCount {
+            // The peer says READY once it processed a record.
+            load::preload(&self.bootstrap, &spec.input, None, 1, size);
+            extra += 1;
+        }
+        child.wait_for("READY", Duration::from_secs(180));
+        let from = Arc::new(AtomicI64::new(load::now_ms() + 1000));
+        let reader = load::LatencyReader::start(&self.bootstrap, &spec.output, PARTITIONS, Arc::clone(&from));
+        let sent = load::produce_at_rate(
+            &self.bootstrap,
+            &spec.input,
+            size,
+            rate,
+            Duration::from_secs(secs + 1),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        child.stop();
+        let result = child.result(Duration::from_secs(300));
+        let mut samples = reader.finish();
+        samples.sort_by(f64::total_cmp);
+        let expected = (sent + extra) as f64;
+        let sustained = result.records as f64 >= 0.98 * expected - 1.0;
+        println!(
+            "  latency run: {sent} records offered, {} processed, {} outputs timed",
+            result.records,
+            samples.len()
+        );
+        (result, samples, sustained)
+    }
+}
+
+/// One throughput run of scenario `name` under `perf record`, then the hottest symbols.
+fn profile(h: &mut Harness, name: &str) {
+    let kind = match name {
+        "passthrough" => Kind::Passthrough,
+        "stateless" => Kind::Stateless,
+        "windowed-count" => Kind::WindowedCount,
+        "join" => Kind::Join,
+        "sliding" => Kind::Sliding,
+        other => panic!("unknown scenario {other}: passthrough, stateless, windowed-count, join or sliding"),
+    };
+    let data = h.out_dir.join(format!("{name}.perf.data"));
+    std::fs::create_dir_all(&h.out_dir).expect("output dir");
+    h.perf = Some(data.clone());
+    let t = h.throughput(kind, Guarantee::AtLeastOnce, 100, 200_000);
+    println!(
+        "{}: {:.0} records/s under perf (sampling slows it); profile in {}",
+        kind.label(),
+        t.records as f64 / t.seconds,
+        data.display()
+    );
+    let status = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "--percent-limit",
+            "1",
+            "-g",
+            "none",
+            "-i",
+        ])
+        .arg(&data)
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        println!(
+            "perf report failed: read {} with `perf report -i`",
+            data.display()
+        );
+    }
+}
+
+fn arg_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        child::run(serde_json::from_str(&args[2]).expect("a child spec"));
+        return;
+    }
+    let full = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--quick");
+    let external = arg_value(&args, "--bootstrap-servers");
+    let broker = external.is_none().then(support::Broker::start);
+    let bootstrap = external
+        .clone()
+        .unwrap_or_else(|| broker.as_ref().expect("started").bootstrap.clone());
+    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sluice-bench");
+    let mut h = Harness {
+        bootstrap: bootstrap.clone(),
+        out_dir: out_dir.clone(),
+        temp: tempfile::tempdir().expect("temp dir"),
+        runs: 0,
+        perf: None,
+    };
+    if let Some(name) = arg_value(&args, "--profile") {
+        profile(&mut h, &name);
+        return;
+    }
+
+    let sizes: &[usize] = if full { &[100, 1024] } else { &[100] };
+    let records = |size: usize| -> u64 {
+        match (full, size) {
+            (false, _) => 5_000,
+            (true, 100) => 200_000,
+            (true, _) => 60_000,
+        }
+    };
+    let latency_secs = if full { 10 } else { 2 };
+    let mut notes = Vec::new();
+    let peer = if full || args.iter().any(|a| a == "--peer") {
+        peer::available()
+    } else {
+        Err("the peer runs in full mode (or with --peer) only".to_string())
+    };
+    if let Err(why) = &peer {
+        notes.push(format!("Quix Streams peer not run: {why}"));
+    }
+    let kinds = [
+        Kind::Passthrough,
+        Kind::Stateless,
+        Kind::WindowedCount,
+        Kind::Join,
+        Kind::Sliding,
+    ];
+    println!(
+        "end-to-end benchmark ({}) on {}: {PARTITIONS} partitions, one processing thread per engine",
+        if full { "full" } else { "quick" },
+        external
+            .as_deref()
+            .unwrap_or("nisshi 0.7.0 (memory storage, started by the harness)")
+    );
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut all_kinds = kinds.to_vec();
+    if peer.is_ok() {
+        all_kinds.push(Kind::QuixWindowedCount);
+    }
+    let guarantees = [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce];
+    for &size in sizes {
+        let n = records(size);
+        println!("{size}-byte records: throughput over {n} preloaded records per run");
+        let mut throughputs = Vec::new();
+        for guarantee in guarantees {
+            for &kind in &all_kinds {
+                let t = h.throughput(kind, guarantee, size, n);
+                println!(
+                    "  {:<27}{:>4}{:>11.0} records/s",
+                    kind.label(),
+                    guarantee.label(),
+                    t.records as f64 / t.seconds
+                );
+                throughputs.push((kind, guarantee, t));
+            }
+        }
+        // One offered load for every latency run of this size: half of the slowest Sluice
+        // scenario's throughput, so that each Sluice run can sustain it (half of (a) would
+        // overload every engine on this broker). The peer is flagged if it falls behind.
+        let slowest = throughputs
+            .iter()
+            .filter(|(k, _, _)| !matches!(k, Kind::Passthrough | Kind::QuixWindowedCount))
+            .map(|(_, _, t)| t.records as f64 / t.seconds)
+            .fold(f64::INFINITY, f64::min);
+        let mut rate = 0.5 * slowest;
+        if !full {
+            // Smoke runs are debug builds: keep the load modest.
+            rate = rate.min(2_000.0);
+        }
+        println!("{size}-byte records: latency at {rate:.0} records/s offered, {latency_secs} s per run");
+        for (kind, guarantee, t) in throughputs {
+            let (l, samples, sustained) = h.latency(kind, guarantee, size, rate, latency_secs);
+            let rps = t.records as f64 / t.seconds;
+            let row = Row {
+                kind,
+                scenario: kind.label().to_string(),
+                guarantee,
+                size,
+                records_per_second: rps,
+                megabytes_per_second: rps * size as f64 / 1e6,
+                ratio_to_passthrough: f64::NAN,
+                eos_over_alo: None,
+                cpu_microseconds_per_record: 1e6 * t.cpu_seconds / t.records.max(1) as f64,
+                peak_rss_mib: t.peak_rss_bytes.max(l.peak_rss_bytes) as f64 / (1 << 20) as f64,
+                offered_load: rate,
+                latency_p50_ms: load::quantile(&samples, 0.5),
+                latency_p99_ms: load::quantile(&samples, 0.99),
+                latency_p999_ms: load::quantile(&samples, 0.999),
+                latency_samples: samples.len(),
+                sustained,
+            };
+            rows.push(row);
+        }
+    }
+    // Ratios to figures of the same run: (a) under the same guarantee and size; EOS over ALO.
+    let rates: Vec<(Kind, Guarantee, usize, f64)> = rows
+        .iter()
+        .map(|r| (r.kind, r.guarantee, r.size, r.records_per_second))
+        .collect();
+    let find = |kind: Kind, guarantee: Guarantee, size: usize| {
+        rates
+            .iter()
+            .find(|(k, g, s, _)| (*k, *g, *s) == (kind, guarantee, size))
+            .map(|(_, _, _, rps)| *rps)
+    };
+    for r in &mut rows {
+        r.ratio_to_passthrough =
+            find(Kind::Passthrough, r.guarantee, r.size).map_or(f64::NAN, |p| r.records_per_second / p);
+        if r.guarantee == Guarantee::ExactlyOnce {
+            r.eos_over_alo = find(r.kind, Guarantee::AtLeastOnce, r.size).map(|a| r.records_per_second / a);
+        }
+    }
+    let report = Report {
+        mode: if full { "full" } else { "quick" }.into(),
+        broker: external.unwrap_or_else(|| "nisshi 0.7.0, memory storage, same machine".into()),
+        records: sizes.iter().map(|&s| (s, records(s))).collect(),
+        latency_seconds: latency_secs,
+        rows,
+        notes,
+    };
+    println!("\n{}", report::table(&report));
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    report::write(&report, &out_dir).expect("writing the report");
+    println!(
+        "wrote {} and {}",
+        out_dir.join("e2e.json").display(),
+        out_dir.join("e2e.svg").display()
+    );
+    drop(broker);
+}

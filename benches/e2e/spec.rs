@@ -1,0 +1,112 @@
+//! What one run of one scenario is, as the parent hands it to a child process.
+
+use serde::{Deserialize, Serialize};
+
+/// The scenarios (USE-CASES.md §4 and the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// (a) Raw rdkafka consume -> produce: the most any engine can reach on this broker.
+    Passthrough,
+    /// (b) Stateless filter + map.
+    Stateless,
+    /// (c) Windowed count, 5-minute tumbling windows per key (fraud velocity shape).
+    WindowedCount,
+    /// (d) Stream-table join against a 10,000-key table.
+    Join,
+    /// (e) Sliding-window statistics per key (healthcare telemetry shape).
+    Sliding,
+    /// (c) run by Quix Streams, the Python peer.
+    QuixWindowedCount,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Passthrough => "(a) rdkafka passthrough",
+            Kind::Stateless => "(b) stateless filter/map",
+            Kind::WindowedCount => "(c) windowed count",
+            Kind::Join => "(d) stream-table join",
+            Kind::Sliding => "(e) sliding-window stats",
+            Kind::QuixWindowedCount => "(c) Quix Streams peer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Guarantee {
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    pub fn label(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "ALO",
+            Guarantee::ExactlyOnce => "EOS",
+        }
+    }
+
+    pub fn config_value(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "at_least_once",
+            Guarantee::ExactlyOnce => "exactly_once_v2",
+        }
+    }
+}
+
+/// Keys of the generated records (and rows of the join's table).
+pub const KEYS: u64 = 10_000;
+/// Partitions of every topic.
+pub const PARTITIONS: i32 = 4;
+/// Commit interval of every engine, both guarantees.
+pub const COMMIT_INTERVAL_MS: u64 = 100;
+
+/// One run: the child runs `kind` from `input` to `output` until it processed `expect`
+/// records (throughput) or the parent says stop (`expect` = 0: latency).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub kind: Kind,
+    pub guarantee: Guarantee,
+    pub size: usize,
+    pub bootstrap: String,
+    pub app: String,
+    pub input: String,
+    pub output: String,
+    pub profiles: Option<String>,
+    pub expect: u64,
+    pub state_dir: String,
+}
+
+/// What a child measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChildResult {
+    /// Records processed in the measured window.
+    pub records: u64,
+    /// Wall time of the window (throughput: from 5% to 100% of the input).
+    pub seconds: f64,
+    /// Process CPU time (all threads, librdkafka's included) in the window.
+    pub cpu_seconds: f64,
+    /// Peak resident set size of the process.
+    pub peak_rss_bytes: u64,
+}
+
+/// The key of record `i`.
+pub fn key(i: u64) -> String {
+    format!("k{:05}", i % KEYS)
+}
+
+/// A payload of `size` bytes: a reading (f64, big-endian) then filler.
+pub fn payload(i: u64, size: usize) -> Vec<u8> {
+    let mut v = vec![b'x'; size.max(8)];
+    let reading = 60.0 + (i % 80) as f64;
+    v[..8].copy_from_slice(&reading.to_be_bytes());
+    v
+}
+
+/// The reading in a payload.
+pub fn reading(payload: &[u8]) -> f64 {
+    payload
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0.0, f64::from_be_bytes)
+}
