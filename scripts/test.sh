@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sluice's whole test suite, runnable on a fresh Debian/Ubuntu machine: installs what is
-# missing (system packages), then checks formatting and lints and runs every test.
+# missing (libclang, a JDK and Maven, Apache Kafka's jars), then checks formatting and lints
+# and runs every test (the broker tests start their own Kafka broker on loopback ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,18 +24,10 @@ apt_install() {
 # libclang: RocksDB's bindings are generated with bindgen.
 apt_install libclang-dev
 
-# The Kafka-protocol broker the integration tests start (0.8.x refuses transactions).
-export PATH="$HOME/.cargo/bin:$PATH"
-if ! nisshi --version 2>/dev/null | grep -q '^nisshi 0\.7\.0$'; then
-  echo "==> installing the nisshi broker (about 9 minutes)"
-  cargo install nisshi --version 0.7.0 --ignore-rust-version --no-default-features --features dynostore
-fi
-
-# A local S3 server: the broker-restart test keeps the broker's data in it.
-if ! command -v moto_server >/dev/null 2>&1 && ! python3 -c 'import moto.server' 2>/dev/null; then
-  echo "==> installing moto (local S3 server)"
-  python3 -m pip install --quiet 'moto[server]'
-fi
+# Apache Kafka for the broker tests and benchmarks: a JDK 17 and Maven (installed with apt-get
+# when missing), then Kafka's jars resolved from Maven Central once into target/kafka/.
+echo "==> Apache Kafka (JDK, Maven, jars)"
+scripts/kafka/fetch.sh >/dev/null
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

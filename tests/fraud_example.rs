@@ -1,5 +1,5 @@
 //! The fraud velocity example (`cargo run --example fraud_velocity`) runs on the embedded mock
-//! cluster and on a real broker (nisshi), and raises exactly the alerts the TopologyTestDriver
+//! cluster and on Apache Kafka, and raises exactly the alerts the TopologyTestDriver
 //! computes for the same inputs.
 
 #[path = "../examples/fraud_velocity/app.rs"]
@@ -34,7 +34,7 @@ fn fraud_example_runs_on_the_embedded_mock_cluster() {
 }
 
 #[test]
-fn fraud_example_runs_on_nisshi() {
+fn fraud_example_runs_on_kafka() {
     let broker = support::broker();
     check(Options {
         bootstrap_servers: Some(broker.bootstrap.clone()),

@@ -9,6 +9,11 @@
 //!   the records inside it. Timestamps are out of order within a grace period; some records are
 //!   later than all their windows and must be dropped.
 //!
+//! Each case runs twice: with a long retention, committing after every record (the stored
+//! windows are compared too), and with the default retention (size + grace), committing after
+//! a drawn number of records as the runtime does — so stream time may pass a window's retention
+//! before the commit that carries its updates — comparing the last emitted count per window.
+//!
 //! The seed is fixed for CI; `SLUICE_PROPTEST_SEED=<n>` explores others.
 
 use proptest::prelude::*;
@@ -32,23 +37,57 @@ fn config() -> Config {
 
 type Counts = BTreeMap<(String, i64), i64>;
 
-fn run(
-    windows: impl sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+/// Commit intervals (in records) the cases draw from.
+fn commit_every() -> impl Strategy<Value = usize> {
+    prop::sample::select(vec![2usize, 3, 7, 25, 1_000])
+}
+
+/// Runs the count with a long retention, committing after every record: (stored, late,
+/// emitted).
+fn run<W>(windows: W, records: &[(String, i64)]) -> (Counts, u64, Counts)
+where
+    W: sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+{
+    run_with(windows, records, 1, Some(Duration::from_secs(1_000_000)))
+}
+
+/// Runs the count with the default retention, committing every `commit_every` records: (late,
+/// last emitted count per window).
+fn run_batched<W>(windows: W, records: &[(String, i64)], commit_every: usize) -> (u64, Counts)
+where
+    W: sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+{
+    let (_, late, emitted) = run_with(windows, records, commit_every, None);
+    (late, emitted)
+}
+
+fn run_with<W>(
+    windows: W,
     records: &[(String, i64)],
-) -> (Counts, u64, Counts) {
+    commit_every: usize,
+    retention: Option<Duration>,
+) -> (Counts, u64, Counts)
+where
+    W: sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+{
     let b = StreamsBuilder::new();
+    let store = match retention {
+        Some(r) => Materialized::as_("counts").with_retention(r),
+        None => Materialized::as_("counts"),
+    };
     b.stream("in", Consumed::with(Serde::string(), Serde::string()))
         .group_by_key()
         .windowed_by(windows)
-        .count(Materialized::as_("counts").with_retention(Duration::from_secs(1_000_000)))
+        .count(store)
         .to_stream()
         .map(|w, n| (format!("{}|{}", w.key, w.window.start), *n))
         .to("out", Produced::with(Serde::string(), Serde::i64()));
-    let d = TopologyTestDriver::new(b.build().unwrap());
+    let d = TopologyTestDriver::new(b.build().unwrap()).with_commit_every(commit_every);
     let input = d.create_input_topic("in", Serde::string(), Serde::string());
     for (k, t) in records {
         input.pipe_input_at(k.clone(), "v".into(), *t);
     }
+    d.commit().unwrap();
     let store = d.window_store::<String, i64>("counts").unwrap();
     let stored: Counts = store
         .all()
@@ -136,13 +175,17 @@ proptest! {
         raw in prop::collection::vec((0u8..3, 0i64..400), 0..80),
         size in 10i64..60,
         grace in 0i64..40,
+        every in commit_every(),
     ) {
         let records = keyed(raw);
-        let (stored, late, emitted) =
-            run(TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64)), &records);
+        let windows = || TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64));
+        let (stored, late, emitted) = run(windows(), &records);
         let (expected, expected_late) = time_reference(&records, size, size, grace);
         prop_assert_eq!(&stored, &expected);
         prop_assert_eq!(&emitted, &expected);
+        prop_assert_eq!(late, expected_late);
+        let (late, emitted) = run_batched(windows(), &records, every);
+        prop_assert_eq!(&emitted, &expected, "committing every {} records", every);
         prop_assert_eq!(late, expected_late);
     }
 
@@ -152,15 +195,19 @@ proptest! {
         size in 10i64..60,
         advance_pct in 10i64..=100,
         grace in 0i64..40,
+        every in commit_every(),
     ) {
         let advance = (size * advance_pct / 100).max(1);
         let records = keyed(raw);
-        let windows = TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64))
+        let windows = || TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64))
             .advance_by(Duration::from_millis(advance as u64));
-        let (stored, late, emitted) = run(windows, &records);
+        let (stored, late, emitted) = run(windows(), &records);
         let (expected, expected_late) = time_reference(&records, size, advance, grace);
         prop_assert_eq!(&stored, &expected);
         prop_assert_eq!(&emitted, &expected);
+        prop_assert_eq!(late, expected_late);
+        let (late, emitted) = run_batched(windows(), &records, every);
+        prop_assert_eq!(&emitted, &expected, "committing every {} records", every);
         prop_assert_eq!(late, expected_late);
     }
 
@@ -168,6 +215,7 @@ proptest! {
     fn sliding_counts_match_the_reference(
         steps in prop::collection::vec((0u8..3, 0i64..30, 0i64..20, prop::bool::weighted(0.1)), 0..60),
         d in 5i64..40,
+        every in commit_every(),
     ) {
         // Out of order by up to 20 ms; grace covers that plus the window reach, so records are
         // either on time for all their windows or (the flagged ones) late for all of them.
@@ -187,11 +235,14 @@ proptest! {
             stream_time = stream_time.max(t);
             records.push((format!("k{k}"), t));
         }
-        let windows = SlidingWindows::of_time_difference_and_grace(Duration::from_millis(d as u64), Duration::from_millis(grace as u64));
-        let (stored, late, emitted) = run(windows, &records);
+        let windows = || SlidingWindows::of_time_difference_and_grace(Duration::from_millis(d as u64), Duration::from_millis(grace as u64));
+        let (stored, late, emitted) = run(windows(), &records);
         let (expected, expected_late) = sliding_reference(&records, d, grace);
         prop_assert_eq!(&stored, &expected, "records {:?}", records);
         prop_assert_eq!(&emitted, &expected);
+        prop_assert_eq!(late, expected_late);
+        let (late, emitted) = run_batched(windows(), &records, every);
+        prop_assert_eq!(&emitted, &expected, "committing every {} records", every);
         prop_assert_eq!(late, expected_late);
     }
 }

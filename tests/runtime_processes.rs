@@ -1,12 +1,12 @@
-//! Application instances as separate processes on a real broker (nisshi):
+//! Application instances as separate processes on a real broker (Apache Kafka):
 //!
 //! 1. Two instances share the input's partitions; one closes gracefully; the other takes its
 //!    tasks over, restores their state from the changelog, and the counts come out exact: every
 //!    value 1..=n of every key exactly once.
 //! 2. An instance is killed with SIGKILL mid-stream and restarted (at-least-once): every input
 //!    is reflected; duplicates are allowed, and counted.
-//! 3. The broker restarts during processing (its data in a local S3 server): the instance
-//!    reconnects and finishes with every input reflected.
+//! 3. The broker is killed (kill -9) during processing and started again on the same log
+//!    directory and ports: the instance reconnects and finishes with every input reflected.
 //!
 //! This binary runs itself as the instances (`child` mode). Run: `cargo test --test runtime_processes`.
 
@@ -225,7 +225,7 @@ fn kill_and_restart(broker: &Broker) {
 }
 
 fn broker_restart() {
-    let broker = Broker::start_durable();
+    let broker = Broker::start();
     let app = unique("outage");
     let (input, output) = broker.topic_pair("outage", 2);
     let dir = tempfile::tempdir().unwrap();

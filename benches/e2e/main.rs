@@ -3,7 +3,7 @@
 //! consume->produce passthrough measured in the same run, with Quix Streams as the peer.
 //!
 //! ```text
-//! cargo bench --bench e2e                                   # full run on nisshi (started here)
+//! cargo bench --bench e2e                                   # full run on Apache Kafka (started here)
 //! cargo bench --bench e2e -- --bootstrap-servers HOST:PORT  # any cluster
 //! cargo bench --bench e2e -- --quick                        # smoke run (`cargo test` runs it)
 //! cargo bench --bench e2e -- --quick --peer                 # smoke run with the Python peer
@@ -356,7 +356,7 @@ fn main() {
         if full { "full" } else { "quick" },
         external
             .as_deref()
-            .unwrap_or("nisshi 0.7.0 (memory storage, started by the harness)")
+            .unwrap_or("Apache Kafka 4.4.0 (single-node KRaft, started by the harness)")
     );
 
     let mut rows: Vec<Row> = Vec::new();
@@ -439,7 +439,7 @@ fn main() {
     }
     let report = Report {
         mode: if full { "full" } else { "quick" }.into(),
-        broker: external.unwrap_or_else(|| "nisshi 0.7.0, memory storage, same machine".into()),
+        broker: external.unwrap_or_else(|| "Apache Kafka 4.4.0, single-node KRaft, same machine".into()),
         records: sizes.iter().map(|&s| (s, records(s))).collect(),
         latency_seconds: latency_secs,
         rows,

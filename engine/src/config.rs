@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `transaction.timeout.ms` of the transactional producers unless set: Kafka Streams' default
+/// under exactly-once (the broker's is 60 s).
+pub const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 10_000;
+
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -204,6 +208,28 @@ impl StreamsConfig {
     }
 
     /// `commit.interval.ms`, or the default of the processing guarantee.
+    /// The transactional producers' `transaction.timeout.ms` (`producer.` prefix or plain key;
+    /// default 10 s, as Kafka Streams sets under exactly-once).
+    pub fn transaction_timeout_ms(&self) -> u64 {
+        ["producer.transaction.timeout.ms", "transaction.timeout.ms"]
+            .iter()
+            .find_map(|k| self.client_overrides.get(*k)?.parse().ok())
+            .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS)
+    }
+
+    /// Where sources without their own policy start when the group has no committed offset:
+    /// `consumer.auto.offset.reset` (or `main.consumer.`), default earliest as in Kafka Streams.
+    pub fn default_offset_reset(&self) -> sluice_dsl::AutoOffsetReset {
+        let value = ["main.consumer.auto.offset.reset", "consumer.auto.offset.reset"]
+            .iter()
+            .find_map(|k| self.client_overrides.get(*k));
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("latest" | "end" | "largest") => sluice_dsl::AutoOffsetReset::Latest,
+            _ => sluice_dsl::AutoOffsetReset::Earliest,
+        }
+    }
+
+    /// The interval between commits (`commit.interval.ms`).
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(
             self.commit_interval_ms
@@ -316,6 +342,21 @@ impl StreamsConfig {
                 "memtables are counted inside rocksdb.block.cache.bytes, so this must not exceed it",
             ));
         }
+        // As Kafka Streams: a transaction stays open for a commit interval, so a shorter
+        // transaction timeout would have the coordinator abort every transaction.
+        if self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
+            && self.commit_interval().as_millis() as u64 > self.transaction_timeout_ms()
+        {
+            return Err(invalid(
+                "commit.interval.ms",
+                &self.commit_interval().as_millis().to_string(),
+                format!(
+                    "under exactly_once_v2 it must not exceed the producers' transaction.timeout.ms ({}); \
+                     raise producer.transaction.timeout.ms",
+                    self.transaction_timeout_ms()
+                ),
+            ));
+        }
         if uses_dlq && self.errors_dead_letter_queue_topic_name.is_none() {
             return Err(invalid(
                 "errors.dead.letter.queue.topic.name",
@@ -351,6 +392,21 @@ mod tests {
             c.set("no.such.key", "1"),
             Err(ConfigError::UnknownKey { .. })
         ));
+    }
+
+    #[test]
+    fn exactly_once_commit_interval_must_fit_the_transaction_timeout() {
+        let mut c = StreamsConfig::new("app", "");
+        c.set("processing.guarantee", "exactly_once_v2").unwrap();
+        c.set("commit.interval.ms", "60000").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("transaction.timeout.ms"), "{err}");
+        c.set("producer.transaction.timeout.ms", "120000").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.transaction_timeout_ms(), 120_000);
+        c.set("processing.guarantee", "at_least_once").unwrap();
+        c.set("commit.interval.ms", "600000").unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

@@ -166,6 +166,15 @@ pub enum StreamsError {
         #[source]
         source: ClientError,
     },
+    /// The application's state directory cannot be used: another instance holds its lock, or
+    /// it cannot be created, locked or read.
+    #[error("state directory {}: {reason}", path.display())]
+    StateDirectory {
+        /// `state.dir/<application.id>`.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Topics are missing or not partitioned as the topology needs.
     #[error("topic setup: {reason}")]
     Topics {

@@ -120,6 +120,10 @@ pub mod names {
     pub const COMMITS: &str = "sluice_commits_total";
     /// Transactions aborted by a stream thread (abortable errors, lost or fenced tasks).
     pub const ABORTS: &str = "sluice_transaction_aborts_total";
+    /// Window or session store updates that the local store skipped at commit because their
+    /// window had expired (retention) since the update; the changelog and downstream operators
+    /// still received them. Kafka Streams counts these as `expired-window-record-drop`.
+    pub const EXPIRED_STORE_WRITES: &str = "sluice_expired_store_writes_total";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].
@@ -168,6 +172,7 @@ pub(crate) struct TaskMetrics {
     pub(crate) processed: Counter,
     dropped: Vec<(DropReason, Counter)>,
     dead_lettered: Vec<(DropReason, Counter)>,
+    expired_writes: Vec<(String, Counter)>,
 }
 
 impl TaskMetrics {
@@ -179,7 +184,26 @@ impl TaskMetrics {
             task,
             dropped: Vec::new(),
             dead_lettered: Vec::new(),
+            expired_writes: Vec::new(),
         }
+    }
+
+    /// `n` updates of `store` that its local copy skipped at commit (expired windows).
+    pub(crate) fn expired_store_writes(&mut self, store: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some((_, c)) = self.expired_writes.iter().find(|(s, _)| s == store) {
+            c.add(n);
+            return;
+        }
+        let c = self.metrics.counter(
+            names::EXPIRED_STORE_WRITES,
+            "Store updates skipped locally because their window expired before the commit",
+            &[("task", &self.task), ("store", store)],
+        );
+        c.add(n);
+        self.expired_writes.push((store.to_string(), c));
     }
 
     pub(crate) fn dropped(&mut self, reason: DropReason) {

@@ -22,6 +22,11 @@ pub(crate) trait ChangelogReader {
     /// The offset after the last committed record of the partition.
     fn end_offset(&mut self, topic: &str, partition: i32) -> Result<i64, StreamsError>;
 
+    /// Waits until the partition's committed end passes `offset` (an open transaction may hold
+    /// it back until the transaction is aborted or committed) and returns the new end; an
+    /// error if it does not within the reader's patience.
+    fn wait_for_end_past(&mut self, topic: &str, partition: i32, offset: i64) -> Result<i64, StreamsError>;
+
     /// Up to `max` records at or after offset `from`, in order; offsets may have gaps
     /// (transaction markers). Empty once the reader caught up with the partition.
     fn read(

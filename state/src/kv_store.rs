@@ -155,11 +155,26 @@ impl KeyValueStore {
 
     /// One changelog record per key written since the last commit, in key order: the latest
     /// value, or `None` for a delete.
+    ///
+    /// Writes that a later [`delete_range`](Self::delete_range) hid are included: the changelog
+    /// records every update, also of windows that expired before the commit (the local store
+    /// skips those, see [`expired_writes`](Self::expired_writes)).
     pub fn changes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
-        self.overlay
-            .entries
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        self.overlay.changes()
+    }
+
+    /// The latest value written for `key` since the last commit, even if a range delete has
+    /// hidden it since: `Some(Some(v))` written, `Some(None)` deleted, `None` not written.
+    /// A record cache flushing at commit forwards this, so an update of a window that expired
+    /// before the commit still reaches downstream.
+    pub fn written(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.overlay.written(key).map(|v| v.map(<[u8]>::to_vec))
+    }
+
+    /// Puts since the last commit that a range delete hid before it: the next commit writes
+    /// them to the changelog but not to the local store (their windows expired).
+    pub fn expired_writes(&self) -> usize {
+        self.overlay.hidden_puts()
     }
 
     /// Applies pending writes and records `changelog_offset` atomically. On error the pending

@@ -182,7 +182,12 @@ impl TableEmitter {
             return Ok(());
         };
         for (key_bytes, entry) in cache.drain() {
-            let new = self.read(ctx, &key_bytes)?;
+            // The latest write, even if retention hid it since (a window that expired before
+            // this flush): its update happened and must reach downstream.
+            let new = match ctx.stores.kv(self.store).written(&key_bytes) {
+                Some(written) => written,
+                None => self.read(ctx, &key_bytes)?,
+            };
             if new.is_none() && entry.old.is_none() {
                 continue;
             }

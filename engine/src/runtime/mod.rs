@@ -4,6 +4,7 @@ mod global_thread;
 mod partition_group;
 mod restore_reader;
 pub(crate) mod state;
+mod state_directory;
 pub(crate) mod stream_thread;
 mod streams;
 pub(crate) mod task_manager;

@@ -11,6 +11,11 @@ use std::time::Duration;
 /// How long a changelog may yield nothing before its end offset is reached.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long an open transaction may hold a changelog's committed end below the offset the
+/// committed input offsets vouch for: longer than any producer's `transaction.timeout.ms`
+/// plus the coordinator's abort of it.
+const END_WAIT_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// How long to wait for records past the reported end offset before calling the changelog
 /// caught up. Some brokers report an end short of the last batch (DEVELOPERS.md); reading on
 /// until the partition runs dry restores those records too.
@@ -45,6 +50,36 @@ impl ChangelogReader for ConsumerChangelogReader<'_> {
             .map_err(|e| StreamsError::client(format!("reading the end of changelog {tp}"), e))?;
         self.ends.insert(tp, end);
         Ok(end)
+    }
+
+    fn wait_for_end_past(&mut self, topic: &str, partition: i32, offset: i64) -> Result<i64, StreamsError> {
+        let tp = TopicPartition::new(topic, partition);
+        let started = self.clock.now_ms();
+        loop {
+            let end = self.end_offset(topic, partition)?;
+            if end > offset {
+                return Ok(end);
+            }
+            if self.clock.now_ms().saturating_sub(started) > END_WAIT_TIMEOUT.as_millis() as u64 {
+                return Err(StreamsError::Topics {
+                    reason: format!(
+                        "changelog {tp}: the committed offsets vouch for offset {offset}, but its committed \
+                         end stays at {end} (a transaction left open for longer than {}s, or the \
+                         changelog was recreated)",
+                        END_WAIT_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            // Nothing is assigned to read here: the poll only lets time pass (and serves the
+            // client's events) while the coordinator resolves the transaction.
+            self.consumer
+                .assign(&[])
+                .map_err(|e| StreamsError::client(format!("waiting on changelog {tp}"), e))?;
+            self.assigned = None;
+            self.consumer
+                .poll(Duration::from_millis(100), 1)
+                .map_err(|e| StreamsError::client(format!("waiting on changelog {tp}"), e))?;
+        }
     }
 
     fn read(

@@ -175,6 +175,10 @@ impl StreamThread {
             .lock()
             .expect("task manager lock poisoned")
             .retry_blocked(&mut *self.consumer)?;
+        self.manager
+            .lock()
+            .expect("task manager lock poisoned")
+            .apply_offset_resets(&mut *self.consumer)?;
         let wait = if self.busy {
             Duration::ZERO
         } else {

@@ -2,6 +2,7 @@
 
 use super::global_thread::GlobalThread;
 use super::state::{StateBoard, StreamsState, ThreadState};
+use super::state_directory::StateDirectory;
 use super::stream_thread::{self, ThreadSpec};
 use super::topics;
 use crate::client::rdkafka::RdKafkaClient;
@@ -29,6 +30,8 @@ pub enum UncaughtAction {
 type ErrorHandlerFn = Box<dyn Fn(&StreamsError) -> UncaughtAction + Send + Sync>;
 
 struct Inner {
+    /// Locked from creation until the instance closes: keeps a second instance out.
+    directory: Mutex<Option<StateDirectory>>,
     instance: Instance,
     client: Arc<dyn KafkaClient>,
     board: Arc<StateBoard>,
@@ -82,15 +85,12 @@ impl Streams {
     ) -> Result<Self, StreamsError> {
         config.validate()?;
         let root = config.state_dir.join(&config.application_id);
+        let directory = StateDirectory::lock(&root)?;
         let instance = Instance::new(Arc::new(topology), Arc::clone(&config), root)?;
-        let instance_id = format!(
-            "{:x}{:x}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos() as u32 ^ nanos()
-        );
         Ok(Streams {
             inner: Arc::new(Inner {
-                client_prefix: format!("{}-{instance_id}", config.application_id),
+                client_prefix: format!("{}-{}", config.application_id, directory.process_id_str()),
+                directory: Mutex::new(Some(directory)),
                 instance,
                 client,
                 board: Arc::new(StateBoard::new()),
@@ -181,6 +181,8 @@ impl Streams {
             g.join();
         }
         inner.board.transition(StreamsState::NotRunning);
+        // Every thread is gone: another instance may use the state directory now.
+        inner.directory.lock().expect("directory lock poisoned").take();
         true
     }
 
@@ -291,10 +293,4 @@ impl Drop for Streams {
             self.close_timeout(Duration::from_secs(60));
         }
     }
-}
-
-fn nanos() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
 }

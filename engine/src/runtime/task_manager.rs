@@ -67,6 +67,10 @@ struct ActiveTask {
     partitions: BTreeSet<TopicPartition>,
     /// Next offset to commit per input partition (last processed + 1).
     consumed: BTreeMap<TopicPartition, i64>,
+    /// Partitions that start at their end (`AutoOffsetReset::Latest`, no committed offset):
+    /// records below the offset are dropped (fetched before the seek to the end); `i64::MAX`
+    /// until that seek.
+    floors: BTreeMap<TopicPartition, i64>,
     /// The group's committed offsets as this task last knew them (read at assignment, then
     /// its own commits). A suspended task whose partitions' committed offsets moved on since
     /// was processed elsewhere: its state is stale.
@@ -84,6 +88,7 @@ impl ActiveTask {
             input: PartitionGroup::default(),
             partitions: BTreeSet::new(),
             consumed: BTreeMap::new(),
+            floors: BTreeMap::new(),
             committed: BTreeMap::new(),
             paused: BTreeSet::new(),
             dirty: false,
@@ -102,13 +107,61 @@ fn is_locked(e: &StreamsError) -> bool {
     )
 }
 
-/// Committed offsets' metadata: the task's stream time, as Kafka Streams keeps partition time.
-fn metadata_of(stream_time: i64) -> String {
-    format!("st={stream_time}")
+/// Committed offsets' metadata: the task's stream time, as Kafka Streams keeps partition time,
+/// and the changelog offset each store reflects once the commit is applied:
+/// `st=<ms>;cl=<store>:<offset>,...`. Committed atomically with the changelog records (under
+/// exactly-once in the same transaction), the offsets tell the next owner how far it must
+/// restore; the end a `read_committed` reader sees may lag behind them while a crashed
+/// producer's transaction is open.
+fn metadata_of(stream_time: i64, changelogs: &[(String, i64)]) -> String {
+    let mut out = format!("st={stream_time}");
+    if !changelogs.is_empty() {
+        let positions: Vec<String> = changelogs.iter().map(|(s, o)| format!("{s}:{o}")).collect();
+        out.push_str(";cl=");
+        out.push_str(&positions.join(","));
+    }
+    out
 }
 
-fn stream_time_of(metadata: &str) -> Option<i64> {
-    metadata.strip_prefix("st=")?.parse().ok()
+/// What committed offsets' metadata says: stream time and changelog offsets per store.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CommitMetadata {
+    stream_time: Option<i64>,
+    changelogs: Vec<(String, i64)>,
+}
+
+fn parse_metadata(metadata: &str) -> CommitMetadata {
+    let mut out = CommitMetadata::default();
+    for field in metadata.split(';') {
+        if let Some(st) = field.strip_prefix("st=") {
+            out.stream_time = st.parse().ok();
+        } else if let Some(cl) = field.strip_prefix("cl=") {
+            out.changelogs = cl
+                .split(',')
+                .filter_map(|p| {
+                    let (store, offset) = p.rsplit_once(':')?;
+                    Some((store.to_string(), offset.parse().ok()?))
+                })
+                .collect();
+        }
+    }
+    out
+}
+
+/// Per task, the largest changelog offset per store that its partitions' committed metadata
+/// vouches for.
+fn changelog_targets<'a>(
+    committed: impl IntoIterator<Item = (TaskId, &'a str)>,
+) -> BTreeMap<TaskId, HashMap<String, i64>> {
+    let mut out: BTreeMap<TaskId, HashMap<String, i64>> = BTreeMap::new();
+    for (id, metadata) in committed {
+        let targets = out.entry(id).or_default();
+        for (store, offset) in parse_metadata(metadata).changelogs {
+            let t = targets.entry(store).or_insert(offset);
+            *t = (*t).max(offset);
+        }
+    }
+    out
 }
 
 /// The client error kind behind a runtime error, if it came from a client.
@@ -135,6 +188,11 @@ pub(crate) struct TaskManager {
     broken: Option<BrokenCommit>,
     /// Resolved source topic -> its sub-topology.
     sub_topology_of: HashMap<Arc<str>, u32>,
+    /// Resolved source topics that start at their end when the group has no offset for them.
+    latest_sources: BTreeSet<Arc<str>>,
+    /// Partitions assigned without a committed offset whose source starts at its end: moved
+    /// there before the next poll.
+    pending_resets: BTreeSet<TopicPartition>,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
@@ -167,6 +225,19 @@ impl TaskManager {
                     .map(move |t| (Arc::from(t.resolve(app)), s.id))
             })
             .collect();
+        let default_reset = instance.config.default_offset_reset();
+        let latest_sources = instance
+            .topology
+            .sub_topologies()
+            .iter()
+            .flat_map(|s| s.nodes.iter())
+            .filter_map(|&n| match instance.topology.node(n).kind() {
+                sluice_dsl::topology::NodeKind::Source(src) => Some(src),
+                _ => None,
+            })
+            .filter(|src| src.offset_reset.unwrap_or(default_reset) == sluice_dsl::AutoOffsetReset::Latest)
+            .flat_map(|src| src.topics.iter().map(|t| Arc::from(t.resolve(app))))
+            .collect();
         let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
         TaskManager {
             instance,
@@ -181,6 +252,8 @@ impl TaskManager {
             needs_rewind: false,
             broken,
             sub_topology_of,
+            latest_sources,
+            pending_resets: BTreeSet::new(),
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
@@ -275,6 +348,10 @@ impl TaskManager {
             if !task.partitions.contains(&tp) {
                 continue;
             }
+            if task.floors.get(&tp).is_some_and(|&floor| r.offset < floor) {
+                // Fetched before the partition moved to its end (`latest`).
+                continue;
+            }
             let queued = task.input.add(tp, r);
             debug_assert!(
                 queued < bound.max(1) + POLL_MAX,
@@ -365,7 +442,7 @@ impl TaskManager {
     ) -> Result<(), StreamsError> {
         let changelog_offsets = self.write_and_flush(running)?;
         self.commit_stores(running, &changelog_offsets)?;
-        let commits = self.offsets_to_commit(running);
+        let commits = self.offsets_to_commit(running, &changelog_offsets);
         if commits.is_empty() {
             return Ok(());
         }
@@ -394,7 +471,7 @@ impl TaskManager {
         }
         self.begin_if_needed()?;
         let changelog_offsets = self.write_and_flush(running)?;
-        let offsets = self.offsets_to_commit(running);
+        let offsets = self.offsets_to_commit(running, &changelog_offsets);
         if self.broken != Some(BrokenCommit::SkipSendOffsets) && !offsets.is_empty() {
             let group = consumer.group_metadata().ok_or_else(|| {
                 StreamsError::client(
@@ -498,12 +575,20 @@ impl TaskManager {
         Ok(())
     }
 
-    /// The next offsets of every running task, with its stream time as metadata.
-    fn offsets_to_commit(&self, running: &[TaskId]) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+    /// The next offsets of every running task, with its stream time and its stores' changelog
+    /// positions (`changelog_offsets`: what this commit wrote) as metadata.
+    fn offsets_to_commit(
+        &self,
+        running: &[TaskId],
+        changelog_offsets: &HashMap<u64, i64>,
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         let mut commits = Vec::new();
-        for id in running {
+        for (i, id) in running.iter().enumerate() {
             let t = &self.tasks[id];
-            let metadata = metadata_of(t.task.stream_time());
+            let positions = t
+                .task
+                .changelog_positions(|s| changelog_offsets.get(&changelog_tag(i, s)).copied());
+            let metadata = metadata_of(t.task.stream_time(), &positions);
             commits.extend(t.consumed.iter().map(|(tp, &offset)| {
                 (
                     tp.clone(),
@@ -675,6 +760,7 @@ impl TaskManager {
             if let Some(mut t) = self.tasks.remove(&id) {
                 t.input.clear();
                 t.consumed.clear();
+                t.floors.clear();
                 t.paused.clear();
                 t.partitions.clear();
                 self.suspended.insert(id, t);
@@ -738,10 +824,15 @@ impl TaskManager {
             .iter()
             .filter_map(|(tp, om)| om.as_ref().map(|om| (tp.clone(), om.offset)))
             .collect();
+        let mut targets = changelog_targets(
+            committed
+                .iter()
+                .filter_map(|(tp, om)| Some((self.task_of(tp)?, om.as_ref()?.metadata.as_str()))),
+        );
         for (tp, om) in committed {
             if let Some(id) = self.task_of(&tp) {
                 let st = om
-                    .and_then(|om| stream_time_of(&om.metadata))
+                    .and_then(|om| parse_metadata(&om.metadata).stream_time)
                     .unwrap_or(UNKNOWN_TIME);
                 let e = stream_times.entry(id).or_insert(UNKNOWN_TIME);
                 *e = (*e).max(st);
@@ -765,7 +856,8 @@ impl TaskManager {
                 t.task.close_clean()?;
             }
             match Task::new(id, &self.instance, stream_time) {
-                Ok(task) => {
+                Ok(mut task) => {
+                    task.set_changelog_targets(targets.remove(&id).unwrap_or_default());
                     self.tasks.insert(id, ActiveTask::new(task));
                 }
                 Err(e) if is_locked(&e) => {
@@ -782,6 +874,9 @@ impl TaskManager {
                 t.partitions.insert(tp.clone());
                 if let Some(&o) = offsets.get(tp) {
                     t.committed.insert(tp.clone(), o);
+                } else if self.latest_sources.contains(&tp.topic) {
+                    t.floors.insert(tp.clone(), i64::MAX);
+                    self.pending_resets.insert(tp.clone());
                 }
             } else if let Some((_, parts)) = self.blocked.get_mut(&id) {
                 parts.insert(tp.clone());
@@ -790,6 +885,29 @@ impl TaskManager {
         for (id, t) in std::mem::take(&mut self.suspended) {
             tracing::info!(task = %id, "closing a task that moved to another thread");
             t.task.close_clean()?;
+        }
+        Ok(())
+    }
+
+    /// Moves partitions of `latest` sources that had no committed offset to their end (outside
+    /// the rebalance callback, where seeking is not possible); records fetched before are
+    /// dropped by their floor.
+    pub(crate) fn apply_offset_resets(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
+        for tp in std::mem::take(&mut self.pending_resets) {
+            let Some(t) = self.task_of(&tp).and_then(|id| self.tasks.get_mut(&id)) else {
+                continue;
+            };
+            if !t.partitions.contains(&tp) {
+                continue;
+            }
+            let end = consumer
+                .end_offset(&tp)
+                .map_err(|e| StreamsError::client(format!("reading the end of {tp}"), e))?;
+            consumer
+                .seek(&tp, Some(end))
+                .map_err(|e| StreamsError::client(format!("moving {tp} to its end"), e))?;
+            t.floors.insert(tp.clone(), end);
+            tracing::info!(partition = %tp, offset = end, "no committed offset: starting at the end (auto.offset.reset latest)");
         }
         Ok(())
     }
@@ -804,15 +922,21 @@ impl TaskManager {
         for (id, (stream_time, partitions)) in std::mem::take(&mut self.blocked) {
             let parts: Vec<TopicPartition> = partitions.iter().cloned().collect();
             match Task::new(id, &self.instance, stream_time) {
-                Ok(task) => {
+                Ok(mut task) => {
+                    let committed = consumer
+                        .committed(&parts)
+                        .map_err(|e| StreamsError::client("reading committed offsets", e))?;
+                    let mut targets = changelog_targets(
+                        committed
+                            .iter()
+                            .filter_map(|(_, om)| Some((id, om.as_ref()?.metadata.as_str()))),
+                    );
+                    task.set_changelog_targets(targets.remove(&id).unwrap_or_default());
                     let mut t = ActiveTask::new(task);
                     for tp in &parts {
                         t.input.register(tp.clone());
                         t.partitions.insert(tp.clone());
                     }
-                    let committed = consumer
-                        .committed(&parts)
-                        .map_err(|e| StreamsError::client("reading committed offsets", e))?;
                     for (tp, om) in committed {
                         if let Some(om) = &om {
                             t.committed.insert(tp.clone(), om.offset);
@@ -893,9 +1017,23 @@ mod tests {
 
     #[test]
     fn stream_time_round_trips_through_commit_metadata() {
-        assert_eq!(stream_time_of(&metadata_of(1234)), Some(1234));
-        assert_eq!(stream_time_of(""), None);
-        assert_eq!(stream_time_of("other"), None);
+        assert_eq!(parse_metadata(&metadata_of(1234, &[])).stream_time, Some(1234));
+        assert_eq!(parse_metadata(""), CommitMetadata::default());
+        assert_eq!(parse_metadata("other").stream_time, None);
+        let positions = vec![("counts".to_string(), 17), ("window-counts".to_string(), 4)];
+        let m = metadata_of(-1, &positions);
+        assert_eq!(m, "st=-1;cl=counts:17,window-counts:4");
+        assert_eq!(
+            parse_metadata(&m),
+            CommitMetadata {
+                stream_time: Some(-1),
+                changelogs: positions
+            }
+        );
+        let a = TaskId::new(0, 1);
+        let targets = changelog_targets([(a, "st=5;cl=s:3"), (a, "st=6;cl=s:9,t:1")]);
+        assert_eq!(targets[&a]["s"], 9);
+        assert_eq!(targets[&a]["t"], 1);
         assert_eq!(changelog_tag(0, 0), 1);
         assert_eq!(changelog_tag(2, 3), 1 + (2 << 16) + 3);
     }

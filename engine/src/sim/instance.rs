@@ -26,6 +26,8 @@ pub(crate) struct SimInstance {
     pub(crate) threads: Vec<StreamThread>,
     /// The topics its consumers read (resolved), for the simulation's progress check.
     pub(crate) source_topics: Vec<String>,
+    /// The instance's metrics.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 impl SimInstance {
@@ -71,6 +73,7 @@ impl SimInstance {
         Ok(SimInstance {
             threads: started,
             source_topics,
+            metrics: instance.metrics.clone(),
         })
     }
 

@@ -13,6 +13,7 @@
 //! assert!(report.passed(), "{report}");
 //! ```
 
+pub mod backlog;
 mod checker;
 mod instance;
 mod scenario;

@@ -56,6 +56,9 @@ pub(crate) struct Task {
     metrics: TaskMetrics,
     stream_time: i64,
     committed_stream_time: i64,
+    /// Per store name, the changelog offset the group's committed offsets say the store
+    /// reflects (committed together with them): restoration reads at least that far.
+    changelog_targets: HashMap<String, i64>,
     /// Reused forward buffers: one per dispatch depth.
     pool: Vec<Vec<(Forward, Record)>>,
 }
@@ -103,6 +106,7 @@ impl Task {
             globals: instance.globals.clone(),
             output: Vec::new(),
             stream_time: committed_stream_time,
+            changelog_targets: HashMap::new(),
             committed_stream_time,
             pool: Vec::new(),
         })
@@ -371,6 +375,8 @@ impl Task {
     pub(crate) fn commit_stores(&mut self, offsets: &[Option<i64>]) -> Result<(), StreamsError> {
         for (i, store) in self.stores.iter_mut().enumerate() {
             let offset = offsets.get(i).copied().flatten();
+            self.metrics
+                .expired_store_writes(store.kv.name(), store.kv.expired_writes() as u64);
             store.kv.commit(offset).map_err(|source| StreamsError::Store {
                 task: self.id,
                 source,
@@ -405,6 +411,32 @@ impl Task {
         self.stores.iter().count()
     }
 
+    /// The changelog offsets the committed input offsets vouch for (read from their metadata):
+    /// each store must be restored at least through its offset before the task processes.
+    pub(crate) fn set_changelog_targets(&mut self, targets: HashMap<String, i64>) {
+        self.changelog_targets = targets;
+    }
+
+    /// Per logged store, the last changelog offset its state reflects once this commit's
+    /// records are applied: `written(i)` is the last offset written for store `i` in this
+    /// commit, if any; else what the store recorded (or, not yet restored, its target).
+    /// Committed with the input offsets, these tell a later owner how far it must restore.
+    pub(crate) fn changelog_positions(&self, written: impl Fn(usize) -> Option<i64>) -> Vec<(String, i64)> {
+        self.stores
+            .iter()
+            .enumerate()
+            .filter(|(_, store)| store.changelog.is_some())
+            .filter_map(|(i, store)| {
+                let known = [
+                    written(i),
+                    store.kv.committed_offset(),
+                    self.changelog_targets.get(&store.name).copied(),
+                ];
+                known.into_iter().flatten().max().map(|o| (store.name.clone(), o))
+            })
+            .collect()
+    }
+
     /// Brings every logged store up to the end of its changelog partition (see `restore`).
     pub(crate) fn restore(
         &mut self,
@@ -417,7 +449,18 @@ impl Task {
             let Some(topic) = store.changelog.clone() else {
                 continue;
             };
-            let end = reader.end_offset(&topic, task.partition)?;
+            let mut end = reader.end_offset(&topic, task.partition)?;
+            // The committed input offsets were committed with changelog records up to the
+            // target. A read_committed reader cannot pass the last stable offset, which an
+            // open transaction of a crashed or fenced producer holds back until it is aborted:
+            // stopping there would restore state older than the committed offsets (and count
+            // again what they say was counted). Wait until the target is readable.
+            if let Some(&target) = self.changelog_targets.get(&store.name) {
+                if end <= target {
+                    tracing::info!(%task, store = %store.name, end, target, "changelog end held back by an open transaction; waiting for it to resolve");
+                    end = reader.wait_for_end_past(&topic, task.partition, target)?;
+                }
+            }
             let mut next = store.kv.committed_offset().map_or(0, |o| o + 1);
             let wiped = next > end;
             if wiped {
@@ -606,13 +649,20 @@ mod tests {
         assert_eq!(counts(&task.take_output()), vec![("a".into(), 2)]);
     }
 
-    /// A changelog partition in memory.
+    /// A changelog partition in memory. `stable`, if set, is a last stable offset held back by
+    /// an open transaction: reads stop there until `wait_for_end_past` (the transaction is
+    /// aborted; its records are not in the vector).
     #[derive(Default)]
-    struct VecChangelog(Vec<ChangelogRecord>);
+    struct VecChangelog(Vec<ChangelogRecord>, Option<i64>);
 
     impl ChangelogReader for VecChangelog {
         fn end_offset(&mut self, _: &str, _: i32) -> Result<i64, StreamsError> {
-            Ok(self.0.last().map_or(0, |r| r.offset + 1))
+            let end = self.0.last().map_or(0, |r| r.offset + 1);
+            Ok(self.1.map_or(end, |stable| stable.min(end)))
+        }
+        fn wait_for_end_past(&mut self, topic: &str, partition: i32, _: i64) -> Result<i64, StreamsError> {
+            self.1 = None;
+            self.end_offset(topic, partition)
         }
         fn read(
             &mut self,
@@ -621,10 +671,11 @@ mod tests {
             from: i64,
             max: usize,
         ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+            let stable = self.1.unwrap_or(i64::MAX);
             Ok(self
                 .0
                 .iter()
-                .filter(|r| r.offset >= from)
+                .filter(|r| r.offset >= from && r.offset < stable)
                 .take(max)
                 .cloned()
                 .collect())
@@ -715,16 +766,55 @@ mod tests {
         }
         task.close_clean().unwrap();
         // The changelog topic was recreated and holds one record: local state cannot be trusted.
-        let mut short = VecChangelog(vec![ChangelogRecord {
-            offset: 0,
-            key: b"z".to_vec(),
-            value: Some(7i64.to_be_bytes().to_vec()),
-            timestamp: 5,
-        }]);
+        let mut short = VecChangelog(
+            vec![ChangelogRecord {
+                offset: 0,
+                key: b"z".to_vec(),
+                value: Some(7i64.to_be_bytes().to_vec()),
+                timestamp: 5,
+            }],
+            None,
+        );
         let mut task = rocksdb_count_task(dir.path());
         let restored = task.restore(&mut short).unwrap();
         assert!(restored[0].wiped);
         assert_eq!(stored_count(&task, "a"), None);
         assert_eq!(stored_count(&task, "z"), Some(7));
+    }
+
+    /// Seed 16278 of the simulation: a crashed producer's open transaction held the changelog's
+    /// last stable offset below records another owner committed later, together with the input
+    /// offsets. Restoring only up to the stable offset gave state older than the committed
+    /// offsets: counts went back and were committed twice. The committed offsets' changelog
+    /// target makes restoration wait until those records are readable.
+    #[test]
+    fn restore_waits_for_the_changelog_offsets_the_committed_offsets_vouch_for() {
+        let mut changelog = VecChangelog::default();
+        let mut task = count_task(0);
+        task.restore(&mut changelog).unwrap();
+        for i in 0..4 {
+            task.process(&raw(i, "a")).unwrap();
+            task.flush().unwrap();
+            let offsets = changelog.append(task.changelog_records(), task.store_count());
+            task.commit_stores(&offsets).unwrap();
+        }
+        let positions = task.changelog_positions(|_| None);
+        assert_eq!(positions, vec![("counts".to_string(), 3)]);
+        // A zombie's open transaction starts at offset 2: a read_committed reader stops there.
+        changelog.1 = Some(2);
+
+        let mut stale = count_task(0);
+        stale.restore(&mut changelog).unwrap();
+        assert_eq!(
+            stored_count(&stale, "a"),
+            Some(2),
+            "what the stable offset alone gives"
+        );
+
+        changelog.1 = Some(2);
+        let mut task = count_task(0);
+        task.set_changelog_targets(positions.into_iter().collect());
+        task.restore(&mut changelog).unwrap();
+        assert_eq!(stored_count(&task, "a"), Some(4));
     }
 }

@@ -6,6 +6,11 @@
 //! (repartition topics) are processed right after; everything written to any topic is captured
 //! for [`TestOutputTopic`]s. Changelog topics are captured too, so the driver can restart (or
 //! crash) its tasks and restore their stores from them.
+//!
+//! Unlike Kafka Streams' driver, this one can also commit less often
+//! ([`TopologyTestDriver::with_commit_every`]), as the runtime does: a commit then covers a batch
+//! of records, record caches coalesce their updates, and stream time may move far between two
+//! commits — the paths a backlog processed after downtime takes.
 
 mod input_topic;
 mod output_topic;
@@ -79,6 +84,13 @@ pub(crate) struct DriverState {
     input_offsets: HashMap<Arc<str>, i64>,
     /// Stream time of each task at its last commit (the committed offsets' metadata).
     committed_stream_time: HashMap<TaskId, i64>,
+    /// Commit after this many piped records (1: after every record, as Kafka Streams' driver).
+    commit_every: usize,
+    /// Records piped since the last commit.
+    piped_since_commit: usize,
+    /// Per task, the records it processed since its last commit: replayed after a crash or a
+    /// failed record, as the runtime re-reads them from the committed offsets.
+    uncommitted: Vec<Vec<RawRecord>>,
     /// This driver's own state directory, deleted when the driver is dropped.
     state_dir: tempfile::TempDir,
 }
@@ -111,12 +123,56 @@ impl TopologyTestDriver {
             unread: HashMap::new(),
             input_offsets: HashMap::new(),
             committed_stream_time: HashMap::new(),
+            commit_every: 1,
+            piped_since_commit: 0,
+            uncommitted: Vec::new(),
             state_dir,
         };
         driver.open_tasks()?;
         Ok(TopologyTestDriver {
             state: Rc::new(RefCell::new(driver)),
         })
+    }
+
+    /// Commits after every `records` piped records instead of after each one (`records` >= 1;
+    /// 1 is Kafka Streams' behaviour and the default). Between commits, record caches coalesce
+    /// updates, outputs stay invisible (as to a `read_committed` reader) and stream time may
+    /// advance far; [`commit`](Self::commit) commits early. A record that fails aborts its
+    /// task's uncommitted work, which the driver then replays without the failing record (the
+    /// runtime would re-read it from the committed offsets), so earlier records are not lost.
+    ///
+    /// ```
+    /// use sluice_dsl::prelude::*;
+    /// use sluice_engine::TopologyTestDriver;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(Serde::string(), Serde::string()))
+    ///     .group_by_key()
+    ///     .count(Materialized::as_("counts"))
+    ///     .to_stream()
+    ///     .to("out", Produced::default());
+    /// let driver = TopologyTestDriver::new(builder.build().unwrap()).with_commit_every(100);
+    /// let input = driver.create_input_topic("in", Serde::string(), Serde::string());
+    /// let output = driver.create_output_topic("out", Serde::string(), Serde::<i64>::i64());
+    /// for _ in 0..3 {
+    ///     input.pipe_input("k".to_string(), "v".to_string());
+    /// }
+    /// assert!(output.is_empty()); // nothing committed yet
+    /// driver.commit().unwrap();
+    /// // The record cache coalesced the three updates into one.
+    /// assert_eq!(output.read_key_values_to_list(), vec![("k".to_string(), 3)]);
+    /// ```
+    pub fn with_commit_every(self, records: usize) -> Self {
+        assert!(records >= 1, "commit every {records} records: at least 1");
+        self.state.borrow_mut().commit_every = records;
+        self
+    }
+
+    /// Commits every task now: flushes record caches, captures outputs and changelogs and
+    /// processes what the topology wrote to topics it reads, until nothing is left.
+    pub fn commit(&self) -> Result<(), StreamsError> {
+        self.state.borrow_mut().commit_all()
     }
 
     /// A typed handle to pipe records into `topic`, starting at timestamp 0.
@@ -185,17 +241,29 @@ impl TopologyTestDriver {
         s.state_dir.path().join(&s.instance.config.application_id)
     }
 
-    /// Closes every task cleanly (committed state made durable), reopens them from the state
-    /// directory and restores each store from the changelog records captured so far, as an
-    /// application restart does.
+    /// Commits, closes every task cleanly (committed state made durable), reopens them from the
+    /// state directory and restores each store from the changelog records captured so far, as
+    /// an application restart does.
     pub fn restart(&self) -> Result<Vec<RestoredStore>, StreamsError> {
-        self.state.borrow_mut().reopen(true)
+        let mut state = self.state.borrow_mut();
+        state.commit_all()?;
+        state.reopen(true)
     }
 
-    /// Drops every task as a crash would — RocksDB memtables not yet flushed are lost — then
-    /// reopens and restores from the captured changelogs.
+    /// Drops every task as a crash would — uncommitted work and RocksDB memtables not yet
+    /// flushed are lost — then reopens, restores from the captured changelogs and processes
+    /// again the records that were not committed (as the runtime re-reads them from the
+    /// committed offsets).
     pub fn crash_and_restart(&self) -> Result<Vec<RestoredStore>, StreamsError> {
-        self.state.borrow_mut().reopen(false)
+        let mut state = self.state.borrow_mut();
+        let replay = std::mem::take(&mut state.uncommitted);
+        let restored = state.reopen(false)?;
+        for (task, records) in replay.into_iter().enumerate() {
+            for raw in records {
+                state.process(task, raw)?;
+            }
+        }
+        Ok(restored)
     }
 }
 
@@ -229,6 +297,18 @@ struct CapturedLogs<'a>(&'a BTreeMap<Arc<str>, Vec<OutputRecord>>);
 impl ChangelogReader for CapturedLogs<'_> {
     fn end_offset(&mut self, topic: &str, _partition: i32) -> Result<i64, StreamsError> {
         Ok(self.0.get(topic).map_or(0, |l| l.len() as i64))
+    }
+
+    fn wait_for_end_past(&mut self, topic: &str, partition: i32, offset: i64) -> Result<i64, StreamsError> {
+        // Captured logs hold only committed records: nothing to wait for.
+        let end = self.end_offset(topic, partition)?;
+        if end > offset {
+            Ok(end)
+        } else {
+            Err(StreamsError::Topics {
+                reason: format!("changelog {topic} ends at {end}, before offset {offset}"),
+            })
+        }
     }
 
     fn read(
@@ -284,6 +364,8 @@ impl DriverState {
             }
             self.tasks.push(task);
         }
+        self.uncommitted = vec![Vec::new(); self.tasks.len()];
+        self.piped_since_commit = 0;
         Ok(restored)
     }
 
@@ -322,7 +404,8 @@ impl DriverState {
         self.open_tasks()
     }
 
-    /// Processes one record and everything it causes, committing after each record.
+    /// Processes one record; commits (and processes what the commit routes back) once
+    /// `commit_every` records were piped since the last commit.
     pub(crate) fn pipe(
         &mut self,
         topic: &str,
@@ -352,17 +435,67 @@ impl DriverState {
             headers,
         };
         *offset += 1;
-        let mut queue = VecDeque::from([(task, raw)]);
-        while let Some((task, raw)) = queue.pop_front() {
-            let result = self.tasks[task]
-                .process(&raw)
-                .and_then(|()| self.commit(task, &mut queue));
-            if let Err(e) = result {
-                self.tasks[task].abort();
-                return Err(e);
-            }
+        self.process(task, raw)?;
+        self.piped_since_commit += 1;
+        if self.piped_since_commit >= self.commit_every {
+            self.commit_all()?;
         }
         Ok(())
+    }
+
+    /// Processes one record on `task`. On failure the task's uncommitted work is aborted and
+    /// the records before this one are processed again, so only the failing record is lost to
+    /// the caller (who gets the error), as after a runtime restart.
+    fn process(&mut self, task: usize, raw: RawRecord) -> Result<(), StreamsError> {
+        if let Err(e) = self.tasks[task].process(&raw) {
+            self.tasks[task].abort();
+            for earlier in self.uncommitted[task].clone() {
+                self.tasks[task].process(&earlier)?;
+            }
+            return Err(e);
+        }
+        self.uncommitted[task].push(raw);
+        Ok(())
+    }
+
+    /// Commits every task with uncommitted records, then processes the records those commits
+    /// wrote to topics the topology reads, committing after each of them when committing
+    /// after every record (Kafka Streams' driver) or once they are all processed otherwise;
+    /// until nothing is left.
+    pub(crate) fn commit_all(&mut self) -> Result<(), StreamsError> {
+        self.piped_since_commit = 0;
+        let mut queue = VecDeque::new();
+        loop {
+            let dirty: Vec<usize> = (0..self.tasks.len())
+                .filter(|&t| !self.uncommitted[t].is_empty())
+                .collect();
+            if dirty.is_empty() && queue.is_empty() {
+                return Ok(());
+            }
+            for task in dirty {
+                self.commit_task(task, &mut queue)?;
+            }
+            while let Some((task, raw)) = queue.pop_front() {
+                self.process(task, raw)?;
+                if self.commit_every == 1 {
+                    self.commit_task(task, &mut queue)?;
+                }
+            }
+        }
+    }
+
+    /// Commits one task; a failure aborts its uncommitted work (nothing of it was captured).
+    fn commit_task(
+        &mut self,
+        task: usize,
+        queue: &mut VecDeque<(usize, RawRecord)>,
+    ) -> Result<(), StreamsError> {
+        let result = self.commit(task, queue);
+        if result.is_err() {
+            self.tasks[task].abort();
+        }
+        self.uncommitted[task].clear();
+        result
     }
 
     /// Applies a record of a global table's topic, and logs it so that a restart can rebuild

@@ -69,7 +69,11 @@ impl KafkaClient for RdKafkaClient {
                 c
             }
             ConsumerRole::Restore { client_id } => {
-                self.settings(client_id, &["consumer.", "restore.consumer."])
+                let mut c = self.settings(client_id, &["consumer.", "restore.consumer."]);
+                // Restoration polls until a changelog runs dry: librdkafka's default 500 ms
+                // fetch long-poll made every store's restore take 0.5-1 s even when empty.
+                c.set_if_absent("fetch.wait.max.ms", "10");
+                c
             }
             ConsumerRole::Global { client_id } => {
                 self.settings(client_id, &["consumer.", "global.consumer."])
@@ -78,7 +82,9 @@ impl KafkaClient for RdKafkaClient {
         // Offsets are committed by the runtime, with the task's stream time as metadata.
         c.set("enable.auto.commit", "false");
         c.set("enable.auto.offset.store", "false");
-        c.set_if_absent("auto.offset.reset", "earliest");
+        // Partitions without a committed offset start at the beginning; the runtime moves those
+        // of `latest` sources to their end itself (per source, as `Consumed` says).
+        c.set("auto.offset.reset", "earliest");
         c.set("isolation.level", isolation);
         c.set("enable.partition.eof", "false");
         // Internal topics are created at start: learn of them quickly.
@@ -99,7 +105,10 @@ impl KafkaClient for RdKafkaClient {
         c.set_if_absent("linger.ms", "5");
         if let Some(id) = transactional_id {
             c.set("transactional.id", id);
-            c.set_if_absent("transaction.timeout.ms", "10000");
+            c.set_if_absent(
+                "transaction.timeout.ms",
+                &crate::config::DEFAULT_TRANSACTION_TIMEOUT_MS.to_string(),
+            );
         }
         producer::RdProducer::create(c).map(|p| Box::new(p) as Box<dyn Producer>)
     }

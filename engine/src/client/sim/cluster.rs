@@ -13,8 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) const SESSION_TIMEOUT_MS: u64 = 10_000;
 /// Members not back this long after a rebalance started are removed.
 pub(crate) const REBALANCE_TIMEOUT_MS: u64 = 30_000;
-/// Transactions open this long are aborted by the coordinator, fencing their producer.
-pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 
 /// SplitMix64: the simulation's only source of randomness.
 #[derive(Debug, Clone)]
@@ -56,6 +54,8 @@ struct OpenTxn {
 struct TxnProducer {
     epoch: i16,
     open: Option<OpenTxn>,
+    /// Its `transaction.timeout.ms`: the coordinator aborts a transaction open longer.
+    timeout_ms: u64,
 }
 
 fn fenced(operation: &'static str, message: impl Into<String>) -> ClientError {
@@ -105,7 +105,7 @@ impl Cluster {
             .filter(|(_, p)| {
                 p.open
                     .as_ref()
-                    .is_some_and(|t| now.saturating_sub(t.started_ms) > TRANSACTION_TIMEOUT_MS)
+                    .is_some_and(|t| now.saturating_sub(t.started_ms) > p.timeout_ms)
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -196,14 +196,22 @@ impl Cluster {
 
     /// Registers `id` (InitProducerId): aborts a transaction an older producer left open and
     /// bumps the epoch, fencing that producer. Returns the new epoch.
-    pub(crate) fn init_producer(&mut self, id: &str) -> i16 {
+    pub(crate) fn init_producer(&mut self, id: &str, transaction_timeout_ms: u64) -> i16 {
         if self.producers.contains_key(id) {
             self.fence(id);
         } else {
-            self.producers
-                .insert(id.to_string(), TxnProducer { epoch: 0, open: None });
+            self.producers.insert(
+                id.to_string(),
+                TxnProducer {
+                    epoch: 0,
+                    open: None,
+                    timeout_ms: transaction_timeout_ms,
+                },
+            );
         }
-        self.producers[id].epoch
+        let p = self.producers.get_mut(id).expect("registered");
+        p.timeout_ms = transaction_timeout_ms;
+        p.epoch
     }
 
     /// Aborts `id`'s open transaction and bumps its epoch (another producer with the id

@@ -194,6 +194,7 @@ impl SimCluster {
             },
             group: config.application_id.clone(),
             read_committed: config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2,
+            transaction_timeout_ms: config.transaction_timeout_ms(),
         })
     }
 
@@ -321,6 +322,8 @@ struct SimClient {
     shared: Shared,
     group: String,
     read_committed: bool,
+    /// `transaction.timeout.ms` of this client's producers.
+    transaction_timeout_ms: u64,
 }
 
 impl KafkaClient for SimClient {
@@ -344,6 +347,7 @@ impl KafkaClient for SimClient {
         Ok(Box::new(producer::SimProducer::new(
             self.shared.clone(),
             transactional_id,
+            self.transaction_timeout_ms,
         )))
     }
 

@@ -24,13 +24,15 @@ enum State {
 pub(crate) struct SimProducer {
     shared: Shared,
     transactional_id: Option<String>,
+    /// The coordinator aborts a transaction open longer than this.
+    transaction_timeout_ms: u64,
     epoch: i16,
     state: State,
     deliveries: Vec<Delivery>,
 }
 
 impl SimProducer {
-    pub(crate) fn new(shared: Shared, transactional_id: Option<String>) -> Self {
+    pub(crate) fn new(shared: Shared, transactional_id: Option<String>, transaction_timeout_ms: u64) -> Self {
         let state = if transactional_id.is_some() {
             State::Uninitialized
         } else {
@@ -39,6 +41,7 @@ impl SimProducer {
         SimProducer {
             shared,
             transactional_id,
+            transaction_timeout_ms,
             epoch: 0,
             state,
             deliveries: Vec::new(),
@@ -134,7 +137,8 @@ impl Producer for SimProducer {
             .transactional_id
             .clone()
             .ok_or_else(|| self.error(ClientErrorKind::Fatal, "init transactions", "not transactional"))?;
-        self.epoch = self.shared.with(|c| c.init_producer(&id));
+        let timeout = self.transaction_timeout_ms;
+        self.epoch = self.shared.with(|c| c.init_producer(&id, timeout));
         self.state = State::Ready;
         Ok(())
     }

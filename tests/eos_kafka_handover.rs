@@ -1,9 +1,9 @@
-//! Exactly-once on a real broker (nisshi): the transactional commit path. Instances join and
-//! leave the group gracefully while records flow; a `read_committed` consumer must see every
-//! count of every key exactly once — no gap, no duplicate.
+//! Exactly-once on Apache Kafka: the transactional commit path while instances of one process
+//! join and leave the group gracefully and records flow; a `read_committed` consumer must see
+//! every count of every key exactly once — no gap, no duplicate.
 //!
-//! Crashes, fencing and aborts are proven in the simulated cluster (`tests/eos_simulation.rs`):
-//! nisshi shows aborted records to `read_committed` readers (DEVELOPERS.md).
+//! Crashes (kill -9 of instances and of the broker) are in `tests/eos_kafka.rs`; interleavings a
+//! broker rarely shows are explored by the simulation (`tests/eos_simulation.rs`).
 
 mod support;
 
