@@ -244,6 +244,25 @@ fn key_changing_operators_drop_null_values_and_count_them() {
     );
 }
 
+/// `foreach` takes `&V`, so a null value cannot reach its action: the record ends there, and
+/// is counted (nothing is skipped silently).
+#[test]
+fn foreach_counts_the_null_values_its_action_cannot_see() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&seen);
+    let b = StreamsBuilder::new();
+    strings(&b, "in").foreach(move |k, v| s2.lock().unwrap().push((k.clone(), v.clone())));
+    let f = Fixture::new(b);
+    f.input.pipe_tombstone_at("gone".into(), 1);
+    f.pipe("k", "v");
+    assert_eq!(*seen.lock().unwrap(), vec![kv("k", "v")]);
+    let m = f.driver.metrics();
+    assert_eq!(
+        m.total("sluice_dropped_records_total", &[("reason", "null_value")]),
+        1
+    );
+}
+
 #[test]
 fn optional_serde_hands_nulls_to_user_code() {
     let b = StreamsBuilder::new();

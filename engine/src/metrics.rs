@@ -144,7 +144,8 @@ pub enum DropReason {
     SerializationError,
     /// No branch of a split matched a null value and there is no default branch.
     NoBranch,
-    /// Late: every window the record belongs to had closed (stream time past end + grace).
+    /// Late: at least one window the record belongs to had closed (stream time past end +
+    /// grace); the record still counts in its open windows. Counted once per record.
     ExpiredWindow,
 }
 

@@ -112,9 +112,11 @@ impl Processor for Peek {
 pub(crate) struct Foreach(pub(crate) ForeachFn);
 
 impl Processor for Foreach {
-    fn process(&mut self, _ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
-        if let Some(v) = &record.value {
-            (self.0)(&record.key, v);
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        match &record.value {
+            Some(v) => (self.0)(&record.key, v),
+            // The action never sees a null value (it takes `&V`): the record ends here, counted.
+            None => ctx.drop_record(DropReason::NullValue),
         }
         Ok(())
     }
