@@ -12,7 +12,7 @@
 
 mod support;
 
-use sluice::engine::{Streams, StreamsState, UncaughtAction};
+use sluice::engine::{Streams, UncaughtAction};
 use sluice::prelude::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -46,24 +46,7 @@ fn child(args: &[String]) {
     let streams = Streams::new(support::count_topology(input, output), config).unwrap();
     streams.set_uncaught_exception_handler(|_| UncaughtAction::ReplaceThread);
     streams.start().unwrap();
-    assert!(
-        streams.wait_for_state(StreamsState::Running, WAIT),
-        "not running: {:?}",
-        streams.errors()
-    );
-    println!("RUNNING");
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    while std::io::stdin()
-        .read_line(&mut line)
-        .map(|n| n > 0)
-        .unwrap_or(false)
-    {
-        if line.trim() == "close" {
-            break;
-        }
-        line.clear();
-    }
+    support::serve_until_close(&streams, WAIT);
     streams.close().unwrap();
     let processed = streams.metrics().total("sluice_records_processed_total", &[]);
     println!("PROCESSED {processed}");

@@ -96,19 +96,11 @@ impl Broker {
             .create()
             .unwrap();
         for (k, v, ts) in records {
-            let mut r = BaseRecord::<str, str>::to(topic)
+            let r = BaseRecord::<str, str>::to(topic)
                 .key(k.as_ref())
                 .payload(v.as_ref())
                 .timestamp(*ts);
-            loop {
-                match producer.send(r) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        producer.poll(Duration::from_millis(10));
-                        r = back;
-                    }
-                }
-            }
+            send_retrying(&producer, r);
         }
         producer.flush(Duration::from_secs(30)).unwrap();
     }
@@ -152,6 +144,48 @@ impl Broker {
             }
         }
         out
+    }
+}
+
+/// Queues `record`, serving deliveries while the producer's queue is full.
+pub fn send_retrying<C, K, P>(producer: &BaseProducer<C>, mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>)
+where
+    C: rdkafka::producer::ProducerContext,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                producer.poll(Duration::from_millis(10));
+                record = back;
+            }
+        }
+    }
+}
+
+/// Child-process mode of the process tests: waits until `streams` runs, prints `RUNNING`, then
+/// serves until the parent writes `close` (or closes stdin).
+pub fn serve_until_close(streams: &sluice::engine::Streams, wait: Duration) {
+    use std::io::Write;
+    assert!(
+        streams.wait_for_state(sluice::engine::StreamsState::Running, wait),
+        "child never running: {:?}",
+        streams.errors()
+    );
+    println!("RUNNING");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    while std::io::stdin()
+        .read_line(&mut line)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {
+        if line.trim() == "close" {
+            break;
+        }
+        line.clear();
     }
 }
 
