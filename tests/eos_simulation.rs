@@ -22,12 +22,27 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Seeds that failed once, with the bug each found; CI runs them on every build.
-const REGRESSIONS: &[(u64, Scenario, &str)] = &[(
-    16278,
-    Scenario::Count,
-    "restore stopped at a changelog's last stable offset, held back by a crashed producer's \
-     open transaction, below records committed later with the input offsets: counts went back",
-)];
+const REGRESSIONS: &[(u64, Scenario, &str)] = &[
+    (
+        16278,
+        Scenario::Count,
+        "restore stopped at a changelog's last stable offset, held back by a crashed producer's \
+         open transaction, below records committed later with the input offsets: counts went back",
+    ),
+    (
+        2957,
+        Scenario::StreamTableJoin,
+        "a partition paused (full buffer, join task idling) when it was revoked came back to the \
+         same consumer still paused (librdkafka keeps pauses across rebalances) while its new \
+         task believed it fetching: the join stalled",
+    ),
+    (
+        1364,
+        Scenario::StreamTableJoin,
+        "processing failed (abortable send error) after it had unmarked a drained partition as \
+         paused but before the thread resumed it: the rewind left it paused and the join stalled",
+    ),
+];
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

@@ -175,10 +175,11 @@ impl StreamThread {
             .lock()
             .expect("task manager lock poisoned")
             .retry_blocked(&mut *self.consumer)?;
-        self.manager
-            .lock()
-            .expect("task manager lock poisoned")
-            .apply_offset_resets(&mut *self.consumer)?;
+        {
+            let mut m = self.manager.lock().expect("task manager lock poisoned");
+            m.resume_assigned(&mut *self.consumer)?;
+            m.apply_offset_resets(&mut *self.consumer)?;
+        }
         let wait = if self.busy {
             Duration::ZERO
         } else {
@@ -225,8 +226,9 @@ impl StreamThread {
         if m.has_tasks() {
             m.report_running();
         }
-        let (processed, resume) = m.process(PROCESS_BATCH)?;
+        let processed = m.process(PROCESS_BATCH)?;
         self.busy = processed > 0;
+        let resume = m.take_resumable();
         if !resume.is_empty() {
             self.consumer
                 .resume(&resume)

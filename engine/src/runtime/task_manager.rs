@@ -193,6 +193,11 @@ pub(crate) struct TaskManager {
     /// Partitions assigned without a committed offset whose source starts at its end: moved
     /// there before the next poll.
     pending_resets: BTreeSet<TopicPartition>,
+    /// Partitions assigned to tasks that exist: resumed before the next poll. librdkafka keeps
+    /// a partition's pause across rebalances when it comes back to the same consumer, while a
+    /// revoked task forgets what it paused: without this, a partition paused (full buffer) at
+    /// a rebalance would stay paused forever and its task would stall.
+    pending_resumes: BTreeSet<TopicPartition>,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
@@ -254,6 +259,7 @@ impl TaskManager {
             sub_topology_of,
             latest_sources,
             pending_resets: BTreeSet::new(),
+            pending_resumes: BTreeSet::new(),
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
@@ -361,17 +367,13 @@ impl TaskManager {
     }
 
     /// Processes up to `per_task` buffered records of each running task in timestamp order;
-    /// returns the number processed and the partitions to resume (their buffers drained).
-    pub(crate) fn process(&mut self, per_task: usize) -> Result<(usize, Vec<TopicPartition>), StreamsError> {
+    /// returns the number processed.
+    pub(crate) fn process(&mut self, per_task: usize) -> Result<usize, StreamsError> {
         let mut processed = 0;
-        let mut resume = Vec::new();
         let max_idle = u64::try_from(self.instance.config.max_task_idle_ms)
             .ok()
             .filter(|&ms| ms > 0);
         let now = self.clock.now_ms();
-        // A paused partition resumes below the bound, so that the fetch it restarts overlaps
-        // processing what is left.
-        let resume_at = self.instance.config.buffered_records_per_partition;
         let ids: Vec<TaskId> = self
             .tasks
             .iter()
@@ -389,9 +391,6 @@ impl TaskManager {
                 t.consumed.insert(tp.clone(), record.offset + 1);
                 t.dirty = true;
                 processed += 1;
-                if t.input.queued(&tp) < resume_at && t.paused.remove(&tp) {
-                    resume.push(tp);
-                }
             }
             let output = t.task.take_output();
             if !output.is_empty() {
@@ -403,7 +402,29 @@ impl TaskManager {
                     .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
             }
         }
-        Ok((processed, resume))
+        Ok(processed)
+    }
+
+    /// The paused partitions whose buffers drained below the bound, no longer marked paused:
+    /// the caller resumes them. A partition resumes below the bound (not when empty) so that
+    /// the fetch it restarts overlaps processing what is left. Taken after processing
+    /// succeeded: when it fails, the marks stay, and the rewind resumes every paused partition.
+    pub(crate) fn take_resumable(&mut self) -> Vec<TopicPartition> {
+        let resume_at = self.instance.config.buffered_records_per_partition;
+        let mut resume = Vec::new();
+        for t in self.tasks.values_mut() {
+            let drained: Vec<TopicPartition> = t
+                .paused
+                .iter()
+                .filter(|tp| t.input.queued(tp) < resume_at)
+                .cloned()
+                .collect();
+            for tp in drained {
+                t.paused.remove(&tp);
+                resume.push(tp);
+            }
+        }
+        resume
     }
 
     /// True when the commit interval passed or a store's uncommitted writes hit their bound.
@@ -872,6 +893,9 @@ impl TaskManager {
             if let Some(t) = self.tasks.get_mut(&id) {
                 t.input.register(tp.clone());
                 t.partitions.insert(tp.clone());
+                if !t.paused.contains(tp) {
+                    self.pending_resumes.insert(tp.clone());
+                }
                 if let Some(&o) = offsets.get(tp) {
                     t.committed.insert(tp.clone(), o);
                 } else if self.latest_sources.contains(&tp.topic) {
@@ -885,6 +909,26 @@ impl TaskManager {
         for (id, t) in std::mem::take(&mut self.suspended) {
             tracing::info!(task = %id, "closing a task that moved to another thread");
             t.task.close_clean()?;
+        }
+        Ok(())
+    }
+
+    /// Resumes the partitions assigned since the last step to tasks that run (outside the
+    /// rebalance callback, where the partitions are not assigned yet): the consumer may still
+    /// hold them paused from before the rebalance (see `pending_resumes`).
+    pub(crate) fn resume_assigned(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
+        let parts: Vec<TopicPartition> = std::mem::take(&mut self.pending_resumes)
+            .into_iter()
+            .filter(|tp| {
+                self.task_of(tp)
+                    .and_then(|id| self.tasks.get(&id))
+                    .is_some_and(|t| t.partitions.contains(tp) && !t.paused.contains(tp))
+            })
+            .collect();
+        if !parts.is_empty() {
+            consumer
+                .resume(&parts)
+                .map_err(|e| StreamsError::client("resuming assigned partitions", e))?;
         }
         Ok(())
     }

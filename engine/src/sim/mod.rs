@@ -83,6 +83,10 @@ struct Shape {
     /// `buffered.records.per.partition`: small bounds exercise the soft and hard bounds
     /// (pause and resume) under faults.
     buffered: usize,
+    /// `max.task.idle.ms`: above 0 a join task waits for its empty table partition, and
+    /// pauses its full stream partition meanwhile (drawn from a separate stream of the seed,
+    /// so that adding it changed no older seed's run).
+    max_idle_ms: u64,
     faults: Faults,
     /// Per-step probabilities of the schedule's actions.
     crash_instance: f64,
@@ -93,9 +97,11 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(rng: &mut Rng, with_faults: bool) -> Shape {
+    fn of(rng: &mut Rng, seed: u64, with_faults: bool) -> Shape {
         let on = if with_faults { 1.0 } else { 0.0 };
+        let mut side = Rng::new(seed ^ 0x1d1e_7a5c);
         Shape {
+            max_idle_ms: [0, 10, 200][side.below(3) as usize],
             instances: 1 + rng.below(3) as usize,
             threads: 1 + rng.below(2) as usize,
             partitions: 2 + rng.below(3) as i32,
@@ -259,7 +265,7 @@ struct Simulation<'c> {
 impl<'c> Simulation<'c> {
     fn new(config: &'c SimulationConfig) -> Self {
         let mut rng = Rng::new(config.seed);
-        let shape = Shape::of(&mut rng, config.faults);
+        let shape = Shape::of(&mut rng, config.seed, config.faults);
         let cluster = SimCluster::new(rng.next_u64(), shape.faults);
         let (preload, stream) = scenario::inputs(config.scenario, shape.keys, shape.records, &mut rng);
         for topic in [scenario::INPUT, scenario::PROFILES, scenario::OUTPUT] {
@@ -277,6 +283,7 @@ impl<'c> Simulation<'c> {
             .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
             .and_then(|c| c.with("commit.interval.ms", "100"))
             .and_then(|c| c.with("buffered.records.per.partition", &shape.buffered.to_string()))
+            .and_then(|c| c.with("max.task.idle.ms", &shape.max_idle_ms.to_string()))
             .and_then(|c| {
                 c.with(
                     "default.dsl.store",
@@ -524,7 +531,7 @@ impl<'c> Simulation<'c> {
             guarantee: self.config.guarantee,
             broken: self.config.broken,
             shape: format!(
-                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, crash {} abortable {}",
+                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, max idle {} ms, crash {} abortable {}",
                 sh.instances,
                 sh.threads,
                 sh.partitions,
@@ -532,6 +539,7 @@ impl<'c> Simulation<'c> {
                 sh.records,
                 if sh.rocksdb { "RocksDB" } else { "in-memory" },
                 sh.buffered,
+                sh.max_idle_ms,
                 sh.faults.crash,
                 sh.faults.abortable
             ),

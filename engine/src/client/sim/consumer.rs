@@ -23,6 +23,9 @@ pub(crate) struct SimConsumer {
     listener: Option<Arc<dyn RebalanceListener>>,
     owned: Vec<TopicPartition>,
     positions: BTreeMap<TopicPartition, i64>,
+    /// Paused partitions. As in librdkafka (not Java's consumer), a pause outlives the
+    /// partition's revocation: a partition assigned again to this consumer is still paused
+    /// until resumed, so the runtime must not assume a fresh assignment fetches.
     paused: BTreeSet<TopicPartition>,
 }
 
@@ -66,7 +69,6 @@ impl SimConsumer {
             }
         }
         self.positions.clear();
-        self.paused.clear();
     }
 
     /// Acts on what the group coordinator says until it says nothing.
@@ -173,7 +175,6 @@ impl Consumer for SimConsumer {
     fn assign(&mut self, partitions: &[(TopicPartition, i64)]) -> Result<(), ClientError> {
         self.owned = partitions.iter().map(|(tp, _)| tp.clone()).collect();
         self.positions = partitions.iter().cloned().collect();
-        self.paused.clear();
         Ok(())
     }
 
@@ -258,7 +259,6 @@ impl Consumer for SimConsumer {
             // The runtime closed the tasks already: nothing to revoke.
             self.owned.clear();
             self.positions.clear();
-            self.paused.clear();
             self.join();
         }
         Ok(())
