@@ -3,25 +3,28 @@
 //! `RESULT <json>`.
 
 use crate::passthrough::Passthrough;
-use crate::spec::{ChildResult, Kind, Spec, COMMIT_INTERVAL_MS};
-use crate::{scenarios, sys};
+use crate::spec::{ChildResult, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS};
+use crate::{healthcare, healthcare_app, scenarios, sys};
 use sluice::engine::{Streams, StreamsState};
 use sluice::prelude::*;
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Measures a run: `tick` does work (or waits a little) and returns records processed so far.
 /// Throughput (`expect` > 0): the window from 5% to 100% of `expect`. Latency: from the first
-/// tick until the parent writes `stop`.
+/// tick until the parent writes `stop` (or `stop <n>`: once `n` records were processed).
 fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
     let stop = Arc::new(AtomicBool::new(false));
+    let at_least = Arc::new(AtomicU64::new(0));
     if expect == 0 {
-        let stop = Arc::clone(&stop);
+        let (stop, at_least) = (Arc::clone(&stop), Arc::clone(&at_least));
         std::thread::spawn(move || {
             for line in std::io::stdin().lock().lines() {
-                if line.map_or(true, |l| l.trim() == "stop") {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.trim().strip_prefix("stop") {
+                    at_least.store(rest.trim().parse().unwrap_or(0), Ordering::Relaxed);
                     break;
                 }
             }
@@ -35,7 +38,8 @@ fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
         if !started && n * 20 >= expect {
             (start, start_cpu, start_count, started) = (Instant::now(), sys::cpu_seconds(), n, true);
         }
-        if (expect > 0 && n >= expect) || stop.load(Ordering::Relaxed) {
+        let stopped = stop.load(Ordering::Relaxed) && n >= at_least.load(Ordering::Relaxed);
+        if (expect > 0 && n >= expect) || stopped {
             return ChildResult {
                 records: n - start_count,
                 seconds: start.elapsed().as_secs_f64(),
@@ -67,15 +71,27 @@ pub fn run(spec: Spec) {
             r
         }
         _ => {
-            let mut config = StreamsConfig::new(&spec.app, &spec.bootstrap);
+            let (topology, mut config) = if spec.kind == Kind::Healthcare {
+                // The example's own topology and settings (dead-letter handler, no cache,
+                // 100 ms commits).
+                let topics = healthcare::topics(&spec);
+                let eos = spec.guarantee == Guarantee::ExactlyOnce;
+                (
+                    healthcare_app::topology(&topics).expect("the healthcare topology"),
+                    healthcare_app::config(&spec.app, &spec.bootstrap, &topics, eos).expect("config"),
+                )
+            } else {
+                let mut config = StreamsConfig::new(&spec.app, &spec.bootstrap);
+                config
+                    .set("processing.guarantee", spec.guarantee.config_value())
+                    .expect("guarantee");
+                config
+                    .set("commit.interval.ms", &COMMIT_INTERVAL_MS.to_string())
+                    .expect("commit interval");
+                (scenarios::topology(&spec), config)
+            };
             config.state_dir = spec.state_dir.clone().into();
-            config
-                .set("processing.guarantee", spec.guarantee.config_value())
-                .expect("guarantee");
-            config
-                .set("commit.interval.ms", &COMMIT_INTERVAL_MS.to_string())
-                .expect("commit interval");
-            let streams = Streams::new(scenarios::topology(&spec), config).expect("streams");
+            let streams = Streams::new(topology, config).expect("streams");
             streams.start().expect("start");
             assert!(
                 streams.wait_for_state(StreamsState::Running, Duration::from_secs(120)),
@@ -84,6 +100,7 @@ pub fn run(spec: Spec) {
             );
             ready();
             let metrics = streams.metrics();
+
             let r = measure(spec.expect, || {
                 std::thread::sleep(Duration::from_millis(5));
                 assert!(streams.state() != StreamsState::Error, "{:?}", streams.errors());

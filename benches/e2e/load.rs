@@ -61,30 +61,52 @@ pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, n: u64, siz
     p.flush(Duration::from_secs(120)).expect("preload flushed");
 }
 
-/// Produces `rate` records/s for `duration`, each stamped with the wall clock. Returns how
-/// many were sent.
-pub fn produce_at_rate(bootstrap: &str, input: &str, size: usize, rate: f64, duration: Duration) -> u64 {
+/// Produces `rate` records/s for `duration`, each stamped with the wall clock: record `i` is
+/// `record(i, now_ms)` (key, value), or the scenario's generic record of `size` bytes. Returns
+/// how many were sent, and the records themselves when `keep`.
+pub fn produce_at_rate(
+    bootstrap: &str,
+    input: &str,
+    rate: f64,
+    duration: Duration,
+    record: &mut dyn FnMut(u64, i64) -> (String, Vec<u8>),
+    keep: bool,
+) -> (u64, Vec<(String, Vec<u8>, i64)>) {
     let p = producer(bootstrap);
     let start = Instant::now();
     let mut sent = 0u64;
+    let mut kept = Vec::new();
     while start.elapsed() < duration {
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while sent < due {
-            send(&p, input, &key(sent), &payload(sent, size), now_ms());
+            let ts = now_ms();
+            let (k, v) = record(sent, ts);
+            send(&p, input, &k, &v, ts);
+            if keep {
+                kept.push((k, v, ts));
+            }
             sent += 1;
         }
         p.poll(Duration::ZERO);
         std::thread::sleep(Duration::from_micros(500));
     }
     p.flush(Duration::from_secs(60)).expect("load flushed");
-    sent
+    (sent, kept)
+}
+
+/// The generic record `i` of `size` bytes.
+pub fn generic(size: usize) -> impl FnMut(u64, i64) -> (String, Vec<u8>) {
+    move |i, _| (key(i), payload(i, size))
 }
 
 /// Reads every partition of `topic` from the start (`read_committed`) and records, for each
 /// output stamped at or after `from_ms`, how long ago its timestamp was.
+/// Records as read: (key, value).
+pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub struct LatencyReader {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<f64>>,
+    handle: JoinHandle<(Vec<f64>, KeyValues)>,
 }
 
 impl LatencyReader {
@@ -93,6 +115,7 @@ impl LatencyReader {
         topic: &str,
         partitions: i32,
         from_ms: Arc<std::sync::atomic::AtomicI64>,
+        keep: bool,
     ) -> Self {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -112,12 +135,17 @@ impl LatencyReader {
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
             let mut samples = Vec::new();
+            let mut records = Vec::new();
             let mut quiet_since: Option<Instant> = None;
             loop {
                 match consumer.poll(Duration::from_millis(20)) {
                     Some(Ok(m)) => {
                         quiet_since = None;
                         let now = now_ms();
+                        if keep {
+                            let k = m.key().unwrap_or_default().to_vec();
+                            records.push((k, m.payload().unwrap_or_default().to_vec()));
+                        }
                         if let Some(ts) = m.timestamp().to_millis() {
                             if ts >= from_ms.load(Ordering::Relaxed) {
                                 samples.push((now - ts) as f64);
@@ -130,7 +158,7 @@ impl LatencyReader {
                         if flag.load(Ordering::Relaxed) {
                             let q = *quiet_since.get_or_insert_with(Instant::now);
                             if q.elapsed() > Duration::from_secs(1) {
-                                return samples;
+                                return (samples, records);
                             }
                         }
                     }
@@ -140,8 +168,9 @@ impl LatencyReader {
         LatencyReader { stop, handle }
     }
 
-    /// Stops after draining; returns the latencies (ms).
-    pub fn finish(self) -> Vec<f64> {
+    /// Stops after draining; returns the latencies (ms) and, if kept, every record read (key,
+    /// value).
+    pub fn finish(self) -> (Vec<f64>, KeyValues) {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().expect("latency reader")
     }

@@ -1,4 +1,4 @@
-//! End-to-end benchmark harness (USE-CASES.md §4): throughput, latency percentiles, CPU per
+//! End-to-end benchmark harness: throughput, latency percentiles, CPU per
 //! record and peak memory of Sluice against a Kafka broker, as ratios to a raw rdkafka
 //! consume->produce passthrough measured in the same run, with Quix Streams as the peer.
 //!
@@ -29,6 +29,11 @@
 //! `perf record` (cpu-clock samples, DWARF call graphs) and prints where the time goes.
 
 mod child;
+#[path = "../../examples/common/mod.rs"]
+mod common;
+mod healthcare;
+#[path = "../../examples/healthcare_anomaly/app.rs"]
+mod healthcare_app;
 mod load;
 mod passthrough;
 mod peer;
@@ -38,6 +43,8 @@ mod spec;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 mod sys;
+#[path = "../../examples/healthcare_anomaly/telemetry.rs"]
+mod telemetry;
 
 use report::{Report, Row};
 use sluice::engine::client::rdkafka::RdKafkaClient;
@@ -106,8 +113,13 @@ impl ChildProc {
     }
 
     fn stop(&mut self) {
+        self.stop_after(0);
+    }
+
+    /// Stops the child once it processed `n` records.
+    fn stop_after(&mut self, n: u64) {
         if let Some(mut s) = self.stdin.take() {
-            let _ = writeln!(s, "stop");
+            let _ = writeln!(s, "stop {n}");
         }
     }
 
@@ -147,7 +159,11 @@ impl Harness {
     fn spec(&mut self, kind: Kind, guarantee: Guarantee, size: usize, expect: u64) -> Spec {
         self.runs += 1;
         let id = format!("bench-{}-{}", std::process::id(), self.runs);
-        let profiles = (kind == Kind::Join).then(|| format!("{id}-profiles"));
+        let profiles = match kind {
+            Kind::Join => Some(format!("{id}-profiles")),
+            Kind::Healthcare => Some(format!("{id}-devices")),
+            _ => None,
+        };
         let spec = Spec {
             kind,
             guarantee,
@@ -160,11 +176,12 @@ impl Harness {
             expect,
             state_dir: self.temp.path().join(&id).display().to_string(),
         };
-        let mut topics = vec![spec.input.as_str(), spec.output.as_str()];
-        if let Some(p) = &spec.profiles {
-            topics.push(p);
+        let mut topics = vec![spec.input.clone(), spec.output.clone()];
+        topics.extend(spec.profiles.clone());
+        if kind == Kind::Healthcare {
+            topics.push(healthcare::topics(&spec).dead_letters);
         }
-        self.create_topics(&topics);
+        self.create_topics(&topics.iter().map(String::as_str).collect::<Vec<_>>());
         spec
     }
 
@@ -228,18 +245,25 @@ impl Harness {
         }
         child.wait_for("READY", Duration::from_secs(180));
         let from = Arc::new(AtomicI64::new(load::now_ms() + 1000));
-        let reader = load::LatencyReader::start(&self.bootstrap, &spec.output, PARTITIONS, Arc::clone(&from));
-        let sent = load::produce_at_rate(
+        let reader = load::LatencyReader::start(
+            &self.bootstrap,
+            &spec.output,
+            PARTITIONS,
+            Arc::clone(&from),
+            false,
+        );
+        let (sent, _) = load::produce_at_rate(
             &self.bootstrap,
             &spec.input,
-            size,
             rate,
             Duration::from_secs(secs + 1),
+            &mut load::generic(size),
+            false,
         );
         std::thread::sleep(Duration::from_millis(500));
         child.stop();
         let result = child.result(Duration::from_secs(300));
-        let mut samples = reader.finish();
+        let (mut samples, _) = reader.finish();
         samples.sort_by(f64::total_cmp);
         let expected = (sent + extra) as f64;
         let sustained = result.records as f64 >= 0.98 * expected - 1.0;
@@ -249,6 +273,177 @@ impl Harness {
             samples.len()
         );
         (result, samples, sustained)
+    }
+}
+
+/// One latency run of scenario (f) at `rate` readings/s.
+struct Probe {
+    rate: f64,
+    sent: u64,
+    processed: u64,
+    /// Latencies (ms) of the alerts, sorted.
+    samples: Vec<f64>,
+    sustained: bool,
+    peak_rss_bytes: u64,
+}
+
+impl Probe {
+    fn p(&self, q: f64) -> f64 {
+        load::quantile(&self.samples, q)
+    }
+
+    /// Within the objective: every reading processed and the p99 under 500 ms.
+    fn within(&self) -> bool {
+        self.sustained && self.p(0.99) <= healthcare_app::SLA.as_millis() as f64
+    }
+}
+
+impl Harness {
+    /// Offers `rate` readings/s to the healthcare application for `warm_secs` + `secs` (plus a
+    /// second) with `devices` profiles loaded, and measures the last `secs`; with `check`,
+    /// requires the TopologyTestDriver's alerts for the same readings.
+    #[allow(clippy::too_many_arguments)]
+    fn healthcare_probe(
+        &mut self,
+        guarantee: Guarantee,
+        rate: f64,
+        warm_secs: u64,
+        secs: u64,
+        devices: u64,
+        check: bool,
+    ) -> Probe {
+        let spec = self.spec(Kind::Healthcare, guarantee, 0, 0);
+        let topics = healthcare::topics(&spec);
+        healthcare::preload_profiles(&self.bootstrap, &topics.devices, devices);
+        let mut readings = healthcare::Readings::new(rate, devices);
+        let mut child = self.spawn(&spec);
+        child.wait_for("READY", Duration::from_secs(180));
+        // The load runs `warm_secs` unmeasured first, so that the windows fill up (steady
+        // state: a minute of readings per device), then `secs` (after a second) measured.
+        let from = Arc::new(AtomicI64::new(load::now_ms() + 1000 * (warm_secs + 1) as i64));
+        let reader = load::LatencyReader::start(
+            &self.bootstrap,
+            &spec.output,
+            PARTITIONS,
+            Arc::clone(&from),
+            check,
+        );
+        let (sent, kept) = load::produce_at_rate(
+            &self.bootstrap,
+            &spec.input,
+            rate,
+            Duration::from_secs(warm_secs + secs + 1),
+            &mut |i, ts| readings.record(i, ts),
+            check,
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        // A checked run needs every reading processed before the child stops.
+        child.stop_after(if check { sent } else { 0 });
+        let result = child.result(Duration::from_secs(300));
+        let (mut samples, read) = reader.finish();
+        samples.sort_by(f64::total_cmp);
+        let sustained = result.records as f64 >= 0.98 * sent as f64 - 1.0;
+        let probe = Probe {
+            rate,
+            sent,
+            processed: result.records,
+            samples,
+            sustained,
+            peak_rss_bytes: result.peak_rss_bytes,
+        };
+        println!(
+            "  {} {:>7.0} readings/s ({} devices, {warm_secs} s unmeasured first): {} sent, {} processed, \
+             {} alerts timed; p50 {:.0} ms, p99 {:.0} ms",
+            guarantee.label(),
+            rate,
+            readings.active(),
+            probe.sent,
+            probe.processed,
+            probe.samples.len(),
+            probe.p(0.5),
+            probe.p(0.99)
+        );
+        if check {
+            // The child stops on `stop`, which may come before the last readings were
+            // processed: the check needs all of them.
+            assert_eq!(probe.processed, sent, "the checked run processed every reading");
+            let expected = healthcare::reference(&topics, devices, &kept);
+            let got = healthcare::normalise(&read);
+            assert!(!expected.is_empty(), "the checked run raises alerts");
+            assert!(
+                got == expected,
+                "scenario (f): {} alerts on the cluster, {} from the TopologyTestDriver",
+                got.len(),
+                expected.len()
+            );
+            println!(
+                "  checked: the same {} alerts as the TopologyTestDriver",
+                got.len()
+            );
+        }
+        probe
+    }
+}
+
+/// Unmeasured load before each probe of the search: a statistics window's worth.
+const WARM_SECS: u64 = 60;
+
+/// Scenario (f): per guarantee, the highest rate whose p99 stays within 500 ms (doubling, then
+/// bisecting to within 15%), and the latency percentiles at half that rate (checked against
+/// the TopologyTestDriver).
+fn healthcare_search(h: &mut Harness, secs: u64) {
+    println!(
+        "(f) healthcare anomaly: {} device profiles, a reading per active device every {} s; \
+         {secs} s per probe",
+        healthcare::DEVICES,
+        healthcare::READING_INTERVAL_S
+    );
+    let mut lines = Vec::new();
+    for guarantee in [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
+        let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
+        let mut rate = 1_000.0;
+        for _ in 0..10 {
+            let probe = h.healthcare_probe(guarantee, rate, WARM_SECS, secs, healthcare::DEVICES, false);
+            if probe.within() {
+                good = Some(rate);
+            } else {
+                bad = Some(rate);
+            }
+            rate = match (good, bad) {
+                (Some(g), Some(b)) if b / g <= 1.15 => break,
+                (Some(g), Some(b)) => (g + b) / 2.0,
+                (Some(g), None) => 2.0 * g,
+                (None, Some(b)) if b <= 125.0 => break,
+                (None, Some(b)) => b / 2.0,
+                (None, None) => unreachable!("a probe ran"),
+            };
+        }
+        let Some(best) = good else {
+            lines.push(format!(
+                "{}: p99 over 500 ms even at the lowest rate tried",
+                guarantee.label()
+            ));
+            continue;
+        };
+        let half = h.healthcare_probe(guarantee, best / 2.0, WARM_SECS, secs, healthcare::DEVICES, true);
+        lines.push(format!(
+            "{}: highest rate with p99 <= 500 ms: {best:.0} readings/s; at {:.0}/s: p50 {:.0} ms, \
+             p99 {:.0} ms, p99.9 {:.0} ms ({} alerts timed), peak RSS {:.0} MiB",
+            guarantee.label(),
+            half.rate,
+            half.p(0.5),
+            half.p(0.99),
+            half.p(0.999),
+            half.samples.len(),
+            half.peak_rss_bytes as f64 / (1 << 20) as f64
+        ));
+    }
+    println!(
+        "
+(f) healthcare anomaly on this broker and machine:"
+    );
+    for l in lines {
+        println!("  {l}");
     }
 }
 
@@ -323,6 +518,10 @@ fn main() {
     };
     if let Some(name) = arg_value(&args, "--profile") {
         profile(&mut h, &name);
+        return;
+    }
+    if args.iter().any(|a| a == "--healthcare") {
+        healthcare_search(&mut h, 10);
         return;
     }
 
@@ -455,5 +654,12 @@ fn main() {
         out_dir.join("e2e.json").display(),
         out_dir.join("e2e.svg").display()
     );
+    if full {
+        healthcare_search(&mut h, latency_secs);
+    } else {
+        // Smoke: one checked probe of scenario (f) at a low rate.
+        println!("(f) healthcare anomaly, smoke probe:");
+        h.healthcare_probe(Guarantee::AtLeastOnce, 200.0, 0, latency_secs, 2_000, true);
+    }
     drop(broker);
 }

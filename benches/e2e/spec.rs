@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The scenarios (USE-CASES.md §4 and the list).
+/// The scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     /// (a) Raw rdkafka consume -> produce: the most any engine can reach on this broker.
@@ -17,6 +17,10 @@ pub enum Kind {
     Sliding,
     /// (c) run by Quix Streams, the Python peer.
     QuixWindowedCount,
+    /// (f) The healthcare example's application (`examples/healthcare_anomaly/`): JSON
+    /// readings joined with a global table of device profiles, sliding-window scoring, session
+    /// windows for offline devices (its own mode: `--healthcare`).
+    Healthcare,
 }
 
 impl Kind {
@@ -28,6 +32,7 @@ impl Kind {
             Kind::Join => "(d) stream-table join",
             Kind::Sliding => "(e) sliding-window stats",
             Kind::QuixWindowedCount => "(c) Quix Streams peer",
+            Kind::Healthcare => "(f) healthcare anomaly",
         }
     }
 }

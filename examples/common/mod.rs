@@ -1,7 +1,11 @@
-//! Seeded data generators shared by the examples and benchmarks: card transactions and
-//! customer profiles (USE-CASES.md §1). Deterministic for a given seed.
+//! Shared by the examples and benchmarks: seeded data generators (card transactions and
+//! customer profiles for the fraud example; deterministic for a given seed) and the cluster
+//! an example runs on ([`cluster`]).
 
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod cluster;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! The fraud velocity check of USE-CASES.md §1 as an application: its topology, and a run
+//! The fraud velocity check as an application: its topology, and a run
 //! against a Kafka cluster (librdkafka's in-process mock cluster unless bootstrap servers are
 //! given) that produces generated profiles and transactions and collects the alerts.
 //!
@@ -6,20 +6,16 @@
 
 #![allow(dead_code)]
 
+use crate::common::cluster::{client_config, ends, send, Cluster};
 use crate::common::{profiles, Profile, Transaction, TransactionGenerator};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::{Message, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use sluice::engine::client::rdkafka::RdKafkaClient;
-use sluice::engine::client::{KafkaClient, NewTopic};
 use sluice::engine::{Streams, StreamsState};
 use sluice::prelude::*;
 use std::error::Error;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Velocity window: payments per account in 5-minute tumbling windows.
@@ -224,69 +220,6 @@ impl Summary {
     }
 }
 
-/// The Kafka cluster of a run. The mock cluster lives as long as this value.
-enum Cluster {
-    Embedded(MockCluster<'static, rdkafka::producer::DefaultProducerContext>),
-    External(String),
-}
-
-impl Cluster {
-    fn bootstrap(&self) -> String {
-        match self {
-            Cluster::Embedded(m) => m.bootstrap_servers(),
-            Cluster::External(s) => s.clone(),
-        }
-    }
-
-    /// Creates the input, output and internal topics. The mock cluster does not implement
-    /// the CreateTopics request, so there every topic is created through its own API
-    /// (the application then finds its internal topics present).
-    fn create_topics(&self, topology: &Topology, options: &Options) -> Result<(), Box<dyn Error>> {
-        let Options {
-            topics, partitions, ..
-        } = options;
-        let mut names = vec![
-            topics.transactions.clone(),
-            topics.profiles.clone(),
-            topics.alerts.clone(),
-        ];
-        match self {
-            Cluster::Embedded(mock) => {
-                names.extend(
-                    topology
-                        .internal_topics()
-                        .iter()
-                        .map(|t| t.topic.resolve(&options.application_id)),
-                );
-                for name in names {
-                    mock.create_topic(&name, *partitions, 1)?;
-                }
-            }
-            Cluster::External(bootstrap) => {
-                let config = StreamsConfig::new(&options.application_id, bootstrap);
-                let admin = RdKafkaClient::new(Arc::new(config)).admin()?;
-                let new: Vec<NewTopic> = names
-                    .into_iter()
-                    .map(|name| NewTopic {
-                        name,
-                        partitions: *partitions,
-                        replication_factor: -1,
-                        configs: vec![],
-                    })
-                    .collect();
-                admin.create_topics(&new)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap);
-    c
-}
-
 /// Writes JSON records keyed by account, partitioned like Kafka Streams' producers.
 fn produce<T: Serialize>(
     producer: &BaseProducer,
@@ -295,13 +228,7 @@ fn produce<T: Serialize>(
 ) {
     for (key, value, ts) in records {
         let payload = serde_json::to_vec(&value).expect("JSON");
-        let mut record = BaseRecord::to(topic).key(&key).payload(&payload).timestamp(ts);
-        // A full queue means the broker is behind: serve deliveries, then try again.
-        while let Err((_, back)) = producer.send(record) {
-            producer.poll(Duration::from_millis(5));
-            record = back;
-        }
-        producer.poll(Duration::ZERO);
+        send(producer, topic, &key, &payload, ts);
     }
 }
 
@@ -333,17 +260,6 @@ fn drain_alerts(
     Ok(alerts)
 }
 
-/// The end offsets of `topic`, as the place to read new records from.
-fn ends(bootstrap: &str, topic: &str, partitions: i32) -> Result<TopicPartitionList, Box<dyn Error>> {
-    let consumer: BaseConsumer = client_config(bootstrap).create()?;
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        list.add_partition_offset(topic, p, Offset::Offset(high))?;
-    }
-    Ok(list)
-}
-
 /// Waits until the application processed `n` records in all.
 fn wait_processed(streams: &Streams, n: u64, timeout: Duration) -> Result<u64, Box<dyn Error>> {
     let deadline = Instant::now() + timeout;
@@ -367,14 +283,16 @@ fn wait_processed(streams: &Streams, n: u64, timeout: Duration) -> Result<u64, B
 /// Runs the application on a cluster: creates the topics, loads the profiles, then streams
 /// the transactions through it and collects the alerts raised.
 pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
-    let cluster = match &options.bootstrap_servers {
-        Some(s) => Cluster::External(s.clone()),
-        None => Cluster::Embedded(MockCluster::new(1)?),
-    };
+    let cluster = Cluster::new(options.bootstrap_servers.as_deref())?;
     let bootstrap = cluster.bootstrap();
     let topics = &options.topics;
     let topology = topology(topics)?;
-    cluster.create_topics(&topology, options)?;
+    let names = vec![
+        topics.transactions.clone(),
+        topics.profiles.clone(),
+        topics.alerts.clone(),
+    ];
+    cluster.create_topics(&options.application_id, &topology, names, options.partitions)?;
     let alerts_from = ends(&bootstrap, &topics.alerts, options.partitions)?;
 
     let temp = tempfile::tempdir()?;

@@ -1,4 +1,4 @@
-//! Fraud velocity check (USE-CASES.md §1) on a Kafka cluster: card transactions join the
+//! Fraud velocity check on a Kafka cluster: card transactions join the
 //! customer-profiles table, are counted per account in 5-minute tumbling windows, scored, and
 //! risky payments become alerts on `fin.fraud-alerts`.
 //!
@@ -10,49 +10,51 @@
 //! cargo run --release --example fraud_velocity -- --bootstrap-servers 127.0.0.1:9092 --transactions 200000
 //! ```
 //!
-//! Options: `--bootstrap-servers HOST:PORT`, `--transactions N` (default 50,000: the mock
-//! cluster slows down badly past ~100K records), `--accounts N` (2,000), `--partitions N` (4),
-//! `--seed N` (42), `--application-id ID` (fraud-velocity), `--topic-prefix P` (none),
-//! `--check` (also compute the alerts on the TopologyTestDriver and require the same ones).
+//! Options: `cargo run --example fraud_velocity -- --help`.
 
 mod app;
 #[path = "../common/mod.rs"]
 mod common;
 
 use app::{Options, Topics};
+use clap::Parser;
 use std::error::Error;
 
-fn parse_args() -> Result<(Options, bool), Box<dyn Error>> {
-    let mut options = Options::default();
-    let mut check = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--check" {
-            check = true;
-            continue;
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--bootstrap-servers" => options.bootstrap_servers = Some(value),
-            "--transactions" => options.transactions = value.parse()?,
-            "--accounts" => options.accounts = value.parse()?,
-            "--partitions" => options.partitions = value.parse()?,
-            "--seed" => options.seed = value.parse()?,
-            "--application-id" => options.application_id = value,
-            "--topic-prefix" => options.topics = Topics::with_prefix(&value),
-            _ => {
-                return Err(format!(
-                    "unknown option {flag}; see the header of examples/fraud_velocity/main.rs"
-                )
-                .into())
-            }
-        }
-    }
-    Ok((options, check))
+/// Fraud velocity check (transactions joined with profiles, counted per account in 5-minute
+/// windows, scored) on Sluice.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    cluster: common::cli::ClusterArgs,
+    /// Transactions to generate (the mock cluster slows down badly past ~100K records).
+    #[arg(long, default_value_t = 50_000)]
+    transactions: usize,
+    #[arg(long, default_value_t = 2_000)]
+    accounts: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value = "fraud-velocity")]
+    application_id: String,
+}
+
+fn parse_args() -> (Options, bool) {
+    let a = Args::parse();
+    let options = Options {
+        bootstrap_servers: a.cluster.bootstrap_servers,
+        transactions: a.transactions,
+        accounts: a.accounts,
+        partitions: a.cluster.partitions,
+        seed: a.seed,
+        application_id: a.application_id,
+        topics: Topics::with_prefix(&a.cluster.topic_prefix),
+        ..Options::default()
+    };
+    (options, a.cluster.check)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (options, check) = parse_args()?;
+    let (options, check) = parse_args();
     println!("{}", app::topology(&options.topics)?.describe());
     let summary = app::run(&options)?;
     for a in summary.alerts.iter().take(10) {
