@@ -144,10 +144,12 @@ pub enum Payload {
     Malformed(Vec<u8>),
 }
 
+/// One record of the telemetry topic.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// When the record reaches the topic (true time, ms since the epoch).
     pub arrival: i64,
+    /// The device id.
     pub key: String,
     pub payload: Payload,
 }
