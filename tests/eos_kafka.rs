@@ -235,10 +235,7 @@ fn child(args: &[String]) {
         panic!("child needs: bootstrap app state-dir topics... key=value...")
     };
     let topics = Topics::from_args(&rest[..5]);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
+    support::log_to_stderr();
     let mut config = StreamsConfig::new(app, bootstrap);
     config.state_dir = state_dir.into();
     for kv in &rest[5..] {

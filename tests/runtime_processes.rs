@@ -28,11 +28,7 @@ fn child(args: &[String]) {
     let [bootstrap, app, input, output, state_dir] = args else {
         panic!("child needs: bootstrap app input output state-dir")
     };
-    // `RUST_LOG=info` shows assignments, restores and commits on stderr.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
+    support::log_to_stderr();
     let mut config = StreamsConfig::new(app, bootstrap);
     config.state_dir = state_dir.into();
     for (k, v) in [

@@ -8,12 +8,12 @@
 //! far less). The run at half the highest rate is checked against the TopologyTestDriver: the
 //! same alerts.
 
+use crate::common::cluster::{client_config, send};
 use crate::healthcare_app::{self as app, ClinicalAlert, Topics};
 use crate::load;
 use crate::spec::Spec;
 use crate::telemetry::{gaussian, DeviceProfile, DeviceType, Limits, Reading};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use sluice::prelude::*;
 use std::time::Duration;
 
@@ -69,19 +69,14 @@ pub fn preload_profiles(bootstrap: &str, topic: &str, devices: u64) {
 
 /// Writes records (key, value, timestamp) in order.
 pub fn write(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>, i64)]) {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let p: BaseProducer = client_config(bootstrap)
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "500000")
         .create()
         .expect("a producer");
     for (key, value, ts) in records {
-        let mut r = BaseRecord::to(topic).key(key).payload(value).timestamp(*ts);
-        while let Err((_, back)) = p.send(r) {
-            p.poll(Duration::from_millis(1));
-            r = back;
-        }
+        send(&p, topic, key, value, *ts);
     }
     p.flush(Duration::from_secs(120)).expect("records flushed");
 }

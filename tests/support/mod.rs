@@ -165,6 +165,15 @@ where
     }
 }
 
+/// Logs of a child process go to its stderr, at the level `RUST_LOG` sets (assignments,
+/// restores and commits at `info`).
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Child-process mode of the process tests: waits until `streams` runs, prints `RUNNING`, then
 /// serves until the parent writes `close` (or closes stdin).
 pub fn serve_until_close(streams: &sluice::engine::Streams, wait: Duration) {
