@@ -172,8 +172,12 @@ fn split_without_default_drops_unmatched() {
         .split()
         .branch(|_, v| v == "x", Branched::default())
         .no_default_branch();
-    assert_eq!(branches.keys().collect::<Vec<_>>(), vec!["1"]);
-    branches["1"].to("x", Produced::default());
+    // As Kafka Streams: named after the branch processor's generated name.
+    assert_eq!(
+        branches.keys().collect::<Vec<_>>(),
+        vec!["KSTREAM-BRANCH-00000000011"]
+    );
+    branches["KSTREAM-BRANCH-00000000011"].to("x", Produced::default());
     let f = Fixture::new(b);
     f.pipe("a", "x");
     f.pipe("b", "y");

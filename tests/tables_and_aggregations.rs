@@ -50,16 +50,17 @@ fn table_keeps_latest_value_and_tombstones_delete() {
 fn table_store_names_are_generated_when_not_given() {
     let b = StreamsBuilder::new();
     let t = b.table("profiles", Consumed::with(Serde::string(), Serde::string()));
-    assert_eq!(t.queryable_store_name(), Some("profiles-STATE-STORE-0000000001"));
+    // As Kafka Streams: the store takes index 0, before the source node.
+    assert_eq!(t.queryable_store_name(), Some("profiles-STATE-STORE-0000000000"));
     let topology = b.build().unwrap();
     assert_eq!(
         topology
-            .store("profiles-STATE-STORE-0000000001")
+            .store("profiles-STATE-STORE-0000000000")
             .unwrap()
             .changelog_topic()
             .unwrap()
             .resolve("app"),
-        "app-profiles-STATE-STORE-0000000001-changelog"
+        "app-profiles-STATE-STORE-0000000000-changelog"
     );
 }
 

@@ -88,7 +88,7 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
         let predicates: Vec<Option<PredicateFn>> = self.branches.iter().map(|(_, p)| p.clone()).collect();
         let branch_node = graph.borrow_mut().add_processor(
             "KSTREAM-BRANCH-",
-            None,
+            Some(self.prefix.clone()),
             ProcessorSpec::Branch { predicates },
             &[self.parent.node],
         );

@@ -82,12 +82,15 @@ impl StreamsBuilder {
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
         let topic = topic.into();
+        // As Kafka Streams: an unnamed store takes its index before the source node does, so
+        // the store (and its changelog topic) is named as a Kafka Streams application's.
+        let store = materialized.name.clone().unwrap_or_else(|| {
+            self.graph
+                .borrow_mut()
+                .generate_name(&format!("{topic}-STATE-STORE-"))
+        });
         let (source, key_serde, value_serde) = self.add_source(topic.clone(), consumed);
         let mut g = self.graph.borrow_mut();
-        let store = materialized
-            .name
-            .clone()
-            .unwrap_or_else(|| g.generate_name(&format!("{topic}-STATE-STORE-")));
         let key_serde = materialized.key_serde.clone().unwrap_or(key_serde);
         let value_serde = materialized.value_serde.clone().unwrap_or(value_serde);
         g.add_store(materialized.store_spec(&store, StoreKind::KeyValue, &key_serde, &value_serde));

@@ -45,10 +45,7 @@ impl<K, V> Clone for KGroupedStream<K, V> {
 
 /// `count`: `n + 1` from 0.
 pub(crate) fn count_aggregation() -> Aggregation {
-    Aggregation::Aggregate {
-        initializer: Arc::new(|| Box::new(0i64) as DynBox),
-        aggregator: Arc::new(|_, _, n| erase(downcast_box::<i64>(n) + 1)),
-    }
+    Aggregation::Count
 }
 
 pub(crate) fn reduce_aggregation<V: Data, F>(reducer: F) -> Aggregation

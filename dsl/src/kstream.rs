@@ -211,13 +211,16 @@ impl<K: Data, V: Data> KStream<K, V> {
         self.add("KSTREAM-FOREACH-", ProcessorSpec::Foreach(foreach_fn(action)));
     }
 
-    /// Routes records into branches (Kafka Streams' `split()`); branch names are `1`, `2`, ...
-    /// unless named.
+    /// Routes records into branches (Kafka Streams' `split()`). As Kafka Streams, the branch
+    /// processor takes a generated name (`KSTREAM-BRANCH-0000000001`), and the branches are
+    /// named after it: `<that name><branch name>`, or `<that name>1`, `2`, ... unless named.
     pub fn split(&self) -> BranchedKStream<K, V> {
-        BranchedKStream::new(self.clone(), String::new())
+        let name = self.graph.borrow_mut().generate_name("KSTREAM-BRANCH-");
+        BranchedKStream::new(self.clone(), name)
     }
 
-    /// [`split`](Self::split) with a prefix for the branch names.
+    /// [`split`](Self::split) with a name: the branch processor's name, and the prefix of the
+    /// branches' names.
     pub fn split_named(&self, prefix: impl Into<Named>) -> BranchedKStream<K, V> {
         BranchedKStream::new(self.clone(), prefix.into().0)
     }

@@ -120,8 +120,14 @@ impl<K: StoreData + Clone, V: StoreData> SessionWindowedKStream<K, V> {
         let retention_ms = window_retention(&self.grouped, &materialized, &self.windows);
         let windows = self.windows;
         let emit_on_close = self.emit_on_close;
+        // Kafka Streams' names: KSTREAM-REDUCE- for reduce, KSTREAM-AGGREGATE- otherwise.
+        let prefix = if matches!(aggregation, Aggregation::Reduce(_)) {
+            "KSTREAM-REDUCE-"
+        } else {
+            "KSTREAM-AGGREGATE-"
+        };
         let added = self.grouped.add_stateful(
-            "KSTREAM-AGGREGATE-",
+            prefix,
             &materialized,
             &value_serde,
             StoreKind::Session { retention_ms },

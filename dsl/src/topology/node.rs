@@ -451,6 +451,9 @@ pub enum Aggregation {
     },
     /// The first value is the aggregate; later ones fold in with `reducer(aggregate, value)`.
     Reduce(ReducerFn),
+    /// `count()`: the number of records (an `i64`). Needs no value, so time and session
+    /// windows count null values too, as Kafka Streams' windowed `count()` does.
+    Count,
 }
 
 impl Aggregation {
@@ -466,7 +469,16 @@ impl Aggregation {
             ) => aggregator(key, value, agg.unwrap_or_else(|| initializer())),
             (Aggregation::Reduce(reducer), Some(agg)) => reducer(agg, value),
             (Aggregation::Reduce(_), None) => value.clone(),
+            (Aggregation::Count, agg) => {
+                crate::dynamic::erase(agg.map_or(0, crate::dynamic::downcast_box::<i64>) + 1)
+            }
         }
+    }
+
+    /// Whether a null value counts (only `count()`: the other aggregations call a closure that
+    /// takes the value).
+    pub fn counts_null_values(&self) -> bool {
+        matches!(self, Aggregation::Count)
     }
 }
 

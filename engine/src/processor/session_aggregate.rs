@@ -107,9 +107,15 @@ impl Processor for SessionAggregate {
     }
 
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
-        let Some(value) = &record.value else {
-            ctx.drop_record(DropReason::NullValue);
-            return Ok(());
+        // As Kafka Streams: `count()` counts null values too; the other aggregations' closures
+        // cannot see one.
+        let value = match &record.value {
+            Some(v) => v,
+            None if self.aggregation.counts_null_values() => &null_placeholder(),
+            None => {
+                ctx.drop_record(DropReason::NullValue);
+                return Ok(());
+            }
         };
         let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
             ctx.drop_record(DropReason::NullKey);
@@ -117,7 +123,9 @@ impl Processor for SessionAggregate {
         };
         let t = record.timestamp;
         self.observed = self.observed.max(t);
-        let close = self.observed - self.grace_ms;
+        // As Kafka Streams: a session closes `gap + grace` after its end (the gap too: a later
+        // record within the gap could still extend it).
+        let close = self.observed - self.grace_ms - self.gap_ms;
         let task = ctx.task;
         let overlapping = self
             .schema
@@ -139,6 +147,7 @@ impl Processor for SessionAggregate {
         let mut aggregate: Option<DynBox> = match &self.aggregation {
             Aggregation::Aggregate { initializer, .. } => Some(initializer()),
             Aggregation::Reduce(_) => None,
+            Aggregation::Count => Some(Box::new(0i64)),
         };
         for session in &overlapping {
             let merged = self.emitter.deserialize_box(ctx, &session.value)?;
@@ -150,6 +159,9 @@ impl Processor for SessionAggregate {
         let new = match (&self.aggregation, aggregate) {
             (Aggregation::Aggregate { aggregator, .. }, Some(a)) => aggregator(&record.key, value, a),
             (Aggregation::Reduce(reducer), Some(a)) => reducer(a, value),
+            (Aggregation::Count, Some(a)) => {
+                sluice_dsl::dynamic::erase(sluice_dsl::dynamic::downcast_box::<i64>(a) + 1)
+            }
             (_, None) => value.clone(),
         };
         // As Kafka Streams: unless the record starts a new session on its own, every merged
@@ -219,4 +231,9 @@ impl Processor for SessionAggregate {
         self.observed = UNKNOWN_TIME;
         self.expired_below = 0;
     }
+}
+
+/// The value `count()` folds in for a null value (it never looks at it).
+pub(crate) fn null_placeholder() -> sluice_dsl::dynamic::Dyn {
+    std::sync::Arc::new(())
 }

@@ -267,7 +267,11 @@ impl Processor for Materialize {
         };
         let old = self.emitter.read(ctx, &key_bytes)?;
         if record.value.is_none() && old.is_none() {
-            // Deleting an absent key changes nothing.
+            // Deleting an absent key changes nothing in the store. As Kafka Streams: a caching
+            // store drops it; without a cache the tombstone is forwarded all the same.
+            if !self.emitter.has_cache() {
+                ctx.forward(record);
+            }
             return Ok(());
         }
         let new = match record.value {

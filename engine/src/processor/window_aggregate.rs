@@ -406,9 +406,17 @@ impl Processor for WindowAggregate {
     }
 
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
-        let Some(value) = &record.value else {
-            ctx.drop_record(DropReason::NullValue);
-            return Ok(());
+        // As Kafka Streams: `count()` over time windows counts null values too (sliding windows,
+        // like every other aggregation, skip them).
+        let counts_nulls = self.aggregation.counts_null_values()
+            && !matches!(self.windows, WindowDefinition::Sliding { .. });
+        let value = match &record.value {
+            Some(v) => v,
+            None if counts_nulls => &super::session_aggregate::null_placeholder(),
+            None => {
+                ctx.drop_record(DropReason::NullValue);
+                return Ok(());
+            }
         };
         let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
             ctx.drop_record(DropReason::NullKey);
