@@ -237,7 +237,7 @@ fn check_describe(name: &str) {
 /// Sluice's typed keys cannot be null: a null key on a topic read with `Serde::string()` is a
 /// deserialization error (handled by `deserialization.exception.handler`: log and fail by
 /// default, or log and continue, or dead-letter), where Kafka Streams passes the null key on.
-/// Keys that may be null are read with `Serde::optional` (the `nullable_*` cases).
+/// Keys that may be null are read with `Serde::optional`.
 #[test]
 fn null_key_with_string_serde_is_a_deserialization_error() {
     let case = CATALOGUE.iter().find(|c| c.name == "filter").unwrap();
