@@ -46,6 +46,38 @@ fn table_keeps_latest_value_and_tombstones_delete() {
     );
 }
 
+/// Found by the conformance suite: the deletion of a key a table never held is forwarded when
+/// the table's store does not cache (Kafka Streams' caching store drops it, as above); a
+/// table-table join never forwards the deletion of a result it never produced.
+#[test]
+fn uncached_tables_forward_deletes_of_absent_keys_and_joins_do_not() {
+    let b = StreamsBuilder::new();
+    let left = b.table("left", Consumed::with(Serde::string(), Serde::string()));
+    let right = b.table("right", Consumed::with(Serde::string(), Serde::string()));
+    left.to_stream().to("left-changes", Produced::default());
+    left.join(&right, |l, r| format!("{l}{r}"))
+        .to_stream()
+        .to("joined", Produced::default());
+    let config = StreamsConfig::new("test-driver", "dummy:9092")
+        .with("default.dsl.store", "in_memory")
+        .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
+        .unwrap();
+    let d = TopologyTestDriver::with_config(b.build().unwrap(), config).unwrap();
+    let left_in = d.create_input_topic("left", Serde::string(), Serde::string());
+    let right_in = d.create_input_topic("right", Serde::string(), Serde::string());
+    left_in.pipe_tombstone_at("k".into(), 1);
+    right_in.pipe_input_at("j".into(), "r".into(), 2); // no left value: no join result
+    assert_eq!(
+        d.topic_log("left-changes")
+            .into_iter()
+            .map(|r| (r.key, r.value))
+            .collect::<Vec<_>>(),
+        vec![(Some(b"k".to_vec()), None)],
+        "the tombstone of an absent key goes downstream"
+    );
+    assert!(d.topic_log("joined").is_empty(), "{:?}", d.topic_log("joined"));
+}
+
 #[test]
 fn table_store_names_are_generated_when_not_given() {
     let b = StreamsBuilder::new();

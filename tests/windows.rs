@@ -227,9 +227,44 @@ fn session_records_later_than_grace_are_dropped() {
     let (d, input) = session_counts(10, 5);
     input.pipe_input_at("A".into(), "x".into(), 100);
     input.pipe_input_at("A".into(), "x".into(), 94); // joins [100,100]: merged end 100 >= 95
-    input.pipe_input_at("A".into(), "x".into(), 50); // a new session ending at 50 < 95: late
+                                                     // A new session ending at 50: late, as it ends before stream time - grace - gap (85).
+    input.pipe_input_at("A".into(), "x".into(), 50);
     assert_eq!(sessions_of(&d, "A"), vec![(94, 100, 2)]);
     assert_eq!(dropped_late(&d), 1);
+}
+
+/// Found by the conformance suite: a session closes `gap + grace` after its end (a later record
+/// within the gap could still extend it), not `grace` after it.
+#[test]
+fn sessions_close_gap_plus_grace_after_their_end() {
+    let (d, input) = session_counts(4_000, 0);
+    input.pipe_input_at("B".into(), "x".into(), 13_186);
+    // Older than stream time, but a session ending at 12,273 stays open until 16,273 (no grace):
+    // a record up to 4 s later could still extend it.
+    input.pipe_input_at("A".into(), "x".into(), 12_273);
+    input.pipe_input_at("A".into(), "x".into(), 14_000); // extends it
+    assert_eq!(sessions_of(&d, "A"), vec![(12_273, 14_000, 2)]);
+    assert_eq!(dropped_late(&d), 0);
+}
+
+/// Found by the conformance suite: `count()` over time and session windows counts null values,
+/// as Kafka Streams' does (it needs no value); sliding windows skip them, as Kafka Streams'.
+#[test]
+fn windowed_counts_count_null_values() {
+    let (d, input) = windowed_counts(TimeWindows::of_size_with_no_grace(ms(10)));
+    input.pipe_input_at("A".into(), "x".into(), 1);
+    input.pipe_tombstone_at("A".into(), 2);
+    assert_eq!(windows_of(&d, "A"), vec![(0, 10, 2)]);
+
+    let (d, input) = session_counts(10, 0);
+    input.pipe_input_at("A".into(), "x".into(), 1);
+    input.pipe_tombstone_at("A".into(), 2);
+    assert_eq!(sessions_of(&d, "A"), vec![(1, 2, 2)]);
+
+    let (d, input) = windowed_counts(SlidingWindows::of_time_difference_with_no_grace(ms(10)));
+    input.pipe_input_at("A".into(), "x".into(), 1);
+    input.pipe_tombstone_at("A".into(), 2);
+    assert_eq!(windows_of(&d, "A"), vec![(0, 10, 1)]);
 }
 
 #[test]

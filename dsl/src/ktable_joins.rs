@@ -152,7 +152,7 @@ impl<K: StoreData, V: StoreData> KTable<K, V> {
         let node = g.add_processor(
             "KTABLE-JOIN-MATERIALIZE-",
             None,
-            ProcessorSpec::ToTable { store: store.clone() },
+            ProcessorSpec::JoinResult { store: store.clone() },
             &[merge],
         );
         drop(g);

@@ -10,20 +10,25 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 
 /// Runs `events` through case `case` on Sluice.
-pub fn run(case: &Case, events: &[Event], cache: bool, keys: &[String]) -> Outcome {
+pub fn run(case: &Case, events: &[Event], run: super::Run, keys: &[String]) -> Outcome {
     let topology = catalogue::build(case.name);
     let describe = topology.describe().to_string();
     let mut config = StreamsConfig::new("test-driver", "dummy:9092");
     config.set("default.dsl.store", "in_memory").unwrap();
     config
-        .set("statestore.cache.max.bytes", if cache { "10485760" } else { "0" })
+        .set(
+            "statestore.cache.max.bytes",
+            if run.cache { "10485760" } else { "0" },
+        )
         .unwrap();
     if case.continue_on_bad_input {
         config
             .set("deserialization.exception.handler", "LogAndContinue")
             .unwrap();
     }
-    let driver = TopologyTestDriver::with_config(topology, config).expect("the driver starts");
+    let driver = TopologyTestDriver::with_config(topology, config)
+        .expect("the driver starts")
+        .with_commit_every(run.commit_every);
     let mut error = None;
     for event in events {
         match event {
@@ -40,6 +45,11 @@ pub fn run(case: &Case, events: &[Event], cache: bool, keys: &[String]) -> Outco
                 }
             }
             Event::WallClock { .. } => {}
+        }
+    }
+    if error.is_none() {
+        if let Err(e) = driver.commit() {
+            error = Some(e.to_string());
         }
     }
     let outputs = case

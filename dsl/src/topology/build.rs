@@ -213,6 +213,7 @@ fn store_writers(nodes: &[Node]) -> HashMap<&str, NodeId> {
             let written = match p {
                 ProcessorSpec::TableSource { store }
                 | ProcessorSpec::ToTable { store }
+                | ProcessorSpec::JoinResult { store }
                 | ProcessorSpec::Aggregate { store, .. }
                 | ProcessorSpec::WindowAggregate { store, .. }
                 | ProcessorSpec::SessionAggregate { store, .. } => Some(store),

@@ -193,6 +193,12 @@ pub enum ProcessorSpec {
         /// The table's store.
         store: String,
     },
+    /// Materializes the results of a table-table join (null deletes a result). Unlike a table
+    /// source, it never forwards the deletion of a result it does not hold.
+    JoinResult {
+        /// The join's store.
+        store: String,
+    },
     /// Turns table changes into a stream of new values (deletes are null values).
     ToStream,
     /// Aggregates values per key (`aggregate`, `count`, `reduce`).
@@ -382,6 +388,7 @@ impl ProcessorSpec {
             ProcessorSpec::PassThrough => "pass_through",
             ProcessorSpec::TableSource { .. } => "table_source",
             ProcessorSpec::ToTable { .. } => "to_table",
+            ProcessorSpec::JoinResult { .. } => "join_result",
             ProcessorSpec::ToStream => "to_stream",
             ProcessorSpec::Aggregate { .. } => "aggregate",
             ProcessorSpec::WindowAggregate { .. } => "window_aggregate",
@@ -401,6 +408,7 @@ impl ProcessorSpec {
         match self {
             ProcessorSpec::TableSource { store }
             | ProcessorSpec::ToTable { store }
+            | ProcessorSpec::JoinResult { store }
             | ProcessorSpec::Aggregate { store, .. }
             | ProcessorSpec::Suppress { store, .. } => vec![store.as_str()],
             ProcessorSpec::WindowAggregate {
@@ -457,21 +465,24 @@ pub enum Aggregation {
 }
 
 impl Aggregation {
-    /// Folds `value` into `aggregate` (or starts a new one).
+    /// The aggregate of a new key or window before its first value (none for `reduce`).
+    pub fn initial(&self) -> Option<DynBox> {
+        match self {
+            Aggregation::Aggregate { initializer, .. } => Some(initializer()),
+            Aggregation::Reduce(_) => None,
+            Aggregation::Count => Some(Box::new(0i64)),
+        }
+    }
+
+    /// Folds `value` into `aggregate` (or into [`initial`](Self::initial)).
     pub fn fold(&self, key: &Dyn, value: &Dyn, aggregate: Option<DynBox>) -> Dyn {
-        match (self, aggregate) {
-            (
-                Aggregation::Aggregate {
-                    initializer,
-                    aggregator,
-                },
-                agg,
-            ) => aggregator(key, value, agg.unwrap_or_else(|| initializer())),
+        match (self, aggregate.or_else(|| self.initial())) {
+            (Aggregation::Aggregate { aggregator, .. }, Some(agg)) => aggregator(key, value, agg),
             (Aggregation::Reduce(reducer), Some(agg)) => reducer(agg, value),
-            (Aggregation::Reduce(_), None) => value.clone(),
-            (Aggregation::Count, agg) => {
-                crate::dynamic::erase(agg.map_or(0, crate::dynamic::downcast_box::<i64>) + 1)
+            (Aggregation::Count, Some(n)) => {
+                crate::dynamic::erase(crate::dynamic::downcast_box::<i64>(n) + 1)
             }
+            (_, None) => value.clone(),
         }
     }
 

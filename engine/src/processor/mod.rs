@@ -189,8 +189,9 @@ fn build_processor(
         ProcessorSpec::Branch { predicates } => Box::new(Branch(predicates.clone())),
         ProcessorSpec::PassThrough => Box::new(PassThrough),
         ProcessorSpec::TableSource { store } | ProcessorSpec::ToTable { store } => {
-            Box::new(table::Materialize::new(emitter(store)))
+            Box::new(table::Materialize::new(emitter(store), true))
         }
+        ProcessorSpec::JoinResult { store } => Box::new(table::Materialize::new(emitter(store), false)),
         ProcessorSpec::ToStream => Box::new(table::ToStream),
         ProcessorSpec::TableFilter { predicate, negate } => Box::new(table::TableFilter {
             predicate: Arc::clone(predicate),
@@ -318,4 +319,9 @@ fn build_processor(
             other.kind_name()
         ),
     }
+}
+
+/// The value `count()` folds in for a null value: it counts records and never looks at one.
+pub(crate) fn null_placeholder() -> sluice_dsl::dynamic::Dyn {
+    std::sync::Arc::new(())
 }

@@ -111,7 +111,7 @@ impl Processor for SessionAggregate {
         // cannot see one.
         let value = match &record.value {
             Some(v) => v,
-            None if self.aggregation.counts_null_values() => &null_placeholder(),
+            None if self.aggregation.counts_null_values() => &super::null_placeholder(),
             None => {
                 ctx.drop_record(DropReason::NullValue);
                 return Ok(());
@@ -144,11 +144,7 @@ impl Processor for SessionAggregate {
             return Ok(());
         }
         // Kafka Streams' order: the initial aggregate, the merged sessions, then the record.
-        let mut aggregate: Option<DynBox> = match &self.aggregation {
-            Aggregation::Aggregate { initializer, .. } => Some(initializer()),
-            Aggregation::Reduce(_) => None,
-            Aggregation::Count => Some(Box::new(0i64)),
-        };
+        let mut aggregate: Option<DynBox> = self.aggregation.initial();
         for session in &overlapping {
             let merged = self.emitter.deserialize_box(ctx, &session.value)?;
             aggregate = Some(match aggregate {
@@ -156,14 +152,7 @@ impl Processor for SessionAggregate {
                 Some(a) => (self.merger)(&record.key, a, merged),
             });
         }
-        let new = match (&self.aggregation, aggregate) {
-            (Aggregation::Aggregate { aggregator, .. }, Some(a)) => aggregator(&record.key, value, a),
-            (Aggregation::Reduce(reducer), Some(a)) => reducer(a, value),
-            (Aggregation::Count, Some(a)) => {
-                sluice_dsl::dynamic::erase(sluice_dsl::dynamic::downcast_box::<i64>(a) + 1)
-            }
-            (_, None) => value.clone(),
-        };
+        let new = self.aggregation.fold(&record.key, value, aggregate);
         // As Kafka Streams: unless the record starts a new session on its own, every merged
         // session (even one equal to the result) is deleted downstream before the result is put.
         let merged_away = if (start, end) == (t, t) {
@@ -231,9 +220,4 @@ impl Processor for SessionAggregate {
         self.observed = UNKNOWN_TIME;
         self.expired_below = 0;
     }
-}
-
-/// The value `count()` folds in for a null value (it never looks at it).
-pub(crate) fn null_placeholder() -> sluice_dsl::dynamic::Dyn {
-    std::sync::Arc::new(())
 }

@@ -248,14 +248,22 @@ impl TableEmitter {
     }
 }
 
-/// `builder.table(...)` and `KStream::to_table`: the latest value per key; null deletes.
+/// `builder.table(...)`, `KStream::to_table` and table-table join results: the latest value
+/// per key; null deletes.
 pub(crate) struct Materialize {
     emitter: TableEmitter,
+    /// Whether the deletion of an absent key goes downstream when the store does not cache:
+    /// true for table sources, as Kafka Streams' `KTableSource` forwards it (its caching store
+    /// drops it); false for join results, which Kafka Streams does not materialize.
+    forward_absent_deletes: bool,
 }
 
 impl Materialize {
-    pub(crate) fn new(emitter: TableEmitter) -> Self {
-        Materialize { emitter }
+    pub(crate) fn new(emitter: TableEmitter, forward_absent_deletes: bool) -> Self {
+        Materialize {
+            emitter,
+            forward_absent_deletes,
+        }
     }
 }
 
@@ -268,8 +276,8 @@ impl Processor for Materialize {
         let old = self.emitter.read(ctx, &key_bytes)?;
         if record.value.is_none() && old.is_none() {
             // Deleting an absent key changes nothing in the store. As Kafka Streams: a caching
-            // store drops it; without a cache the tombstone is forwarded all the same.
-            if !self.emitter.has_cache() {
+            // source store drops it; without a cache the tombstone is forwarded all the same.
+            if self.forward_absent_deletes && !self.emitter.has_cache() {
                 ctx.forward(record);
             }
             return Ok(());

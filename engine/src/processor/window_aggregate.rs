@@ -412,7 +412,7 @@ impl Processor for WindowAggregate {
             && !matches!(self.windows, WindowDefinition::Sliding { .. });
         let value = match &record.value {
             Some(v) => v,
-            None if counts_nulls => &super::session_aggregate::null_placeholder(),
+            None if counts_nulls => &super::null_placeholder(),
             None => {
                 ctx.drop_record(DropReason::NullValue);
                 return Ok(());
