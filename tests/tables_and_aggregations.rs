@@ -47,17 +47,18 @@ fn table_keeps_latest_value_and_tombstones_delete() {
 }
 
 /// Found by the conformance suite: the deletion of a key a table never held is forwarded when
-/// the table's store does not cache (Kafka Streams' caching store drops it, as above); a
-/// table-table join never forwards the deletion of a result it never produced.
+/// the table's store does not cache (Kafka Streams' caching store drops it, as above). An inner
+/// table-table join forwards a change only while the other side has a value: then a deletion
+/// goes on even for a result never produced, as in Kafka Streams.
 #[test]
-fn uncached_tables_forward_deletes_of_absent_keys_and_joins_do_not() {
+fn uncached_tables_forward_deletes_of_absent_keys() {
     let b = StreamsBuilder::new();
     let left = b.table("left", Consumed::with(Serde::string(), Serde::string()));
     let right = b.table("right", Consumed::with(Serde::string(), Serde::string()));
     left.to_stream().to("left-changes", Produced::default());
     left.join(&right, |l, r| format!("{l}{r}"))
         .to_stream()
-        .to("joined", Produced::default());
+        .to("joined", Produced::with(Serde::string(), Serde::string()));
     let config = StreamsConfig::new("test-driver", "dummy:9092")
         .with("default.dsl.store", "in_memory")
         .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
@@ -67,23 +68,35 @@ fn uncached_tables_forward_deletes_of_absent_keys_and_joins_do_not() {
     let right_in = d.create_input_topic("right", Serde::string(), Serde::string());
     left_in.pipe_tombstone_at("k".into(), 1);
     right_in.pipe_input_at("j".into(), "r".into(), 2); // no left value: no join result
+    assert!(d.topic_log("joined").is_empty(), "{:?}", d.topic_log("joined"));
+    left_in.pipe_tombstone_at("j".into(), 3); // the right side has a value: a deletion
+    assert_eq!(
+        d.topic_log("joined")
+            .into_iter()
+            .map(|r| (r.key, r.value, r.timestamp))
+            .collect::<Vec<_>>(),
+        vec![(Some(b"j".to_vec()), None, 3)]
+    );
     assert_eq!(
         d.topic_log("left-changes")
             .into_iter()
             .map(|r| (r.key, r.value))
             .collect::<Vec<_>>(),
-        vec![(Some(b"k".to_vec()), None)],
+        vec![(Some(b"k".to_vec()), None), (Some(b"j".to_vec()), None)],
         "the tombstone of an absent key goes downstream"
     );
-    assert!(d.topic_log("joined").is_empty(), "{:?}", d.topic_log("joined"));
 }
 
 #[test]
 fn table_store_names_are_generated_when_not_given() {
     let b = StreamsBuilder::new();
     let t = b.table("profiles", Consumed::with(Serde::string(), Serde::string()));
-    // As Kafka Streams: the store takes index 0, before the source node.
-    assert_eq!(t.queryable_store_name(), Some("profiles-STATE-STORE-0000000000"));
+    // As Kafka Streams: the store takes index 0, before the source node, and a store the user
+    // did not name is not queryable.
+    assert_eq!(t.queryable_store_name(), None);
+    b.stream("tx", Consumed::with(Serde::string(), Serde::string()))
+        .join_table(&t, |tx, profile| format!("{tx}@{profile}"))
+        .to("enriched", Produced::with(Serde::string(), Serde::string()));
     let topology = b.build().unwrap();
     assert_eq!(
         topology
@@ -96,6 +109,30 @@ fn table_store_names_are_generated_when_not_given() {
     );
 }
 
+/// Found by the conformance suite: as Kafka Streams, a table that nothing joins is not
+/// materialized, and its filter forwards every filtered-out update as a deletion (it has no old
+/// value to tell that the key was never forwarded).
+#[test]
+fn unread_source_tables_keep_no_store() {
+    let b = StreamsBuilder::new();
+    b.table("limits", Consumed::with(Serde::string(), Serde::<i64>::i64()))
+        .to_stream()
+        .to("changes", Produced::default());
+    let topology = b.build().unwrap();
+    assert!(topology.stores().is_empty(), "{:?}", topology.stores());
+    let d = TopologyTestDriver::new(topology);
+    let input = d.create_input_topic("limits", Serde::string(), Serde::<i64>::i64());
+    input.pipe_input_at("a".into(), 1, 1);
+    input.pipe_tombstone_at("never-seen".into(), 2);
+    let out = d.create_output_topic("changes", Serde::string(), Serde::<i64>::i64());
+    let got: Vec<(String, Option<i64>)> = out
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
+    assert_eq!(got, vec![("a".into(), Some(1)), ("never-seen".into(), None)]);
+}
+
 #[test]
 fn ktable_filter_turns_filtered_updates_into_deletes() {
     let b = StreamsBuilder::new();
@@ -106,17 +143,27 @@ fn ktable_filter_turns_filtered_updates_into_deletes() {
         .to("high", Produced::with(Serde::string(), Serde::i64()));
     let d = driver(b);
     let input = d.create_input_topic("limits", Serde::string(), Serde::<i64>::i64());
-    input.pipe_input("a".into(), 50); // never passed: nothing forwarded
+    // Without old values (nothing downstream asks for them), every filtered-out update is
+    // forwarded as a deletion, as Kafka Streams does.
+    input.pipe_input("a".into(), 50); // never passed: a deletion all the same
     input.pipe_input("b".into(), 150);
     input.pipe_input("b".into(), 10); // stops passing: delete
-    input.pipe_input("b".into(), 5); // still filtered, was already deleted: nothing
+    input.pipe_input("b".into(), 5); // still filtered: deleted again
     let out = d.create_output_topic("high", Serde::string(), Serde::<i64>::i64());
     let got: Vec<(String, Option<i64>)> = out
         .read_records_to_list()
         .into_iter()
         .map(|r| (r.key, r.value))
         .collect();
-    assert_eq!(got, vec![("b".into(), Some(300)), ("b".into(), None)]);
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), None),
+            ("b".into(), Some(300)),
+            ("b".into(), None),
+            ("b".into(), None)
+        ]
+    );
 }
 
 #[test]

@@ -47,22 +47,25 @@ Topologies:
     Source: KSTREAM-SOURCE-0000000000 (topics: [clicks])
       --> by-page
     Processor: by-page (stores: [])
-      --> clicks-per-page-repartition-sink
+      --> clicks-per-page-repartition-filter
       <-- KSTREAM-SOURCE-0000000000
-    Sink: clicks-per-page-repartition-sink (topic: clicks-per-page-repartition)
+    Processor: clicks-per-page-repartition-filter (stores: [])
+      --> clicks-per-page-repartition-sink
       <-- by-page
+    Sink: clicks-per-page-repartition-sink (topic: clicks-per-page-repartition)
+      <-- clicks-per-page-repartition-filter
 
    Sub-topology: 1
     Source: clicks-per-page-repartition-source (topics: [clicks-per-page-repartition])
       --> KSTREAM-AGGREGATE-0000000002
     Processor: KSTREAM-AGGREGATE-0000000002 (stores: [clicks-per-page])
-      --> KTABLE-TOSTREAM-0000000003
+      --> KTABLE-TOSTREAM-0000000006
       <-- clicks-per-page-repartition-source
-    Processor: KTABLE-TOSTREAM-0000000003 (stores: [])
-      --> KSTREAM-SINK-0000000004
+    Processor: KTABLE-TOSTREAM-0000000006 (stores: [])
+      --> KSTREAM-SINK-0000000007
       <-- KSTREAM-AGGREGATE-0000000002
-    Sink: KSTREAM-SINK-0000000004 (topic: page-counts)
-      <-- KTABLE-TOSTREAM-0000000003
+    Sink: KSTREAM-SINK-0000000007 (topic: page-counts)
+      <-- KTABLE-TOSTREAM-0000000006
 
 ";
     assert_eq!(text, expected);

@@ -92,6 +92,10 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
             ProcessorSpec::Branch { predicates },
             &[self.parent.node],
         );
+        // As Kafka Streams, each branch takes an index, named or not.
+        for _ in &self.branches {
+            graph.borrow_mut().generate_name("KSTREAM-BRANCHCHILD-");
+        }
         let mut out = BTreeMap::new();
         for (name, _) in self.branches {
             let child = graph.borrow_mut().add_processor(

@@ -84,10 +84,12 @@ impl StreamsBuilder {
         let topic = topic.into();
         // As Kafka Streams: an unnamed store takes its index before the source node does, so
         // the store (and its changelog topic) is named as a Kafka Streams application's.
+        let queryable = materialized.name.is_some();
         let store = materialized.name.clone().unwrap_or_else(|| {
-            self.graph
-                .borrow_mut()
-                .generate_name(&format!("{topic}-STATE-STORE-"))
+            let mut g = self.graph.borrow_mut();
+            let name = g.generate_name(&format!("{topic}-STATE-STORE-"));
+            g.on_demand_stores.push(name.clone());
+            name
         });
         let (source, key_serde, value_serde) = self.add_source(topic.clone(), consumed);
         let mut g = self.graph.borrow_mut();
@@ -97,17 +99,25 @@ impl StreamsBuilder {
         let node = g.add_processor(
             "KTABLE-SOURCE-",
             None,
-            ProcessorSpec::TableSource { store: store.clone() },
+            ProcessorSpec::TableSource {
+                store: Some(store.clone()),
+                key_serde: key_serde.clone().into(),
+            },
             &[source],
         );
         drop(g);
-        KTable::new(
+        let table = KTable::new(
             self.graph.clone(),
             node,
             Some(key_serde),
             Some(value_serde),
             Some(store),
-        )
+        );
+        // As Kafka Streams: a table is queryable only by a name the user gave.
+        KTable {
+            store: table.store.clone().filter(|_| queryable),
+            ..table
+        }
     }
 
     /// A table of every partition of `topic`, on every instance (see [`GlobalKTable`]).
@@ -134,10 +144,14 @@ impl StreamsBuilder {
                 reason,
             });
         }
+        // Kafka Streams' names and indexes: the store, then the source, then the processor.
         let store = materialized
             .name
             .clone()
-            .unwrap_or_else(|| g.generate_name(&format!("{topic}-GLOBAL-STORE-")));
+            .unwrap_or_else(|| g.generate_name(&format!("{topic}-STATE-STORE-")));
+        let source_name = g.name_or_generate("KSTREAM-SOURCE-", consumed.name.clone());
+        let processor_name = g.generate_name("KTABLE-SOURCE-");
+        let position = g.nodes.len();
         let key_serde = materialized.key_serde.clone().unwrap_or(consumed.key_serde);
         let value_serde = materialized.value_serde.clone().unwrap_or(consumed.value_serde);
         // The topic is the changelog of a global store.
@@ -152,6 +166,10 @@ impl StreamsBuilder {
             store: store.clone(),
             key_serde: key_serde.clone().into(),
             value_serde: value_serde.into(),
+            source_name,
+            processor_name,
+            sub_topology: 0,
+            position,
         });
         drop(g);
         GlobalKTable {
@@ -174,8 +192,9 @@ impl StreamsBuilder {
                 reason,
             });
         }
+        let name = g.name_or_generate("KSTREAM-SOURCE-", consumed.name);
         let node = g.add_source(
-            consumed.name,
+            Some(name),
             SourceSpec {
                 topics: vec![TopicRef::User(topic)],
                 key_serde: consumed.key_serde.clone().into(),

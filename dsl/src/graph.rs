@@ -15,6 +15,9 @@ pub(crate) struct Graph {
     pub(crate) nodes: Vec<Node>,
     pub(crate) stores: Vec<StoreSpec>,
     pub(crate) global_tables: Vec<GlobalTableSpec>,
+    /// Stores of table sources that the user did not name: materialized only if something
+    /// reads them (see `ProcessorSpec::TableSource`); `build()` drops the others.
+    pub(crate) on_demand_stores: Vec<String>,
     /// Kafka Streams' name index, shared by nodes and generated store names.
     counter: usize,
     /// DSL calls cannot fail without breaking method chains, so errors wait for `build()`.
@@ -27,6 +30,14 @@ impl Graph {
         let name = format!("{prefix}{:010}", self.counter);
         self.counter += 1;
         name
+    }
+
+    /// Kafka Streams' `orElseGenerateWithPrefix`: the given name, or a generated one. An index
+    /// is taken either way, so naming one operator leaves the generated names of the others as
+    /// they were.
+    pub(crate) fn name_or_generate(&mut self, prefix: &str, name: Option<String>) -> String {
+        let generated = self.generate_name(prefix);
+        name.unwrap_or(generated)
     }
 
     pub(crate) fn error(&mut self, e: TopologyError) {

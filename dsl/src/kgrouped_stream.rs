@@ -194,10 +194,12 @@ impl<K: StoreData, V: StoreData> KGroupedStream<K, V> {
             .clone()
             .or_else(|| self.key_serde())
             .unwrap_or_else(Serde::bincode);
+        // As Kafka Streams: the processor takes its index before the repartition nodes do.
+        let name = graph.borrow_mut().generate_name(prefix);
         let parent = self.repartition_if_required(&store);
         let mut g = graph.borrow_mut();
         g.add_store(materialized.store_spec(&store, kind, &key_serde, value_serde));
-        let node = g.add_processor(prefix, None, spec(store.clone()), &[parent]);
+        let node = g.add_processor(prefix, Some(name), spec(store.clone()), &[parent]);
         Added {
             node,
             key_serde,

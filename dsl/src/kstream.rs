@@ -222,7 +222,11 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// [`split`](Self::split) with a name: the branch processor's name, and the prefix of the
     /// branches' names.
     pub fn split_named(&self, prefix: impl Into<Named>) -> BranchedKStream<K, V> {
-        BranchedKStream::new(self.clone(), prefix.into().0)
+        let name = self
+            .graph
+            .borrow_mut()
+            .name_or_generate("KSTREAM-BRANCH-", Some(prefix.into().0));
+        BranchedKStream::new(self.clone(), name)
     }
 
     /// The records of both streams, interleaved in processing order.
@@ -256,10 +260,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 reason,
             });
         }
-        let sink_name = produced
-            .name
-            .clone()
-            .unwrap_or_else(|| g.generate_name("KSTREAM-SINK-"));
+        let sink_name = g.name_or_generate("KSTREAM-SINK-", produced.name.clone());
         let key_serde = produced.key_serde.or_else(|| self.key_serde.clone());
         let value_serde = produced.value_serde.or_else(|| self.value_serde.clone());
         let (key_serde, value_serde) = match (key_serde, value_serde) {

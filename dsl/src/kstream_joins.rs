@@ -80,22 +80,17 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
         )
     }
 
-    /// This stream's node for a join named `base`: repartitioned first if its key changed, so
-    /// that it is co-partitioned with the other side.
-    fn join_input(&self, base: &str, side: &str) -> NodeId {
+    /// This stream's node for a join: repartitioned first if its key changed, so that it is
+    /// co-partitioned with the other side. The repartition topic is `<base>-repartition`,
+    /// `base` defaulting to this stream's node name, as Kafka Streams names it.
+    fn join_input(&self, base: Option<String>) -> NodeId {
         if !self.repartition_required {
             return self.node;
         }
+        let base = base.unwrap_or_else(|| self.graph.borrow().nodes[self.node].name.clone());
         let key_serde = self.key_serde.clone().unwrap_or_else(Serde::bincode);
         let value_serde = self.value_serde.clone().unwrap_or_else(Serde::bincode);
-        add_repartition(
-            &self.graph,
-            self.node,
-            &format!("{base}-{side}"),
-            key_serde,
-            value_serde,
-            None,
-        )
+        add_repartition(&self.graph, self.node, &base, key_serde, value_serde, None)
     }
 
     fn check_same_builder(&self, other: &crate::graph::GraphRef, operation: &'static str) -> bool {
@@ -158,11 +153,11 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
         } else {
             "KSTREAM-JOIN-"
         };
-        let name = self.graph.borrow_mut().generate_name(prefix);
-        let input = self.join_input(&name, "left");
+        // As Kafka Streams: repartitioned (if needed) before the join takes its index.
+        let input = self.join_input(None);
         let node = self.graph.borrow_mut().add_processor(
             prefix,
-            Some(name),
+            None,
             ProcessorSpec::StreamTableJoin {
                 table: view,
                 joiner,
@@ -221,13 +216,9 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
         }
         let key_mapper: KeyValueToKeyFn =
             Arc::new(move |k, v| erase(key_mapper(downcast_ref::<K>(k), downcast_ref::<V>(v))));
-        let prefix = if left {
-            "KSTREAM-LEFTJOIN-"
-        } else {
-            "KSTREAM-JOIN-"
-        };
+        // Kafka Streams names inner global-table joins KSTREAM-LEFTJOIN- too.
         let node = self.graph.borrow_mut().add_processor(
-            prefix,
+            "KSTREAM-LEFTJOIN-",
             None,
             ProcessorSpec::GlobalTableJoin {
                 store: global.store.clone(),
@@ -325,13 +316,59 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
                 .borrow_mut()
                 .error(TopologyError::InvalidWindows { reason });
         }
-        let base = joined
-            .name
-            .clone()
-            .unwrap_or_else(|| self.graph.borrow_mut().generate_name("KSTREAM-JOIN-"));
-        let stores = joined.store_name.clone().unwrap_or_else(|| base.clone());
-        let left_input = self.join_input(&base, "left");
-        let right_input = other.join_input(&base, "right");
+        // Kafka Streams' names and indexes: each side repartitioned (if needed) first; then
+        // the two windowed nodes, this side's and the other side's join processors and the
+        // merge. A join `name` names them `<name>-this-windowed`, `<name>-this-join` (or
+        // `-outer-this-join`), ..., `<name>-merge`; the stores are named after the generated
+        // processor names unless a store name is given.
+        let name = joined.name.clone();
+        let left_input = self.join_input(name.as_ref().map(|n| format!("{n}-left")));
+        let right_input = other.join_input(name.as_ref().map(|n| format!("{n}-right")));
+        let left_outer = join_type != JoinType::Inner;
+        let right_outer = join_type == JoinType::Outer;
+        let this_suffix = if right_outer {
+            "-outer-this-join"
+        } else {
+            "-this-join"
+        };
+        let other_suffix = if left_outer {
+            "-outer-other-join"
+        } else {
+            "-other-join"
+        };
+        let this_prefix = if right_outer {
+            "KSTREAM-OUTERTHIS-"
+        } else {
+            "KSTREAM-JOINTHIS-"
+        };
+        let other_prefix = if left_outer {
+            "KSTREAM-OUTEROTHER-"
+        } else {
+            "KSTREAM-JOINOTHER-"
+        };
+        let suffixed = |suffix: &str| name.as_ref().map(|n| format!("{n}{suffix}"));
+        let mut g = self.graph.borrow_mut();
+        let this_windowed = g.name_or_generate("KSTREAM-WINDOWED-", suffixed("-this-windowed"));
+        let other_windowed = g.name_or_generate("KSTREAM-WINDOWED-", suffixed("-other-windowed"));
+        let this_generated = g.generate_name(this_prefix);
+        let other_generated = g.generate_name(other_prefix);
+        let this_name = suffixed(this_suffix).unwrap_or_else(|| this_generated.clone());
+        let other_name = suffixed(other_suffix).unwrap_or_else(|| other_generated.clone());
+        let merge_name = g.name_or_generate("KSTREAM-MERGE-", suffixed("-merge"));
+        let store_name = |suffix: &str, generated: &str| match &joined.store_name {
+            Some(base) => format!("{base}{suffix}-store"),
+            None => format!("{generated}-store"),
+        };
+        let this_store = store_name(this_suffix, &this_generated);
+        let other_store = store_name(other_suffix, &other_generated);
+        let outer_store = left_outer.then(|| match &joined.store_name {
+            Some(base) if right_outer => format!("{base}-outer-shared-join-store"),
+            Some(base) => format!("{base}-left-shared-join-store"),
+            None => format!(
+                "KSTREAM-OUTERSHARED-{}-store",
+                &this_generated[this_prefix.len()..]
+            ),
+        });
         let key_serde: ErasedSerde = joined
             .key_serde
             .clone()
@@ -351,7 +388,8 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
             .unwrap_or_else(Serde::bincode)
             .into();
         let spec = windows.spec;
-        // Records are kept until no record of the other side could still join them.
+        // As Kafka Streams' join window stores: a record is kept until the newest record the
+        // store received is `before + after + grace` later.
         let kind = StoreKind::Window {
             retention_ms: spec.before_ms + spec.after_ms + spec.grace_ms,
             size_ms: 0,
@@ -367,10 +405,6 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
             store_type: None,
             timestamped: false,
         };
-        let this_store = format!("{stores}-this-join-store");
-        let other_store = format!("{stores}-other-join-store");
-        let outer_store = (join_type != JoinType::Inner).then(|| format!("{stores}-outer-join-store"));
-        let mut g = self.graph.borrow_mut();
         g.add_store(window_store(this_store.clone(), this_serde));
         g.add_store(window_store(other_store.clone(), other_serde));
         if let Some(outer) = &outer_store {
@@ -385,15 +419,26 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
                 timestamped: false,
             });
         }
-        let mut side = |prefix: &str, this_is_left: bool, input: NodeId| {
+        let join_name = merge_name.clone();
+        let mut side = |windowed: String, name: String, this_is_left: bool, input: NodeId| {
             let (this, other) = if this_is_left {
                 (this_store.clone(), other_store.clone())
             } else {
                 (other_store.clone(), this_store.clone())
             };
+            let windowed = g.add_processor(
+                "KSTREAM-WINDOWED-",
+                Some(windowed),
+                ProcessorSpec::JoinWindow {
+                    store: this.clone(),
+                    this_is_left,
+                    join_name: join_name.clone(),
+                },
+                &[input],
+            );
             g.add_processor(
-                prefix,
-                None,
+                "",
+                Some(name),
                 ProcessorSpec::StreamStreamJoin {
                     this_store: this,
                     other_store: other,
@@ -402,16 +447,16 @@ impl<K: StoreData, V: StoreData> KStream<K, V> {
                     join_type,
                     windows: spec,
                     joiner: Arc::clone(&joiner),
-                    join_name: base.clone(),
+                    join_name: join_name.clone(),
                 },
-                &[input],
+                &[windowed],
             )
         };
-        let this_node = side("KSTREAM-JOINTHIS-", true, left_input);
-        let other_node = side("KSTREAM-JOINOTHER-", false, right_input);
+        let this_node = side(this_windowed, this_name, true, left_input);
+        let other_node = side(other_windowed, other_name, false, right_input);
         let merge = g.add_processor(
             "KSTREAM-MERGE-",
-            None,
+            Some(merge_name),
             ProcessorSpec::PassThrough,
             &[this_node, other_node],
         );

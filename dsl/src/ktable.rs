@@ -5,7 +5,9 @@ use crate::graph::GraphRef;
 use crate::kstream::{filter_spec, KStream};
 use crate::named::Named;
 use crate::serde::Serde;
-use crate::topology::{NodeId, ProcessorSpec, StoreKind, StoreSpec, TableView, TopologyError, ViewStep};
+use crate::topology::{
+    NodeId, NodeKind, ProcessorSpec, StoreKind, StoreSpec, TableView, TopologyError, ViewStep,
+};
 use crate::windows::{Suppressed, Windowed};
 use std::sync::Arc;
 
@@ -133,7 +135,11 @@ impl<K: Data, V: Data> KTable<K, V> {
         let node = self.graph.borrow_mut().add_processor(
             "KTABLE-FILTER-",
             None,
-            ProcessorSpec::TableFilter { predicate, negate },
+            ProcessorSpec::TableFilter {
+                predicate,
+                negate,
+                send_old_values: false,
+            },
             &[self.node],
         );
         KTable {
@@ -164,6 +170,35 @@ impl<K: Data, V: Data> KTable<K, V> {
         }
     }
 
+    /// As Kafka Streams' `enableSendingOldValues(true)`: this table's changes must carry their
+    /// old values (left and outer table-table joins read them), so the filters between this
+    /// table and its store keep them and a table source is materialized.
+    pub(crate) fn enable_sending_old_values(&self) {
+        let mut g = self.graph.borrow_mut();
+        let mut node = self.node;
+        loop {
+            let parent = g.nodes[node].parents.first().copied();
+            match &mut g.nodes[node].kind {
+                NodeKind::Processor(ProcessorSpec::TableFilter { send_old_values, .. }) => {
+                    *send_old_values = true
+                }
+                NodeKind::Processor(ProcessorSpec::TableMapValues(_)) => {}
+                NodeKind::Processor(ProcessorSpec::TableSource {
+                    store: Some(store), ..
+                }) => {
+                    let store = store.clone();
+                    g.on_demand_stores.retain(|s| *s != store);
+                    return;
+                }
+                _ => return,
+            }
+            match parent {
+                Some(p) => node = p,
+                None => return,
+            }
+        }
+    }
+
     /// This table's view with one more step.
     fn view_with(&self, step: ViewStep) -> Option<TableView> {
         self.view.clone().map(|mut v| {
@@ -176,7 +211,8 @@ impl<K: Data, V: Data> KTable<K, V> {
 impl<K: StoreData + Clone, V: StoreData> KTable<Windowed<K>, V> {
     /// Holds this windowed table's updates and forwards one final value per window once stream
     /// time (as seen by this node) passes the window's end plus grace. The buffer is a logged
-    /// store, `<name>-store`, so it survives restarts.
+    /// store (`<name>-store` for a named suppression, else `KTABLE-SUPPRESS-STATE-STORE-<n>`),
+    /// so it survives restarts.
     ///
     /// ```
     /// use sluice_dsl::prelude::*;
@@ -201,11 +237,15 @@ impl<K: StoreData + Clone, V: StoreData> KTable<Windowed<K>, V> {
             return self.clone();
         };
         let mut g = self.graph.borrow_mut();
-        let name = suppressed
-            .name
-            .clone()
-            .unwrap_or_else(|| g.generate_name("KTABLE-SUPPRESS-"));
-        let store = format!("{name}-store");
+        // Kafka Streams' names: `<name>-store` for a named suppression, else a store name of
+        // its own index after the node's.
+        let (name, store) = match suppressed.name.clone() {
+            Some(name) => (name.clone(), format!("{name}-store")),
+            None => (
+                g.generate_name("KTABLE-SUPPRESS-"),
+                g.generate_name("KTABLE-SUPPRESS-STATE-STORE-"),
+            ),
+        };
         let key_serde = self.key_serde.clone().unwrap_or_else(Serde::bincode);
         let value_serde = self.value_serde.clone().unwrap_or_else(Serde::bincode);
         g.add_store(StoreSpec {

@@ -4,9 +4,13 @@ use crate::dynamic::Data;
 use crate::serde::Serde;
 
 /// Serdes and names of a stream-stream join's window stores (Kafka Streams' `StreamJoined`).
-/// Serdes left out are the streams' own, else bincode. Stores are named
-/// `<name>-this-join-store` and `<name>-other-join-store` (and `<name>-outer-join-store` for
-/// left and outer joins), so their changelogs keep their names when the topology changes.
+/// Serdes left out are the streams' own, else bincode. Names are Kafka Streams': with a store
+/// name, the stores are `<store name>-this-join-store` and `<store name>-outer-other-join-store`
+/// (left join; `-other-join-store` for an inner join, `-outer-this-join-store` for an outer
+/// join) plus `<store name>-left-shared-join-store` (`-outer-shared-join-store`) for waiting
+/// records; without, they are named after the join's processors
+/// (`KSTREAM-JOINTHIS-0000000004-store`, ...). Give a store name so that the changelog topics
+/// keep their names when the topology changes.
 ///
 /// ```
 /// use sluice_dsl::{StreamJoined, serde::Serde};
@@ -50,6 +54,12 @@ impl<K: Data, V: Data, VO: Data> StreamJoined<K, V, VO> {
             name: Some(name.into()),
             ..StreamJoined::default()
         }
+    }
+
+    /// Names the join's nodes and repartition topics (Kafka Streams' `withName`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// Base name of the join's window stores.

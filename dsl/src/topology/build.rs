@@ -10,19 +10,30 @@ impl Topology {
             return Err(e);
         }
         let Graph {
-            nodes,
-            stores,
-            global_tables,
+            mut nodes,
+            mut stores,
+            mut global_tables,
+            on_demand_stores,
             ..
         } = graph;
+        drop_unread_stores(&mut nodes, &mut stores, &on_demand_stores);
         check_unique_names(&nodes, &stores)?;
         check_sources(&nodes, &global_tables)?;
 
         let groups = connected_groups(&nodes);
         let mut node_sub_topology = vec![0u32; nodes.len()];
         let mut sub_topologies = Vec::with_capacity(groups.len());
-        for (id, members) in groups.into_iter().enumerate() {
-            let id = id as u32;
+        // One numbering for global stores and stream sub-topologies, in the order they were
+        // built (as Kafka Streams numbers them, so task ids match a Kafka Streams application's).
+        let mut next_id = 0u32;
+        let mut globals = global_tables.iter_mut().peekable();
+        for members in groups {
+            while let Some(g) = globals.next_if(|g| g.position <= members[0]) {
+                g.sub_topology = next_id;
+                next_id += 1;
+            }
+            let id = next_id;
+            next_id += 1;
             let mut sources = Vec::new();
             let mut source_topics = Vec::new();
             let mut group_stores: Vec<String> = Vec::new();
@@ -52,6 +63,10 @@ impl Topology {
             });
         }
 
+        for g in globals {
+            g.sub_topology = next_id;
+            next_id += 1;
+        }
         let internal_topics = internal_topics(&nodes, &stores, &sub_topologies, &node_sub_topology);
         let copartition_groups = copartition_groups(&nodes);
         Ok(Topology {
@@ -63,6 +78,32 @@ impl Topology {
             global_tables,
             copartition_groups,
         })
+    }
+}
+
+/// Drops the stores of table sources that nothing reads (no join looks them up, no operator
+/// asked for old values): as Kafka Streams, such a source keeps no state and has no changelog.
+fn drop_unread_stores(nodes: &mut [Node], stores: &mut Vec<StoreSpec>, on_demand: &[String]) {
+    for name in on_demand {
+        let readers = nodes
+            .iter()
+            .filter(|n| match &n.kind {
+                NodeKind::Processor(ProcessorSpec::TableSource { .. }) => false,
+                NodeKind::Processor(p) => p.stores().contains(&name.as_str()),
+                _ => false,
+            })
+            .count();
+        if readers > 0 {
+            continue;
+        }
+        for n in nodes.iter_mut() {
+            if let NodeKind::Processor(ProcessorSpec::TableSource { store, .. }) = &mut n.kind {
+                if store.as_deref() == Some(name.as_str()) {
+                    *store = None;
+                }
+            }
+        }
+        stores.retain(|s| &s.name != name);
     }
 }
 
@@ -211,13 +252,15 @@ fn store_writers(nodes: &[Node]) -> HashMap<&str, NodeId> {
     for (id, n) in nodes.iter().enumerate() {
         if let NodeKind::Processor(p) = &n.kind {
             let written = match p {
-                ProcessorSpec::TableSource { store }
+                ProcessorSpec::TableSource {
+                    store: Some(store), ..
+                }
                 | ProcessorSpec::ToTable { store }
                 | ProcessorSpec::JoinResult { store }
                 | ProcessorSpec::Aggregate { store, .. }
                 | ProcessorSpec::WindowAggregate { store, .. }
                 | ProcessorSpec::SessionAggregate { store, .. } => Some(store),
-                ProcessorSpec::StreamStreamJoin { this_store, .. } => Some(this_store),
+                ProcessorSpec::JoinWindow { store, .. } => Some(store),
                 _ => None,
             };
             if let Some(store) = written {

@@ -24,7 +24,11 @@ impl fmt::Display for TopologyDescription<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.topology;
         writeln!(f, "Topologies:")?;
+        let mut globals = t.global_tables.iter().peekable();
         for st in &t.sub_topologies {
+            while let Some(g) = globals.next_if(|g| g.sub_topology < st.id) {
+                global(f, g)?;
+            }
             writeln!(f, "   Sub-topology: {}", st.id)?;
             for &id in &st.nodes {
                 let n = &t.nodes[id];
@@ -54,16 +58,27 @@ impl fmt::Display for TopologyDescription<'_> {
             }
             writeln!(f)?;
         }
-        for g in &t.global_tables {
-            writeln!(
-                f,
-                "   Global store: {} (topic: {}, every partition on every instance)",
-                g.store, g.topic
-            )?;
-            writeln!(f)?;
+        for g in globals {
+            global(f, g)?;
         }
         Ok(())
     }
+}
+
+/// A global store, as Kafka Streams describes it: a sub-topology of its own that runs no task
+/// (every instance reads every partition of the topic).
+fn global(f: &mut fmt::Formatter<'_>, g: &GlobalTableSpec) -> fmt::Result {
+    writeln!(
+        f,
+        "   Sub-topology: {} for global store (will not generate tasks)",
+        g.sub_topology
+    )?;
+    writeln!(f, "    Source: {} (topics: [{}])", g.source_name, g.topic)?;
+    writeln!(f, "      --> {}", g.processor_name)?;
+    writeln!(f, "    Processor: {} (stores: [{}])", g.processor_name, g.store)?;
+    writeln!(f, "      --> none")?;
+    writeln!(f, "      <-- {}", g.source_name)?;
+    writeln!(f)
 }
 
 impl fmt::Debug for TopologyDescription<'_> {

@@ -65,7 +65,7 @@ pub enum TopologyError {
         operation: &'static str,
     },
     /// A join needs a table it can look values up in.
-    #[error("{operation} needs a table it can read values from; a suppressed table is not one: join before suppressing")]
+    #[error("{operation} needs a table it can read values from: a suppressed table is not one (join before suppressing), and a table-table join's result is one only when materialized (join_with / left_join_with / outer_join_with)")]
     NotMaterialized {
         /// The operation.
         operation: &'static str,

@@ -109,9 +109,14 @@ impl Topology {
         self.stores.iter().find(|s| s.name == name)
     }
 
-    /// The sub-topologies, by id.
+    /// The stream sub-topologies, in id order (ids skip the numbers of global stores).
     pub fn sub_topologies(&self) -> &[SubTopology] {
         &self.sub_topologies
+    }
+
+    /// The stream sub-topology `id`.
+    pub fn sub_topology(&self, id: u32) -> Option<&SubTopology> {
+        self.sub_topologies.iter().find(|s| s.id == id)
     }
 
     /// The sub-topology a node belongs to.

@@ -145,6 +145,16 @@ pub struct GlobalTableSpec {
     pub key_serde: ErasedSerde,
     /// Value serde of the topic.
     pub value_serde: ErasedSerde,
+    /// The names Kafka Streams gives its source and its table-source processor (described as
+    /// a sub-topology of their own, which runs no task).
+    pub source_name: String,
+    /// See `source_name`.
+    pub processor_name: String,
+    /// The sub-topology number `describe()` gives it: Kafka Streams numbers global stores' and
+    /// stream sub-topologies in one sequence, in the order they were built.
+    pub sub_topology: u32,
+    /// How many nodes the graph had when the global table was built (orders the numbering).
+    pub(crate) position: usize,
 }
 
 /// What a processor node does; the engine implements each variant.
@@ -183,10 +193,20 @@ pub enum ProcessorSpec {
     },
     /// Forwards unchanged (branch children, merges).
     PassThrough,
-    /// Materializes a source topic as a table and forwards changes.
+    /// Drops records whose key serializes to null (before a repartition topic).
+    DropNullKeys {
+        /// Serde of the keys.
+        key_serde: ErasedSerde,
+    },
+    /// A source topic read as a table: forwards each record as a change. Materialized in a
+    /// store only when something reads the table (a join, an interactive query, a downstream
+    /// operator that needs old values); otherwise, as Kafka Streams' `KTableSource`, it keeps
+    /// nothing and forwards every record, deletions of absent keys included.
     TableSource {
-        /// The table's store.
-        store: String,
+        /// The table's store, if materialized.
+        store: Option<String>,
+        /// Serde of the keys: a key that serializes to null is skipped.
+        key_serde: ErasedSerde,
     },
     /// Materializes a stream as a table (latest value per key, null deletes).
     ToTable {
@@ -258,6 +278,11 @@ pub enum ProcessorSpec {
         predicate: PredicateFn,
         /// `filter_not`.
         negate: bool,
+        /// Whether a downstream operator reads old values (left and outer table-table joins).
+        /// Without, as Kafka Streams, every update is forwarded: a filtered-out one as a
+        /// deletion, even of a key never forwarded; with, an update whose old and new values
+        /// are both filtered out is not forwarded.
+        send_old_values: bool,
     },
     /// Maps table values (old and new).
     TableMapValues(ValueMapperFn),
@@ -296,9 +321,21 @@ pub enum ProcessorSpec {
         /// `joiner(key, left, right)`.
         joiner: JoinerFn,
     },
+    /// Keeps one side's records of a windowed stream-stream join in its window store for the
+    /// other side to find, and forwards them to its join processor (Kafka Streams'
+    /// `KSTREAM-WINDOWED-` nodes).
+    JoinWindow {
+        /// The side's window store.
+        store: String,
+        /// True for the left stream.
+        this_is_left: bool,
+        /// The join's name (shared with its `StreamStreamJoin` processors).
+        join_name: String,
+    },
     /// One side of a windowed stream-stream join (KIP-633 semantics for left and outer joins).
     StreamStreamJoin {
-        /// Window store of this side's records.
+        /// Window store of this side's records (written by its `JoinWindow` node; here for its
+        /// serdes).
         this_store: String,
         /// Window store of the other side's records.
         other_store: String,
@@ -398,7 +435,9 @@ impl ProcessorSpec {
             ProcessorSpec::GlobalTableJoin { .. } => "global_table_join",
             ProcessorSpec::TableTableJoin { .. } => "table_table_join",
             ProcessorSpec::StreamStreamJoin { .. } => "stream_stream_join",
+            ProcessorSpec::JoinWindow { .. } => "join_window",
             ProcessorSpec::TableFilter { .. } => "table_filter",
+            ProcessorSpec::DropNullKeys { .. } => "drop_null_keys",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
         }
     }
@@ -406,8 +445,8 @@ impl ProcessorSpec {
     /// Names of the stores this processor uses.
     pub fn stores(&self) -> Vec<&str> {
         match self {
-            ProcessorSpec::TableSource { store }
-            | ProcessorSpec::ToTable { store }
+            ProcessorSpec::TableSource { store, .. } => store.iter().map(String::as_str).collect(),
+            ProcessorSpec::ToTable { store }
             | ProcessorSpec::JoinResult { store }
             | ProcessorSpec::Aggregate { store, .. }
             | ProcessorSpec::Suppress { store, .. } => vec![store.as_str()],
@@ -421,13 +460,13 @@ impl ProcessorSpec {
                 .collect(),
             ProcessorSpec::StreamTableJoin { table: view, .. }
             | ProcessorSpec::TableTableJoin { other: view, .. } => vec![view.store.as_str()],
+            ProcessorSpec::JoinWindow { store, .. } => vec![store.as_str()],
+            // As Kafka Streams lists them: the other side's store, then the shared outer store.
             ProcessorSpec::StreamStreamJoin {
-                this_store,
                 other_store,
                 outer_store,
                 ..
-            } => [this_store.as_str(), other_store.as_str()]
-                .into_iter()
+            } => std::iter::once(other_store.as_str())
                 .chain(outer_store.as_deref())
                 .collect(),
             // Global stores belong to no task: they do not join sub-topologies.

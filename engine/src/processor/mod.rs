@@ -83,6 +83,24 @@ impl ProcessorContext<'_> {
         })
     }
 
+    /// True if `key` serializes to null with `serde` (only a serde that reads null can).
+    pub(crate) fn is_null_key(
+        &self,
+        serde: &sluice_dsl::serde::ErasedSerde,
+        key: &sluice_dsl::dynamic::Dyn,
+    ) -> Result<bool, StreamsError> {
+        if !serde.accepts_null() {
+            return Ok(false);
+        }
+        let bytes = serde.serialize(key).map_err(|e| StreamsError::Processing {
+            task: self.task,
+            node: self.node.to_string(),
+            position: self.position(),
+            message: format!("cannot serialize the key: {e}"),
+        })?;
+        Ok(bytes.is_none())
+    }
+
     /// An error for bytes in `store` that its serde cannot read.
     pub(crate) fn store_data_error(&self, store: &str, source: SerdeError) -> StreamsError {
         StreamsError::StoreData {
@@ -188,14 +206,29 @@ fn build_processor(
         ProcessorSpec::Foreach(f) => Box::new(Foreach(Arc::clone(f))),
         ProcessorSpec::Branch { predicates } => Box::new(Branch(predicates.clone())),
         ProcessorSpec::PassThrough => Box::new(PassThrough),
-        ProcessorSpec::TableSource { store } | ProcessorSpec::ToTable { store } => {
-            Box::new(table::Materialize::new(emitter(store), true))
+        ProcessorSpec::DropNullKeys { key_serde } => Box::new(DropNullKeys {
+            key_serde: key_serde.clone(),
+        }),
+        ProcessorSpec::TableSource {
+            store: Some(store), ..
         }
+        | ProcessorSpec::ToTable { store } => Box::new(table::Materialize::new(emitter(store), true)),
+        ProcessorSpec::TableSource {
+            store: None,
+            key_serde,
+        } => Box::new(table::UnmaterializedSource {
+            key_serde: key_serde.clone(),
+        }),
         ProcessorSpec::JoinResult { store } => Box::new(table::Materialize::new(emitter(store), false)),
         ProcessorSpec::ToStream => Box::new(table::ToStream),
-        ProcessorSpec::TableFilter { predicate, negate } => Box::new(table::TableFilter {
+        ProcessorSpec::TableFilter {
+            predicate,
+            negate,
+            send_old_values,
+        } => Box::new(table::TableFilter {
             predicate: Arc::clone(predicate),
             negate: *negate,
+            send_old_values: *send_old_values,
         }),
         ProcessorSpec::TableMapValues(f) => Box::new(table::TableMapValues(Arc::clone(f))),
         ProcessorSpec::Aggregate { store, aggregation } => {
@@ -286,6 +319,22 @@ fn build_processor(
             join_type: *join_type,
             joiner: Arc::clone(joiner),
         }),
+        ProcessorSpec::JoinWindow {
+            store,
+            this_is_left,
+            join_name,
+        } => {
+            let clock = Arc::clone(shared.join_clocks.entry(join_name.clone()).or_default());
+            let spec = store_spec(store);
+            Box::new(stream_stream_join::JoinWindow::new(
+                stores.index(store),
+                retention(store),
+                spec.key_serde.clone(),
+                spec.value_serde.clone(),
+                *this_is_left,
+                clock,
+            ))
+        }
         ProcessorSpec::StreamStreamJoin {
             this_store,
             other_store,
@@ -298,7 +347,6 @@ fn build_processor(
         } => {
             let clock = Arc::clone(shared.join_clocks.entry(join_name.clone()).or_default());
             let sides = stream_stream_join::JoinSides {
-                this_store: stores.index(this_store),
                 other_store: stores.index(other_store),
                 outer_store: outer_store.as_deref().map(|s| stores.index(s)),
                 key_serde: store_spec(this_store).key_serde.clone(),

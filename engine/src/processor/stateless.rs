@@ -142,3 +142,20 @@ impl Processor for Branch {
         Ok(())
     }
 }
+
+/// Drops (and counts) records whose key is null, before a repartition topic: such a key has
+/// no partition.
+pub(crate) struct DropNullKeys {
+    pub(crate) key_serde: sluice_dsl::serde::ErasedSerde,
+}
+
+impl Processor for DropNullKeys {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        if ctx.is_null_key(&self.key_serde, &record.key)? {
+            ctx.drop_record(DropReason::NullKey);
+        } else {
+            ctx.forward(record);
+        }
+        Ok(())
+    }
+}

@@ -1,16 +1,29 @@
-//! One side of a windowed KStream-KStream join.
+//! A windowed KStream-KStream join, as Kafka Streams computes it (`KStreamJoinWindow` and
+//! `KStreamKStreamJoin`, KIP-633 for left and outer joins).
 //!
-//! Each side keeps its records in a window store (duplicates retained) and joins an incoming
-//! record with the other side's records within the join window, at the later of both times.
-//! Left and outer joins follow KIP-633: a record without a partner waits in the shared outer
-//! store and is emitted, joined with `None`, once stream time (the later of both sides') reaches
-//! its time + window + grace — the moment Kafka Streams' documented join tables show; Kafka's
-//! implementation waits one millisecond longer. A partner arriving earlier removes it.
+//! Each side has two nodes. Its [`JoinWindow`] node keeps the side's records in the side's
+//! window store and forwards them to its [`StreamStreamJoin`] processor, which joins each record
+//! with the other side's records within the join window, at the later of both times.
+//!
+//! Invariants (Kafka Streams' behaviour, which the conformance suite checks):
+//! - A window store holds a record while it is within the store's retention
+//!   (`before + after + grace`) of the newest record *that store* received; null values count
+//!   as received. A record already outside it is not stored, but still joins.
+//! - There is no lateness check in the join itself: a record joins whatever the other store
+//!   still holds.
+//! - Left and outer joins: a record without a partner waits in the shared outer store, keyed
+//!   `time | side (right 0, left 1) | key` (Kafka Streams' byte order), unless its window
+//!   already ended before the join's stream time (then it is emitted at once, joined with
+//!   `None`). Records of one `(time, side, key)` share one entry, a list in arrival order (Kafka
+//!   Streams' list-value store). Waiting records are emitted, in that key order, only while a record at the join's stream time is processed,
+//!   once stream time passes their time + the side's look-ahead + grace; a partner arriving
+//!   earlier removes them. The join's stream time is shared by both sides and advanced by every
+//!   record, null values too.
 
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
-use crate::record::{Headers, Record};
+use crate::record::Record;
 use crate::task::UNKNOWN_TIME;
 use sluice_dsl::dynamic::{Dyn, JoinerFn};
 use sluice_dsl::serde::ErasedSerde;
@@ -18,28 +31,141 @@ use sluice_dsl::topology::{JoinType, JoinWindowsSpec};
 use sluice_state::WindowSchema;
 use std::sync::{Arc, Mutex};
 
-/// Stream time and earliest waiting record, shared by both sides of one join.
+/// Outer store key side markers: Kafka Streams' order puts the right side first.
+const RIGHT: u8 = 0;
+const LEFT: u8 = 1;
+
+/// What both sides of one join share.
 #[derive(Debug)]
 pub(crate) struct JoinClock {
+    /// The join's stream time: the latest record time either side saw.
     stream_time: i64,
-    /// The earliest time in the outer store (`i64::MIN`: unknown, scan to find out).
-    min_waiting: i64,
+    /// Kafka Streams' `minTime`: a lower bound of the waiting records' times, or what the last
+    /// emission pass saw last; `i64::MAX` when nothing is known.
+    min_time: i64,
+    /// Per side (`RIGHT`, `LEFT`): the newest record time its window store received.
+    observed: [i64; 2],
 }
 
 impl Default for JoinClock {
     fn default() -> Self {
         JoinClock {
             stream_time: UNKNOWN_TIME,
-            min_waiting: i64::MIN,
+            min_time: i64::MAX,
+            observed: [UNKNOWN_TIME; 2],
         }
     }
 }
 
 pub(crate) type SharedClock = Arc<Mutex<JoinClock>>;
 
+fn lock(clock: &SharedClock) -> std::sync::MutexGuard<'_, JoinClock> {
+    clock.lock().expect("join clock lock poisoned")
+}
+
+fn side_of(is_left: bool) -> u8 {
+    if is_left {
+        LEFT
+    } else {
+        RIGHT
+    }
+}
+
+/// Sequence numbers that keep duplicate records apart, seeded per instance so that a restart
+/// does not overwrite records stored before it.
+fn seed() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
+
+/// A side's window node: stores the side's records, then forwards them to its join processor.
+pub(crate) struct JoinWindow {
+    store: usize,
+    schema: WindowSchema,
+    key_serde: ErasedSerde,
+    value_serde: ErasedSerde,
+    side: u8,
+    clock: SharedClock,
+    seq: u32,
+    expired_below: u64,
+}
+
+impl JoinWindow {
+    pub(crate) fn new(
+        store: usize,
+        retention_ms: i64,
+        key_serde: ErasedSerde,
+        value_serde: ErasedSerde,
+        this_is_left: bool,
+        clock: SharedClock,
+    ) -> Self {
+        JoinWindow {
+            store,
+            schema: WindowSchema::new(retention_ms, 0).with_duplicates(),
+            key_serde,
+            value_serde,
+            side: side_of(this_is_left),
+            clock,
+            seq: seed(),
+            expired_below: 0,
+        }
+    }
+}
+
+impl Processor for JoinWindow {
+    fn init(&mut self, stream_time: i64) {
+        // After a restart, the newest time the store received is taken as the task's stream
+        // time (an upper bound): records it may still hold past that are not joined any more.
+        let mut c = lock(&self.clock);
+        let observed = &mut c.observed[self.side as usize];
+        *observed = (*observed).max(stream_time);
+    }
+
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        let t = record.timestamp;
+        let key_bytes = self
+            .key_serde
+            .serialize(&record.key)
+            .map_err(|e| ctx.store_data_error("join store", e))?;
+        if let Some(key_bytes) = key_bytes {
+            let observed = {
+                let mut c = lock(&self.clock);
+                let o = &mut c.observed[self.side as usize];
+                *o = (*o).max(t);
+                *o
+            };
+            if let Some(value) = &record.value {
+                if t > observed - self.schema.retention_ms() {
+                    let bytes = self
+                        .value_serde
+                        .serialize(value)
+                        .map_err(|e| ctx.store_data_error("join store", e))?
+                        .unwrap_or_default();
+                    self.seq = self.seq.wrapping_add(1);
+                    let store_key = self.schema.store_key_seq(&key_bytes, t, self.seq);
+                    ctx.stores.kv(self.store).put(&store_key, &bytes);
+                } else {
+                    // Too old to be kept; it still joins what the other side holds.
+                    ctx.drop_record(DropReason::ExpiredWindow);
+                }
+            }
+            self.schema
+                .expire(ctx.stores.kv(self.store), observed, &mut self.expired_below);
+        }
+        ctx.forward(record);
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        // Back to the committed state: the task re-inits with its committed stream time.
+        lock(&self.clock).observed[self.side as usize] = UNKNOWN_TIME;
+        self.expired_below = 0;
+    }
+}
+
 /// The stores and serdes of both sides.
 pub(crate) struct JoinSides {
-    pub(crate) this_store: usize,
     pub(crate) other_store: usize,
     pub(crate) outer_store: Option<usize>,
     pub(crate) key_serde: ErasedSerde,
@@ -47,22 +173,34 @@ pub(crate) struct JoinSides {
     pub(crate) other_serde: ErasedSerde,
 }
 
+/// A side's join processor.
 pub(crate) struct StreamStreamJoin {
     sides: JoinSides,
     this_is_left: bool,
     join_type: JoinType,
     windows: JoinWindowsSpec,
     joiner: JoinerFn,
-    schema: WindowSchema,
+    /// The other side's store, as it reads it.
+    other_schema: WindowSchema,
     clock: SharedClock,
-    /// Sequence numbers that keep duplicate records apart (seeded per instance so that a
-    /// restart does not overwrite records stored before it).
-    seq: u32,
-    expired_below: u64,
 }
 
-const LEFT: u8 = 0;
-const RIGHT: u8 = 1;
+/// Outer store values: the waiting values of one `(time, side, key)`, each `len (u32) | bytes`.
+fn append_value(list: &mut Vec<u8>, value: &[u8]) {
+    list.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    list.extend_from_slice(value);
+}
+
+/// The values of an outer store entry; `None` if malformed.
+fn values_of(mut list: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !list.is_empty() {
+        let len = u32::from_be_bytes(list.get(..4)?.try_into().ok()?) as usize;
+        out.push(list.get(4..4 + len)?);
+        list = &list[4 + len..];
+    }
+    Some(out)
+}
 
 impl StreamStreamJoin {
     pub(crate) fn new(
@@ -73,29 +211,24 @@ impl StreamStreamJoin {
         joiner: JoinerFn,
         clock: SharedClock,
     ) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
         StreamStreamJoin {
             sides,
             this_is_left,
             join_type,
-            schema: WindowSchema::new(windows.before_ms + windows.after_ms + windows.grace_ms, 0)
+            other_schema: WindowSchema::new(windows.before_ms + windows.after_ms + windows.grace_ms, 0)
                 .with_duplicates(),
             windows,
             joiner,
             clock,
-            seq: seed,
-            expired_below: 0,
         }
     }
 
-    /// `[from, to]`: the other side's times this side's record at `t` joins.
-    fn window(&self, t: i64) -> (i64, i64) {
+    /// How far before and after its own time a record of this side finds partners.
+    fn join_before_after(&self) -> (i64, i64) {
         if self.this_is_left {
-            (t - self.windows.before_ms, t + self.windows.after_ms)
+            (self.windows.before_ms, self.windows.after_ms)
         } else {
-            (t - self.windows.after_ms, t + self.windows.before_ms)
+            (self.windows.after_ms, self.windows.before_ms)
         }
     }
 
@@ -109,11 +242,11 @@ impl StreamStreamJoin {
     }
 
     fn this_side(&self) -> u8 {
-        if self.this_is_left {
-            LEFT
-        } else {
-            RIGHT
-        }
+        side_of(self.this_is_left)
+    }
+
+    fn other_side(&self) -> u8 {
+        side_of(!self.this_is_left)
     }
 
     /// Does this side emit its records without a partner?
@@ -133,36 +266,37 @@ impl StreamStreamJoin {
         }
     }
 
-    /// Outer store key: `time | side | len(key) | key | seq`, so waiting records iterate in
-    /// time order and one (time, side, key) is a prefix.
-    fn outer_prefix(time: i64, side: u8, key: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(8 + 1 + 4 + key.len() + 4);
-        k.extend_from_slice(&(time.max(0) as u64).to_be_bytes());
+    /// Outer store key of the records of `key` at `time` waiting on `side`.
+    fn outer_key(time: i64, side: u8, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(8 + 1 + key.len());
+        k.extend_from_slice(&time.to_be_bytes());
         k.push(side);
-        k.extend_from_slice(&(key.len() as u32).to_be_bytes());
         k.extend_from_slice(key);
         k
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    /// Emits, joined with `None`, every waiting record whose window closed.
-    fn emit_non_joined(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+    /// Kafka Streams' `emitNonJoinedOuterRecords`: emits, joined with `None`, the waiting
+    /// records whose window closed, in the outer store's order, until both sides reach a record
+    /// whose window is still open. Emitted records take the triggering record's headers.
+    fn emit_non_joined(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        record: &Record,
+    ) -> Result<(), StreamsError> {
         let Some(outer) = self.sides.outer_store else {
             return Ok(());
         };
-        let (now, min_waiting) = {
-            let c = self.clock.lock().expect("join clock lock poisoned");
-            (c.stream_time, c.min_waiting)
-        };
         let grace = self.windows.grace_ms;
-        let shortest = self.windows.after_ms.min(self.windows.before_ms);
-        if min_waiting != i64::MIN && min_waiting.saturating_add(shortest + grace) > now {
-            return Ok(());
-        }
+        let (_, join_after) = self.join_before_after();
+        let now = {
+            let c = lock(&self.clock);
+            // Java's long arithmetic, overflow included: an unknown minimum (i64::MAX) wraps
+            // around and never skips the scan.
+            if c.min_time.wrapping_add(join_after).wrapping_add(grace) >= c.stream_time {
+                return Ok(());
+            }
+            c.stream_time
+        };
         let task = ctx.task;
         let store_error = |source| StreamsError::Store { task, source };
         let waiting: Vec<(Vec<u8>, Vec<u8>)> = ctx
@@ -172,97 +306,95 @@ impl StreamStreamJoin {
             .map_err(store_error)?
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
+        let mut min_time = i64::MAX;
         let (mut left_open, mut right_open) = (false, false);
-        let mut next_min = i64::MAX;
-        for (k, v) in waiting {
+        // Kafka Streams visits each waiting value (a list's elements one by one): the minimum
+        // it leaves behind is the time of the value it stopped at.
+        'scan: for (k, v) in waiting {
             let corrupt = || {
                 ctx.store_data_error(
                     "outer join store",
                     sluice_dsl::serde::SerdeError::deserialize::<()>("malformed waiting record"),
                 )
             };
-            let time = i64::from_be_bytes(k.get(..8).ok_or_else(corrupt)?.try_into().expect("8 bytes"));
-            let side = *k.get(8).ok_or_else(corrupt)?;
-            if time + self.look_ahead(side) + grace > now {
-                next_min = next_min.min(time);
-                if side == LEFT {
-                    left_open = true;
-                } else {
-                    right_open = true;
-                }
-                if left_open && right_open {
-                    break;
-                }
-                continue;
+            if k.len() < 8 + 1 {
+                return Err(corrupt());
             }
-            let len =
-                u32::from_be_bytes(k.get(9..13).ok_or_else(corrupt)?.try_into().expect("4 bytes")) as usize;
-            let key_bytes = k.get(13..13 + len).ok_or_else(corrupt)?;
-            let key = self
-                .sides
-                .key_serde
-                .deserialize(Some(key_bytes))
-                .map_err(|e| ctx.store_data_error("outer join store", e))?;
-            let serde = if side == self.this_side() {
-                &self.sides.this_serde
-            } else {
-                &self.sides.other_serde
-            };
-            let value = serde
-                .deserialize(Some(&v))
-                .map_err(|e| ctx.store_data_error("outer join store", e))?;
-            let joined = if side == LEFT {
-                (self.joiner)(&key, Some(&value), None)
-            } else {
-                (self.joiner)(&key, None, Some(&value))
-            };
-            ctx.forward(Record::new(key, Some(joined), time, Headers::new()));
-            ctx.stores.kv(outer).delete(&k);
+            let time = i64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
+            let side = k[8];
+            let values = values_of(&v).ok_or_else(corrupt)?;
+            let open = time + self.look_ahead(side) + grace >= now;
+            let mut key = None;
+            for bytes in values {
+                min_time = time;
+                if left_open && right_open {
+                    break 'scan;
+                }
+                if open {
+                    if side == LEFT {
+                        left_open = true;
+                    } else {
+                        right_open = true;
+                    }
+                    continue;
+                }
+                let key = match &key {
+                    Some(key) => key,
+                    None => key.insert(
+                        self.sides
+                            .key_serde
+                            .deserialize(Some(&k[9..]))
+                            .map_err(|e| ctx.store_data_error("outer join store", e))?,
+                    ),
+                };
+                let serde = if side == self.this_side() {
+                    &self.sides.this_serde
+                } else {
+                    &self.sides.other_serde
+                };
+                let value = serde
+                    .deserialize(Some(bytes))
+                    .map_err(|e| ctx.store_data_error("outer join store", e))?;
+                let joined = if side == LEFT {
+                    (self.joiner)(key, Some(&value), None)
+                } else {
+                    (self.joiner)(key, None, Some(&value))
+                };
+                ctx.forward(Record::new(
+                    key.clone(),
+                    Some(joined),
+                    time,
+                    record.headers.clone(),
+                ));
+            }
+            // A list is emitted whole or not at all: its values share one time and side.
+            if !open {
+                ctx.stores.kv(outer).delete(&k);
+            }
         }
-        self.clock.lock().expect("join clock lock poisoned").min_waiting = next_min;
+        lock(&self.clock).min_time = min_time;
         Ok(())
     }
 
     /// Removes the other side's waiting records of `key` at `time`: they found a partner.
-    fn remove_waiting(
-        &self,
-        ctx: &mut ProcessorContext<'_>,
-        time: i64,
-        key_bytes: &[u8],
-    ) -> Result<(), StreamsError> {
-        let Some(outer) = self.sides.outer_store else {
-            return Ok(());
-        };
-        let other_side = if self.this_is_left { RIGHT } else { LEFT };
-        let prefix = Self::outer_prefix(time, other_side, key_bytes);
-        let task = ctx.task;
-        let store_error = |source| StreamsError::Store { task, source };
-        let keys: Vec<Vec<u8>> = ctx
-            .stores
-            .kv(outer)
-            .prefix_scan(&prefix)
-            .map_err(store_error)?
-            .map(|e| e.map(|(k, _)| k))
-            .collect::<Result<_, _>>()
-            .map_err(store_error)?;
-        // Deleted one by one so that each delete reaches the changelog.
-        for k in keys {
+    fn remove_waiting(&self, ctx: &mut ProcessorContext<'_>, time: i64, key_bytes: &[u8]) {
+        if let Some(outer) = self.sides.outer_store {
+            let k = Self::outer_key(time, self.other_side(), key_bytes);
             ctx.stores.kv(outer).delete(&k);
         }
-        Ok(())
     }
 }
 
 impl Processor for StreamStreamJoin {
     fn init(&mut self, stream_time: i64) {
-        let mut c = self.clock.lock().expect("join clock lock poisoned");
+        let mut c = lock(&self.clock);
         c.stream_time = c.stream_time.max(stream_time);
     }
 
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
         let t = record.timestamp;
         let now = {
-            let mut c = self.clock.lock().expect("join clock lock poisoned");
+            let mut c = lock(&self.clock);
             c.stream_time = c.stream_time.max(t);
             c.stream_time
         };
@@ -279,36 +411,21 @@ impl Processor for StreamStreamJoin {
             ctx.drop_record(DropReason::NullKey);
             return Ok(());
         };
-        let retention = self.windows.before_ms + self.windows.after_ms + self.windows.grace_ms;
-        if t <= now - retention {
-            // Past the join stores' retention: no record of the other side can join it any
-            // more (the stores' liveness bound, as Kafka Streams' join window stores).
-            ctx.drop_record(DropReason::ExpiredWindow);
-            return Ok(());
-        }
         if t == now {
-            self.emit_non_joined(ctx)?;
+            self.emit_non_joined(ctx, &record)?;
         }
-        let value_bytes = self
-            .sides
-            .this_serde
-            .serialize(value)
-            .map_err(|e| ctx.store_data_error("join store", e))?
-            .unwrap_or_default();
-        let seq = self.next_seq();
-        let store_key = self.schema.store_key_seq(&key_bytes, t, seq);
-        ctx.stores.kv(self.sides.this_store).put(&store_key, &value_bytes);
-
-        let (from, to) = self.window(t);
+        let (before, after) = self.join_before_after();
+        let (from, to) = ((t - before).max(0), (t + after).max(0));
+        let other_observed = lock(&self.clock).observed[self.other_side() as usize];
         let task = ctx.task;
         let matches = self
-            .schema
+            .other_schema
             .fetch(
                 ctx.stores.kv(self.sides.other_store),
                 &key_bytes,
-                from.max(0),
-                to.max(0),
-                now,
+                from,
+                to,
+                other_observed,
             )
             .map_err(|source| StreamsError::Store { task, source })?;
         let matched = !matches.is_empty();
@@ -318,7 +435,7 @@ impl Processor for StreamStreamJoin {
                 .other_serde
                 .deserialize(Some(&other_bytes))
                 .map_err(|e| ctx.store_data_error("join store", e))?;
-            self.remove_waiting(ctx, other_time, &key_bytes)?;
+            self.remove_waiting(ctx, other_time, &key_bytes);
             let joined = self.join(&record.key, value, Some(&other));
             ctx.forward(Record::new(
                 record.key.clone(),
@@ -329,16 +446,27 @@ impl Processor for StreamStreamJoin {
         }
         if !matched && self.this_outer() {
             match self.sides.outer_store {
-                // The window already passed (an out-of-order record): emit at once.
                 Some(outer) if to >= now => {
-                    let mut k = Self::outer_prefix(t, self.this_side(), &key_bytes);
-                    k.extend_from_slice(&seq.to_be_bytes());
-                    ctx.stores.kv(outer).put(&k, &value_bytes);
-                    let mut c = self.clock.lock().expect("join clock lock poisoned");
-                    if c.min_waiting != i64::MIN {
-                        c.min_waiting = c.min_waiting.min(t);
-                    }
+                    let value_bytes = self
+                        .sides
+                        .this_serde
+                        .serialize(value)
+                        .map_err(|e| ctx.store_data_error("join store", e))?
+                        .unwrap_or_default();
+                    let k = Self::outer_key(t, self.this_side(), &key_bytes);
+                    let task = ctx.task;
+                    let mut list = ctx
+                        .stores
+                        .kv(outer)
+                        .get(&k)
+                        .map_err(|source| StreamsError::Store { task, source })?
+                        .unwrap_or_default();
+                    append_value(&mut list, &value_bytes);
+                    ctx.stores.kv(outer).put(&k, &list);
+                    let mut c = lock(&self.clock);
+                    c.min_time = c.min_time.min(t);
                 }
+                // The window already ended before stream time: emit at once.
                 _ => {
                     let joined = self.join(&record.key, value, None);
                     ctx.forward(Record::new(
@@ -350,18 +478,47 @@ impl Processor for StreamStreamJoin {
                 }
             }
         }
-        self.schema
-            .expire(ctx.stores.kv(self.sides.this_store), now, &mut self.expired_below);
         Ok(())
     }
 
     fn abort(&mut self) {
-        let mut c = self.clock.lock().expect("join clock lock poisoned");
+        let mut c = lock(&self.clock);
         // Waiting records may have been dropped with the aborted writes: scan again.
-        c.min_waiting = i64::MIN;
+        c.min_time = i64::MAX;
         // Back to the committed stream time (the task re-inits it).
         c.stream_time = UNKNOWN_TIME;
-        drop(c);
-        self.expired_below = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_lists_round_trip_and_reject_truncation() {
+        let mut list = Vec::new();
+        append_value(&mut list, b"first");
+        append_value(&mut list, b"");
+        append_value(&mut list, b"third");
+        assert_eq!(values_of(&list), Some(vec![&b"first"[..], b"", b"third"]));
+        assert_eq!(values_of(&list[..list.len() - 1]), None);
+    }
+
+    #[test]
+    fn outer_keys_sort_by_time_then_right_side_then_key_bytes() {
+        // Found by the conformance suite: a key that extends another ("k2", "k23") must sort
+        // after it, whatever else the entry holds, as in Kafka Streams' outer store.
+        let keys = [
+            StreamStreamJoin::outer_key(5, LEFT, b"k23"),
+            StreamStreamJoin::outer_key(5, LEFT, b"k2"),
+            StreamStreamJoin::outer_key(5, RIGHT, b"z"),
+            StreamStreamJoin::outer_key(4, LEFT, b"z"),
+        ];
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            vec![keys[3].clone(), keys[2].clone(), keys[1].clone(), keys[0].clone()]
+        );
     }
 }

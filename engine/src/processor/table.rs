@@ -310,6 +310,26 @@ impl Processor for Materialize {
     }
 }
 
+/// A table source that nothing reads: no store, every record forwarded as a change without an
+/// old value (deletions of absent keys too), as Kafka Streams' unmaterialized `KTableSource`.
+pub(crate) struct UnmaterializedSource {
+    pub(crate) key_serde: ErasedSerde,
+}
+
+impl Processor for UnmaterializedSource {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
+        if ctx.is_null_key(&self.key_serde, &record.key)? {
+            ctx.drop_record(DropReason::NullKey);
+            return Ok(());
+        }
+        ctx.forward(Record {
+            old_value: None,
+            ..record
+        });
+        Ok(())
+    }
+}
+
 /// `KTable::to_stream`: each change's new value; deletes become null values.
 pub(crate) struct ToStream;
 
@@ -321,11 +341,14 @@ impl Processor for ToStream {
     }
 }
 
-/// `KTable::filter`: old and new values are filtered alike; a change whose both sides are
-/// filtered out is not forwarded.
+/// `KTable::filter`, as Kafka Streams' `KTableFilter`: a filtered-out new value is forwarded
+/// as a deletion. When a downstream operator reads old values, old values are filtered alike
+/// and a change whose both sides are filtered out is not forwarded; otherwise no old value
+/// goes on and every change is forwarded.
 pub(crate) struct TableFilter {
     pub(crate) predicate: PredicateFn,
     pub(crate) negate: bool,
+    pub(crate) send_old_values: bool,
 }
 
 impl Processor for TableFilter {
@@ -335,8 +358,12 @@ impl Processor for TableFilter {
                 .filter(|v| (self.predicate)(&record.key, v) != self.negate)
         };
         let value = keep(&record.value);
-        let old_value = keep(&record.old_value);
-        if value.is_none() && old_value.is_none() {
+        let old_value = if self.send_old_values {
+            keep(&record.old_value)
+        } else {
+            None
+        };
+        if self.send_old_values && value.is_none() && old_value.is_none() {
             return Ok(());
         }
         ctx.forward(Record {

@@ -204,7 +204,7 @@ impl WindowAggregate {
         Ok(late)
     }
 
-    /// Kafka Streams' `processInOrder` for records at or after the time difference.
+    /// Kafka Streams' `processReverse` for records at or after the time difference.
     fn process_sliding(
         &mut self,
         ctx: &mut ProcessorContext<'_>,
@@ -224,38 +224,37 @@ impl WindowAggregate {
         let (mut left_exists, mut right_exists) = (false, false);
         let mut previous: Option<i64> = None;
         let mut late = false;
-        for (start, stored) in self.fetch(ctx, input.key_bytes, (t - 2 * d).max(0), t + 1)? {
+        // Newest window first, as Kafka Streams' `processReverse` (its stores iterate
+        // backwards): updates are forwarded in that order, the scan stops at the newest window
+        // ending before the record, and a record at the time of an earlier one (its left window
+        // ends at it) creates no window.
+        for (start, stored) in self
+            .fetch(ctx, input.key_bytes, (t - 2 * d).max(0), t + 1)?
+            .into_iter()
+            .rev()
+        {
             starts.insert(start);
             let end = start + d;
-            if end < t {
-                previous = Some(stored.max_timestamp);
-                left_agg = Some(stored);
+            if start == t + 1 {
+                // The record's right window exists already.
+                right_exists = true;
+            } else if end > t {
+                let old = Some(stored.bytes.clone());
+                late |= !self.update(ctx, input, start, Some(&stored), old, close)?;
+                right_agg.get_or_insert(stored);
             } else if end == t {
                 left_exists = true;
+                let old = Some(stored.bytes.clone());
+                late |= !self.update(ctx, input, start, Some(&stored), old, close)?;
                 if stored.max_timestamp < t {
                     previous = Some(stored.max_timestamp);
+                } else {
+                    return Ok(late);
                 }
-                late |= !self.update(
-                    ctx,
-                    input,
-                    start,
-                    Some(&stored),
-                    Some(stored.bytes.clone()),
-                    close,
-                )?;
-            } else if start <= t {
-                late |= !self.update(
-                    ctx,
-                    input,
-                    start,
-                    Some(&stored),
-                    Some(stored.bytes.clone()),
-                    close,
-                )?;
-                right_agg = Some(stored);
             } else {
-                // start == t + 1: the record's right window exists already.
-                right_exists = true;
+                previous = Some(stored.max_timestamp);
+                left_agg = Some(stored);
+                break;
             }
         }
         // The previous record's right window, if the record falls into it.

@@ -77,7 +77,9 @@ pub(crate) fn prepare(
             if chosen.is_some() {
                 continue;
             }
-            let sub = &topology.sub_topologies()[*writer as usize];
+            let sub = topology
+                .sub_topology(*writer)
+                .expect("writers are stream sub-topologies");
             if let Some(n) = sub.source_topics.iter().filter_map(|t| counts.get(t)).max() {
                 counts.insert(topic.clone(), *n);
             }

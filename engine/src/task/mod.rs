@@ -72,7 +72,9 @@ impl Task {
         let topology = Arc::clone(&instance.topology);
         let config = Arc::clone(&instance.config);
         let stores = StoreSet::open(id, &topology, &config.application_id, &instance.state)?;
-        let sub = &topology.sub_topologies()[id.sub_topology as usize];
+        let sub = topology
+            .sub_topology(id.sub_topology)
+            .expect("tasks belong to stream sub-topologies");
         let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
         let mut sources = HashMap::new();
         let mut caching = Vec::new();

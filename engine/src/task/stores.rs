@@ -101,7 +101,9 @@ impl StoreSet {
         app_id: &str,
         state: &StateProvider,
     ) -> Result<StoreSet, StreamsError> {
-        let sub = &topology.sub_topologies()[task.sub_topology as usize];
+        let sub = topology
+            .sub_topology(task.sub_topology)
+            .expect("tasks belong to stream sub-topologies");
         let specs: Vec<&StoreSpec> = sub
             .stores
             .iter()

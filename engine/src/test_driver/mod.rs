@@ -14,6 +14,7 @@
 
 mod input_topic;
 mod output_topic;
+mod routed;
 mod store_view;
 mod test_record;
 
@@ -464,7 +465,7 @@ impl DriverState {
     /// until nothing is left.
     pub(crate) fn commit_all(&mut self) -> Result<(), StreamsError> {
         self.piped_since_commit = 0;
-        let mut queue = VecDeque::new();
+        let mut queue = routed::Routed::default();
         loop {
             let dirty: Vec<usize> = (0..self.tasks.len())
                 .filter(|&t| !self.uncommitted[t].is_empty())
@@ -475,7 +476,7 @@ impl DriverState {
             for task in dirty {
                 self.commit_task(task, &mut queue)?;
             }
-            while let Some((task, raw)) = queue.pop_front() {
+            while let Some((task, raw)) = queue.pop() {
                 self.process(task, raw)?;
                 if self.commit_every == 1 {
                     self.commit_task(task, &mut queue)?;
@@ -485,11 +486,7 @@ impl DriverState {
     }
 
     /// Commits one task; a failure aborts its uncommitted work (nothing of it was captured).
-    fn commit_task(
-        &mut self,
-        task: usize,
-        queue: &mut VecDeque<(usize, RawRecord)>,
-    ) -> Result<(), StreamsError> {
+    fn commit_task(&mut self, task: usize, queue: &mut routed::Routed) -> Result<(), StreamsError> {
         let result = self.commit(task, queue);
         if result.is_err() {
             self.tasks[task].abort();
@@ -532,12 +529,12 @@ impl DriverState {
 
     /// Flushes caches, captures outputs and changelogs, routes records the topology reads
     /// back into `queue`, and commits the task's stores at the changelog offsets written.
-    fn commit(&mut self, task: usize, queue: &mut VecDeque<(usize, RawRecord)>) -> Result<(), StreamsError> {
+    fn commit(&mut self, task: usize, queue: &mut routed::Routed) -> Result<(), StreamsError> {
         self.tasks[task].flush()?;
         for record in self.tasks[task].take_output() {
             let offset = self.append(&record);
             if let Some(&reader) = self.routes.get(&record.topic) {
-                queue.push_back((
+                queue.push(
                     reader,
                     RawRecord {
                         topic: Arc::clone(&record.topic),
@@ -548,7 +545,7 @@ impl DriverState {
                         value: record.value.clone(),
                         headers: record.headers.clone(),
                     },
-                ));
+                );
             }
             self.unread
                 .entry(Arc::clone(&record.topic))

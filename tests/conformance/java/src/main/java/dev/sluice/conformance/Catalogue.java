@@ -235,6 +235,16 @@ final class Catalogue {
                 KTable<String, String> t = b.table("t1", IN);
                 b.stream("s1", IN).leftJoin(t, (v, tv) -> v + "|" + tv).to("out", OUT);
             }
+            case "stream_table_join_rekeyed" -> {
+                KTable<String, String> t = b.table("t1", IN);
+                b.stream("s1", IN).selectKey((k, v) -> k).join(t, (v, tv) -> v + "|" + tv).to("out", OUT);
+            }
+            case "stream_stream_join_named" -> b.stream("s1", IN)
+                .selectKey((k, v) -> k)
+                .leftJoin(b.stream("s2", IN).selectKey((k, v) -> k), (a, c) -> a + "+" + c,
+                          JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(3), Duration.ofSeconds(1)),
+                          StreamJoined.with(S, S, S).withName("pair").withStoreName("pair-store"))
+                .to("out", OUT);
             case "stream_stream_join" -> b.stream("s1", IN)
                 .join(b.stream("s2", IN), (a, c) -> a + "+" + c,
                       JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(2)),
