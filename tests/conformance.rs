@@ -145,13 +145,20 @@ fn check(name: &str) {
                 compare::difference(&k, &s).is_some()
             });
             let (k, s) = both(case, &shrunk, run);
+            // Both inputs, as both drivers received them, for a look with other tools.
+            let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("conformance-{name}-{seed}.json"));
+            let json = serde_json::json!({ "case": name, "seed": seed, "input": events, "shrunk": shrunk });
+            std::fs::write(&saved, json.to_string()).expect("write the differing input");
             panic!(
                 "case {name}, seed {seed} (record cache {}, commit every {} records): {what}\n\
+                 inputs saved to {}\n\
                  input shrunk from {} to {} events:\n{}\
                  outputs for the shrunk input:\n{}\
                  replay: SLUICE_CONFORMANCE_SEED={seed} cargo test --test conformance -- --exact outputs::{name}",
                 if run.cache { "on" } else { "off" },
                 run.commit_every,
+                saved.display(),
                 events.len(),
                 shrunk.len(),
                 compare::show_events(&shrunk),
