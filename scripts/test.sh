@@ -29,10 +29,22 @@ apt_install libclang-dev
 echo "==> Apache Kafka (JDK, Maven, jars)"
 scripts/kafka/fetch.sh >/dev/null
 
+# moto_server, a local S3 for the snapshot store's tests (PyPI moto[server]): installed into
+# target/moto when it is not on the PATH.
+if ! command -v moto_server >/dev/null 2>&1 && [ ! -x target/moto/bin/moto_server ]; then
+  echo "==> moto_server (local S3)"
+  apt_install python3 python3-venv
+  python3 -m venv target/moto
+  target/moto/bin/pip install --quiet 'moto[server]'
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The hdfs:// snapshot store (a pure-Rust HDFS client) is only compiled: no HDFS here.
+echo "==> cargo check --features hdfs"
+cargo check -p sluice-state --features hdfs --locked
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked
 echo "==> doc tests"

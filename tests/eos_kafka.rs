@@ -1231,13 +1231,7 @@ fn aborted_invisible(broker: &Broker) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        child(&args[2..]);
-        return;
-    }
-    // `cargo test -- --list` and similar harness probes: nothing to list.
-    if args.iter().any(|a| a == "--list") {
+    if support::child_or_probe(child) {
         return;
     }
     let started = Instant::now();

@@ -237,9 +237,7 @@ fn broker_restart() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        child(&args[2..]);
+    if support::child_or_probe(child) {
         return;
     }
     let broker = support::broker();

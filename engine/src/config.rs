@@ -139,6 +139,28 @@ pub struct StreamsConfig {
     /// Settings passed to the Kafka clients: `consumer.*`, `producer.*`, `admin.*` keys with
     /// the prefix removed per client, and unprefixed client keys for all of them.
     pub client_overrides: BTreeMap<String, String>,
+    /// `state.snapshot.store`: where task databases are snapshotted (`s3://bucket/prefix`,
+    /// `file:///path`, `memory://`, `hdfs://...` with the `hdfs` feature). `None` (default):
+    /// no snapshots; restoration replays changelogs.
+    pub state_snapshot_store: Option<String>,
+    /// `state.snapshot.interval.ms` (default 30,000): at most one snapshot per task per
+    /// interval, taken right after a commit.
+    pub state_snapshot_interval_ms: u64,
+    /// `state.snapshot.retained` (default 2): snapshots kept per task.
+    pub state_snapshot_retained: usize,
+    /// `state.snapshot.gc.grace.ms` (default 600,000): files no retained snapshot names are
+    /// deleted only once this old (an upload may still be running).
+    pub state_snapshot_gc_grace_ms: u64,
+    /// Settings of the snapshot store, as object_store names them: `state.snapshot.s3.endpoint`,
+    /// `.region`, `.access.key.id`, `.secret.access.key`, `.session.token`, `.allow.http`
+    /// become `aws_endpoint`, ...; `state.snapshot.hdfs.<key>` passes `<key>` to the HDFS
+    /// client.
+    pub state_snapshot_options: BTreeMap<String, String>,
+    /// `__state.snapshot.inline__` (internal, default false): publish snapshots on the stream
+    /// thread right after the commit instead of in the background, so that a simulation
+    /// replays deterministically.
+    #[doc(hidden)]
+    pub state_snapshot_inline: bool,
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -204,6 +226,12 @@ impl StreamsConfig {
             max_task_idle_ms: 0,
             replication_factor: -1,
             client_overrides: BTreeMap::new(),
+            state_snapshot_store: None,
+            state_snapshot_interval_ms: 30_000,
+            state_snapshot_retained: 2,
+            state_snapshot_gc_grace_ms: 600_000,
+            state_snapshot_options: BTreeMap::new(),
+            state_snapshot_inline: false,
         }
     }
 
@@ -300,6 +328,43 @@ impl StreamsConfig {
                 }
                 self.max_task_idle_ms = ms;
             }
+            "state.snapshot.store" => {
+                self.state_snapshot_store = (!value.trim().is_empty()).then(|| value.trim().to_string())
+            }
+            "state.snapshot.interval.ms" => {
+                self.state_snapshot_interval_ms = parse_num(key, value)?;
+                if self.state_snapshot_interval_ms == 0 {
+                    return Err(invalid(key, value, "must be positive"));
+                }
+            }
+            "state.snapshot.retained" => {
+                self.state_snapshot_retained = parse_num(key, value)?;
+                if self.state_snapshot_retained == 0 {
+                    return Err(invalid(key, value, "at least 1"));
+                }
+            }
+            "__state.snapshot.inline__" => {
+                self.state_snapshot_inline = parse_num(key, value)?;
+            }
+            "state.snapshot.gc.grace.ms" => self.state_snapshot_gc_grace_ms = parse_num(key, value)?,
+            _ if key.starts_with("state.snapshot.s3.") => {
+                let option = match &key["state.snapshot.s3.".len()..] {
+                    "endpoint" => "aws_endpoint",
+                    "region" => "aws_region",
+                    "access.key.id" => "aws_access_key_id",
+                    "secret.access.key" => "aws_secret_access_key",
+                    "session.token" => "aws_session_token",
+                    "allow.http" => "aws_allow_http",
+                    "virtual.hosted.style" => "aws_virtual_hosted_style_request",
+                    _ => return Err(ConfigError::UnknownKey { key: key.to_string() }),
+                };
+                self.state_snapshot_options
+                    .insert(option.to_string(), value.to_string());
+            }
+            _ if key.starts_with("state.snapshot.hdfs.") => {
+                self.state_snapshot_options
+                    .insert(key["state.snapshot.hdfs.".len()..].to_string(), value.to_string());
+            }
             "errors.dead.letter.queue.topic.name" => {
                 self.errors_dead_letter_queue_topic_name = (!value.is_empty()).then(|| value.to_string())
             }
@@ -363,6 +428,11 @@ impl StreamsConfig {
                 "",
                 "a handler is dead_letter_queue, so the dead-letter topic must be set",
             ));
+        }
+        if let Some(url) = &self.state_snapshot_store {
+            let options: Vec<(String, String)> = self.state_snapshot_options.clone().into_iter().collect();
+            sluice_state::snapshot::parse_location(url, &options)
+                .map_err(|e| invalid("state.snapshot.store", url, e.to_string()))?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use crate::error::StreamsError;
 use crate::global::GlobalStores;
 use crate::metrics::Metrics;
 use crate::processor::CacheBudget;
+use crate::snapshots::Snapshots;
 use crate::state_provider::StateProvider;
 use sluice_dsl::Topology;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub(crate) struct Instance {
     pub(crate) budget: CacheBudget,
     pub(crate) state: StateProvider,
     pub(crate) globals: GlobalStores,
+    /// `state.snapshot.store`'s snapshotter, if configured.
+    pub(crate) snapshots: Option<Arc<Snapshots>>,
 }
 
 impl Instance {
@@ -29,11 +32,18 @@ impl Instance {
         config: Arc<StreamsConfig>,
         state_root: PathBuf,
     ) -> Result<Self, StreamsError> {
-        let state = StateProvider::new(&config, state_root);
+        let state = StateProvider::new(&config, state_root.clone());
         let globals = GlobalStores::open(&topology, &state)?;
+        let metrics = Metrics::new();
+        let snapshots =
+            Snapshots::new(&config, &metrics, &state_root).map_err(|e| StreamsError::StateDirectory {
+                path: state_root.clone(),
+                reason: e.to_string(),
+            })?;
         Ok(Instance {
             budget: CacheBudget::new(config.statestore_cache_max_bytes),
-            metrics: Metrics::new(),
+            metrics,
+            snapshots,
             topology,
             config,
             state,

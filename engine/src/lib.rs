@@ -14,6 +14,7 @@ mod record;
 mod restore;
 pub mod runtime;
 pub mod sim;
+mod snapshots;
 mod state_provider;
 mod task;
 mod task_id;

@@ -28,11 +28,28 @@ impl Counter {
     }
 }
 
+/// A value that goes up and down (the last one set).
+#[derive(Debug, Clone, Default)]
+pub struct Gauge(Counter);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: u64) {
+        self.0 .0.store(v, Ordering::Relaxed);
+    }
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 type Labels = Vec<(String, String)>;
 
 #[derive(Default)]
 struct Family {
     help: &'static str,
+    /// `counter` or `gauge`.
+    kind: &'static str,
     series: BTreeMap<Labels, Counter>,
 }
 
@@ -56,6 +73,21 @@ impl Metrics {
 
     /// The counter `name{labels}`, created at zero on first use.
     pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Counter {
+        self.series(name, help, "counter", labels)
+    }
+
+    /// The gauge `name{labels}`, created at zero on first use.
+    pub fn gauge(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Gauge {
+        Gauge(self.series(name, help, "gauge", labels))
+    }
+
+    fn series(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: &'static str,
+        labels: &[(&str, &str)],
+    ) -> Counter {
         let labels: Labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -63,6 +95,7 @@ impl Metrics {
         let mut families = self.families.lock().expect("metrics lock poisoned");
         let family = families.entry(name).or_insert_with(|| Family {
             help,
+            kind,
             series: BTreeMap::new(),
         });
         family.series.entry(labels).or_default().clone()
@@ -90,7 +123,7 @@ impl Metrics {
         let mut out = String::new();
         for (name, family) in families.iter() {
             let _ = writeln!(out, "# HELP {name} {}", family.help);
-            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind);
             for (labels, counter) in &family.series {
                 let rendered: Vec<String> = labels
                     .iter()
@@ -124,6 +157,26 @@ pub mod names {
     /// window had expired (retention) since the update; the changelog and downstream operators
     /// still received them. Kafka Streams counts these as `expired-window-record-drop`.
     pub const EXPIRED_STORE_WRITES: &str = "sluice_expired_store_writes_total";
+    /// Snapshots of a task published to the snapshot store.
+    pub const SNAPSHOTS_TAKEN: &str = "sluice_snapshots_taken_total";
+    /// Snapshots of a task that failed (checkpoint or upload); retried with backoff.
+    pub const SNAPSHOTS_FAILED: &str = "sluice_snapshots_failed_total";
+    /// Bytes uploaded by a task's snapshots (files shared with the previous one are not).
+    pub const SNAPSHOT_UPLOADED_BYTES: &str = "sluice_snapshot_uploaded_bytes_total";
+    /// Milliseconds spent publishing a task's snapshots (divide by the taken count for a mean).
+    pub const SNAPSHOT_DURATION_MS: &str = "sluice_snapshot_duration_ms_total";
+    /// When the task's newest snapshot was published (ms since the epoch): its age is now
+    /// minus this.
+    pub const SNAPSHOT_NEWEST_MS: &str = "sluice_snapshot_newest_timestamp_ms";
+    /// Tasks restored from a snapshot.
+    pub const SNAPSHOT_RESTORES: &str = "sluice_snapshot_restores_total";
+    /// Bytes downloaded restoring a task from a snapshot.
+    pub const SNAPSHOT_RESTORED_BYTES: &str = "sluice_snapshot_restored_bytes_total";
+    /// Snapshots a restore could not use (checksum, missing file, offsets past the changelog),
+    /// or could not reach.
+    pub const SNAPSHOT_RESTORE_SKIPPED: &str = "sluice_snapshot_restore_skipped_total";
+    /// Changelog records replayed restoring a task's stores (after a snapshot, only the tail).
+    pub const RESTORED_RECORDS: &str = "sluice_restored_records_total";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].
@@ -216,6 +269,17 @@ impl TaskMetrics {
             &mut self.dropped,
             reason,
         );
+    }
+
+    /// Changelog records replayed into the task's stores.
+    pub(crate) fn restored_records(&self, n: u64) {
+        self.metrics
+            .counter(
+                names::RESTORED_RECORDS,
+                "Changelog records replayed restoring stores",
+                &[("task", &self.task)],
+            )
+            .add(n);
     }
 
     pub(crate) fn dead_lettered(&mut self, reason: DropReason) {

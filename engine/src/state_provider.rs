@@ -9,6 +9,9 @@ use sluice_dsl::StoreType;
 use sluice_state::{KvBackend, MemoryBackend, RocksDbResources, StoreError, TaskDb};
 use std::path::PathBuf;
 
+/// A task's opened stores, in the order asked for, and its database if a store is persistent.
+pub(crate) type OpenedStores = (Vec<Box<dyn KvBackend>>, Option<TaskDb>);
+
 /// Where and how an application instance keeps state. One per instance: its RocksDB memory
 /// (block cache and write buffers) is shared by every task database.
 #[derive(Debug, Clone)]
@@ -40,13 +43,15 @@ impl StateProvider {
         spec.store_type.unwrap_or(self.default_type)
     }
 
-    /// Opens every store of `task`, in the order given. A task database found corrupt is
-    /// deleted and recreated empty: restoration then replays the whole changelog.
-    pub(crate) fn open(
-        &self,
-        task: TaskId,
-        specs: &[&StoreSpec],
-    ) -> Result<Vec<Box<dyn KvBackend>>, StreamsError> {
+    /// True if `spec`'s store lives in the task's RocksDB database.
+    pub(crate) fn is_persistent(&self, spec: &StoreSpec) -> bool {
+        self.store_type(spec) == StoreType::RocksDb
+    }
+
+    /// Opens every store of `task`, in the order given, with the task's database if any store
+    /// is persistent. A task database found corrupt is deleted and recreated empty:
+    /// restoration then replays the whole changelog.
+    pub(crate) fn open(&self, task: TaskId, specs: &[&StoreSpec]) -> Result<OpenedStores, StreamsError> {
         let rocks: Vec<&str> = specs
             .iter()
             .filter(|s| self.store_type(s) == StoreType::RocksDb)
@@ -57,7 +62,7 @@ impl StateProvider {
         } else {
             Some(self.open_db(task, &rocks)?)
         };
-        specs
+        let backends = specs
             .iter()
             .map(|spec| match (self.store_type(spec), &db) {
                 (StoreType::RocksDb, Some(db)) => db
@@ -65,7 +70,8 @@ impl StateProvider {
                     .map_err(|source| StreamsError::Store { task, source }),
                 _ => Ok(Box::new(MemoryBackend::new()) as Box<dyn KvBackend>),
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((backends, db))
     }
 
     /// Opens a global table's store, under `<root>/global/`.

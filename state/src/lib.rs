@@ -14,6 +14,7 @@ mod overlay;
 pub mod rocksdb;
 mod segments;
 pub mod session;
+pub mod snapshot;
 pub mod window;
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ impl Broker {
     }
 
     /// A `read_committed` consumer assigned every partition of `topic` from its start.
-    fn reader(&self, topic: &str) -> BaseConsumer {
+    pub fn reader(&self, topic: &str) -> BaseConsumer {
         let consumer: BaseConsumer = self
             .client_config()
             .set("group.id", "sluice-test-reader")
@@ -172,6 +172,18 @@ pub fn log_to_stderr() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The start of a process test's `main` (`harness = false`): in `child ...` mode runs `child`
+/// with the arguments after `child`; true if the process is done then, or if the harness only
+/// probes (`--list`).
+pub fn child_or_probe(child: impl FnOnce(&[String])) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("child") {
+        child(&args[2..]);
+        return true;
+    }
+    args.iter().any(|a| a == "--list")
 }
 
 /// Child-process mode of the process tests: waits until `streams` runs, prints `RUNNING`, then

@@ -180,6 +180,13 @@ impl Streams {
         if let Some(g) = inner.global.lock().expect("global lock poisoned").take() {
             g.join();
         }
+        // Let snapshots in flight finish (within the time left): a half-uploaded snapshot is
+        // harmless, a finished one saves the next owner a replay.
+        if let Some(snapshots) = &inner.instance.snapshots {
+            if !snapshots.wait_idle(deadline.saturating_duration_since(Instant::now())) {
+                tracing::warn!("closing with a snapshot upload still running; it is abandoned");
+            }
+        }
         inner.board.transition(StreamsState::NotRunning);
         // Every thread is gone: another instance may use the state directory now.
         inner.directory.lock().expect("directory lock poisoned").take();

@@ -449,11 +449,20 @@ impl TaskManager {
         if running.is_empty() {
             return Ok(());
         }
-        if self.exactly_once {
+        let committed = if self.exactly_once {
             self.commit_transaction(consumer, &running)
         } else {
             self.commit_at_least_once(consumer, &running)
+        };
+        if committed.is_ok() {
+            // Every running task's stores hold committed state now, changed or not since the
+            // last commit (an idle task's last changes still deserve a snapshot).
+            let now = self.clock.now_ms();
+            for id in &running {
+                self.tasks[id].task.after_commit(now);
+            }
         }
+        committed
     }
 
     fn commit_at_least_once(

@@ -51,6 +51,10 @@ pub struct SimulationConfig {
     pub broken: Option<BrokenCommit>,
     /// Inject faults (default true); without, the run shows the fault-free path.
     pub faults: bool,
+    /// Snapshot task databases to a shared store (local files), and give restarted
+    /// instances an empty state directory half of the time, so that they restore from
+    /// snapshots (RocksDB stores, default false).
+    pub snapshots: bool,
 }
 
 impl SimulationConfig {
@@ -62,6 +66,7 @@ impl SimulationConfig {
             guarantee: ProcessingGuarantee::ExactlyOnceV2,
             broken: None,
             faults: true,
+            snapshots: false,
         }
     }
 
@@ -149,6 +154,12 @@ pub struct SimulationReport {
     pub closes: u64,
     /// Steps taken.
     pub steps: usize,
+    /// The run snapshotted task databases (see `SimulationConfig::snapshots`).
+    pub snapshots: bool,
+    /// With snapshots: snapshots published, and tasks restored from one.
+    pub snapshots_taken: u64,
+    /// See `snapshots_taken`.
+    pub snapshot_restores: u64,
 }
 
 impl SimulationReport {
@@ -172,6 +183,9 @@ impl SimulationReport {
         );
         if self.guarantee != ProcessingGuarantee::ExactlyOnceV2 {
             cmd.push_str(" SLUICE_SIM_GUARANTEE=at_least_once");
+        }
+        if self.snapshots {
+            cmd.push_str(" SLUICE_SIM_SNAPSHOTS=1");
         }
         cmd + " cargo test --test eos_simulation"
     }
@@ -232,7 +246,8 @@ impl fmt::Display for SimulationReport {
     }
 }
 
-/// One instance position: its state directory survives crashes and restarts.
+/// One instance position: its state directory survives crashes and restarts (unless the
+/// run gives restarted instances fresh disks).
 struct Slot {
     dir: tempfile::TempDir,
     live: Option<SimInstance>,
@@ -253,6 +268,13 @@ struct Simulation<'c> {
     topology: Arc<Topology>,
     streams_config: Arc<StreamsConfig>,
     slots: Vec<Slot>,
+    /// With snapshots: the store every instance shares, and the chance that a restarted
+    /// instance gets an empty state directory (drawn from a stream of its own, so that runs
+    /// without snapshots are unchanged).
+    snapshot_dir: Option<tempfile::TempDir>,
+    fresh_disks: Option<Rng>,
+    /// The metrics of every instance started (they outlive crashes).
+    all_metrics: Vec<crate::metrics::Metrics>,
     stream: Vec<Input>,
     produced: usize,
     source_topics: Vec<String>,
@@ -278,7 +300,10 @@ impl<'c> Simulation<'c> {
             ProcessingGuarantee::ExactlyOnceV2 => "exactly_once_v2",
             _ => "at_least_once",
         };
-        let streams_config = StreamsConfig::new(format!("sim-{}", config.seed), "simulated")
+        let snapshot_dir = config
+            .snapshots
+            .then(|| tempfile::tempdir().expect("a temporary snapshot directory"));
+        let mut streams_config = StreamsConfig::new(format!("sim-{}", config.seed), "simulated")
             .with("processing.guarantee", guarantee)
             .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
             .and_then(|c| c.with("commit.interval.ms", "100"))
@@ -287,10 +312,24 @@ impl<'c> Simulation<'c> {
             .and_then(|c| {
                 c.with(
                     "default.dsl.store",
-                    if shape.rocksdb { "rocksdb" } else { "in_memory" },
+                    if shape.rocksdb || config.snapshots {
+                        "rocksdb"
+                    } else {
+                        "in_memory"
+                    },
                 )
             })
             .expect("valid simulation config");
+        if let Some(dir) = &snapshot_dir {
+            for (key, value) in [
+                ("state.snapshot.store", format!("file://{}", dir.path().display())),
+                ("state.snapshot.interval.ms", "150".to_string()),
+                ("state.snapshot.gc.grace.ms", "0".to_string()),
+                ("__state.snapshot.inline__", "true".to_string()),
+            ] {
+                streams_config.set(key, &value).expect("valid snapshot config");
+            }
+        }
         let slots = (0..shape.instances)
             .map(|_| Slot {
                 dir: tempfile::tempdir().expect("a temporary state directory"),
@@ -306,6 +345,9 @@ impl<'c> Simulation<'c> {
             topology: Arc::new(scenario::topology(config.scenario)),
             streams_config: Arc::new(streams_config),
             slots,
+            fresh_disks: config.snapshots.then(|| Rng::new(config.seed ^ 0x5a17_d15c)),
+            snapshot_dir,
+            all_metrics: Vec::new(),
             stream,
             produced: 0,
             source_topics: Vec::new(),
@@ -328,6 +370,12 @@ impl<'c> Simulation<'c> {
     }
 
     fn start(&mut self, slot: usize) {
+        let restarted = self.slots[slot].incarnation > 0;
+        if let Some(rng) = &mut self.fresh_disks {
+            if restarted && rng.chance(0.5) {
+                self.slots[slot].dir = tempfile::tempdir().expect("a temporary state directory");
+            }
+        }
         let s = &mut self.slots[slot];
         s.incarnation += 1;
         let process = (slot as u64) << 32 | s.incarnation;
@@ -350,6 +398,7 @@ impl<'c> Simulation<'c> {
             Outcome::Ok => {
                 let i = started.expect("started");
                 self.source_topics = i.source_topics.clone();
+                self.all_metrics.push(i.metrics.clone());
                 self.slots[slot].live = Some(i);
             }
             Outcome::Crashed => self.instance_crashes += 1,
@@ -525,19 +574,31 @@ impl<'c> Simulation<'c> {
         ));
         let verdict = checker::check(self.config.scenario, &self.stream, &outputs, &changelog);
         let sh = &self.shape;
+        let total = |name| self.all_metrics.iter().map(|m| m.total(name, &[])).sum::<u64>();
+        let (snapshots_taken, snapshot_restores) = (
+            total(crate::metrics::names::SNAPSHOTS_TAKEN),
+            total(crate::metrics::names::SNAPSHOT_RESTORES),
+        );
+        let snapshots = match &self.snapshot_dir {
+            Some(_) => format!(", snapshots ({snapshots_taken} taken, {snapshot_restores} restores)"),
+            None => String::new(),
+        };
         SimulationReport {
+            snapshots: self.config.snapshots,
+            snapshots_taken,
+            snapshot_restores,
             seed: self.config.seed,
             scenario: self.config.scenario,
             guarantee: self.config.guarantee,
             broken: self.config.broken,
             shape: format!(
-                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, max idle {} ms, crash {} abortable {}",
+                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, max idle {} ms, crash {} abortable {}{snapshots}",
                 sh.instances,
                 sh.threads,
                 sh.partitions,
                 sh.keys,
                 sh.records,
-                if sh.rocksdb { "RocksDB" } else { "in-memory" },
+                if sh.rocksdb || self.config.snapshots { "RocksDB" } else { "in-memory" },
                 sh.buffered,
                 sh.max_idle_ms,
                 sh.faults.crash,

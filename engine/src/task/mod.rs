@@ -51,6 +51,9 @@ pub(crate) struct Task {
     /// Nodes with record caches, in topological order (flush order).
     caching: Vec<NodeId>,
     stores: StoreSet,
+    /// Where the stores come from (to reopen them after a snapshot replaced the database).
+    state: crate::state_provider::StateProvider,
+    snapshots: Option<Arc<crate::snapshots::Snapshots>>,
     globals: GlobalStores,
     output: Vec<OutputRecord>,
     metrics: TaskMetrics,
@@ -105,6 +108,8 @@ impl Task {
             sources,
             caching,
             stores,
+            state: instance.state.clone(),
+            snapshots: instance.snapshots.clone(),
             globals: instance.globals.clone(),
             output: Vec::new(),
             stream_time: committed_stream_time,
@@ -439,11 +444,64 @@ impl Task {
             .collect()
     }
 
-    /// Brings every logged store up to the end of its changelog partition (see `restore`).
+    /// The changelog position of each logged store of the task's database.
+    fn snapshot_offsets(&self) -> Vec<sluice_state::snapshot::StoreOffset> {
+        self.stores
+            .iter()
+            .filter(|s| s.persistent)
+            .filter_map(|s| {
+                Some(sluice_state::snapshot::StoreOffset {
+                    store: s.name.clone(),
+                    changelog_topic: s.changelog.as_deref()?.to_string(),
+                    partition: self.id.partition,
+                    offset: s.kv.committed_offset(),
+                })
+            })
+            .collect()
+    }
+
+    /// Right after a commit: hands the task's committed database to the snapshotter, which
+    /// snapshots it in the background if the task is due.
+    pub(crate) fn after_commit(&self, now_ms: u64) {
+        if let (Some(snapshots), Some(db)) = (&self.snapshots, self.stores.db()) {
+            snapshots.after_commit(self.id, db, self.snapshot_offsets(), now_ms);
+        }
+    }
+
+    /// Replaces the task's database by its newest usable snapshot when that is ahead of local
+    /// state (an empty disk, a task back after a long time elsewhere); the changelog replay
+    /// that follows then reads only the tail.
+    fn restore_snapshot(&mut self, reader: &mut dyn ChangelogReader) -> Result<(), StreamsError> {
+        let (Some(snapshots), Some(db)) = (self.snapshots.clone(), self.stores.db()) else {
+            return Ok(());
+        };
+        let dir = db.path().to_path_buf();
+        let local: HashMap<String, Option<i64>> = self
+            .snapshot_offsets()
+            .into_iter()
+            .map(|s| (s.store, s.offset))
+            .collect();
+        let mut ends = HashMap::new();
+        for s in self.stores.iter().filter(|s| s.persistent) {
+            if let Some(topic) = &s.changelog {
+                ends.insert(topic.to_string(), reader.end_offset(topic, self.id.partition)?);
+            }
+        }
+        let end_of = |s: &sluice_state::snapshot::StoreOffset| ends.get(&s.changelog_topic).copied();
+        // The database must be closed before it is replaced; stores reopen either way.
+        self.stores = StoreSet::closed();
+        snapshots.restore_if_ahead(self.id, &dir, &local, &end_of);
+        self.stores = StoreSet::open(self.id, &self.topology, &self.config.application_id, &self.state)?;
+        Ok(())
+    }
+
+    /// Brings every logged store up to the end of its changelog partition (see `restore`),
+    /// from the newest snapshot if one is ahead of local state.
     pub(crate) fn restore(
         &mut self,
         reader: &mut dyn ChangelogReader,
     ) -> Result<Vec<StoreRestore>, StreamsError> {
+        self.restore_snapshot(reader)?;
         let task = self.id;
         let store_error = |source| StreamsError::Store { task, source };
         let mut done = Vec::new();
@@ -494,6 +552,7 @@ impl Task {
                 next = last + 1;
             }
             tracing::info!(%task, store = %store.name, from, records, wiped, "store restored");
+            self.metrics.restored_records(records);
             done.push(StoreRestore {
                 store: store.name.clone(),
                 from,

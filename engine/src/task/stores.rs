@@ -61,6 +61,8 @@ pub(crate) struct TaskStore {
     /// Values carry an 8-byte timestamp prefix, which changelog records carry as their record
     /// timestamp instead (as Kafka Streams' timestamped stores log).
     pub(crate) timestamped: bool,
+    /// Kept in the task's RocksDB database (part of its snapshots).
+    pub(crate) persistent: bool,
     pub(crate) kv: KeyValueStore,
 }
 
@@ -92,6 +94,8 @@ impl TaskStore {
 /// The stores a task's processors use, by index (resolved once at task creation).
 pub(crate) struct StoreSet {
     stores: Vec<TaskStore>,
+    /// The task's database, if a store is persistent (for checkpoints).
+    db: Option<sluice_state::TaskDb>,
 }
 
 impl StoreSet {
@@ -109,7 +113,7 @@ impl StoreSet {
             .iter()
             .map(|name| topology.store(name).expect("sub-topologies list declared stores"))
             .collect();
-        let backends = state.open(task, &specs)?;
+        let (backends, db) = state.open(task, &specs)?;
         let stores = specs
             .into_iter()
             .zip(backends)
@@ -118,10 +122,24 @@ impl StoreSet {
                 changelog: spec.changelog_topic().map(|t| t.resolve(app_id).into()),
                 layout: StoreLayout::of(spec.kind),
                 timestamped: spec.timestamped,
+                persistent: state.is_persistent(spec),
                 kv: KeyValueStore::new(spec.name.clone(), backend),
             })
             .collect();
-        Ok(StoreSet { stores })
+        Ok(StoreSet { stores, db })
+    }
+
+    /// No stores (while a task's database is closed to be replaced).
+    pub(crate) fn closed() -> StoreSet {
+        StoreSet {
+            stores: Vec::new(),
+            db: None,
+        }
+    }
+
+    /// The task's database, if it has one.
+    pub(crate) fn db(&self) -> Option<&sluice_state::TaskDb> {
+        self.db.as_ref()
     }
 
     /// The index of store `name`.

@@ -110,6 +110,39 @@ impl TaskDb {
         &self.path
     }
 
+    /// Writes a checkpoint of the database into `dir` (which must not exist): every memtable is
+    /// flushed (atomically across stores), then the SST files are hard-linked and the small
+    /// files copied. Pending (uncommitted) writes never reach RocksDB, so the checkpoint holds
+    /// exactly the committed state, each store with the changelog offset it reflects.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), StoreError> {
+        let label = self.path.display().to_string();
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(|e| backend_error(&label, "checkpoint", e))
+    }
+
+    /// The incarnation of this database: an id kept in its directory, made when first asked
+    /// for. A database restored from a snapshot (whose directory holds only RocksDB's files)
+    /// or created anew gets a new one, so that two instances never upload different files
+    /// under one name.
+    pub fn incarnation(&self) -> Result<String, StoreError> {
+        let file = self.path.join(INCARNATION_FILE);
+        let io = |operation: &str, source| StoreError::Io {
+            store: self.path.display().to_string(),
+            operation: format!("{operation} {}", file.display()),
+            source,
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("read", e)),
+        }
+        let id = new_incarnation(&self.path);
+        std::fs::write(&file, &id).map_err(|e| io("write", e))?;
+        Ok(id)
+    }
+
     /// Deletes a task's database directory (corrupt state is rebuilt from the changelog).
     pub fn destroy(path: &Path) -> Result<(), StoreError> {
         match std::fs::remove_dir_all(path) {
@@ -122,6 +155,20 @@ impl TaskDb {
             }),
         }
     }
+}
+
+/// The file in a database directory holding its incarnation id.
+const INCARNATION_FILE: &str = "SLUICE-INCARNATION";
+
+/// A fresh, practically unique id: the time, the process and the directory, hashed.
+fn new_incarnation(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let seed = format!("{now}/{}/{}", std::process::id(), path.display());
+    crate::snapshot::hex(&Sha256::digest(seed.as_bytes())[..12])
 }
 
 pub(crate) fn flush_all(db: &Db, label: &str) -> Result<(), StoreError> {

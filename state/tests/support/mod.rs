@@ -1,0 +1,3 @@
+//! Test support shared by the state crate's integration tests.
+
+pub mod moto;
