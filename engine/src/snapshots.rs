@@ -235,56 +235,57 @@ impl Snapshots {
         !tasks.values().any(|s| s.in_flight)
     }
 
-    /// Replaces the database at `dir` by `task`'s newest usable snapshot if that is ahead of
-    /// it (`local` gives each logged store's committed offset; a missing store is behind).
-    /// `changelog_end` gives each changelog's end. The caller has closed the database. Errors
-    /// of the store are logged and counted, and restoration goes on from the local state (the
-    /// changelog has everything).
-    pub(crate) fn restore_if_ahead(
+    fn skipped(&self, task: TaskId, n: u64) {
+        self.counter(
+            names::SNAPSHOT_RESTORE_SKIPPED,
+            "Snapshots a restore could not use",
+            task,
+        )
+        .add(n)
+    }
+
+    /// True if `task`'s newest snapshot is ahead of local state (`local` gives each logged
+    /// store's committed offset; a missing store is behind). Store errors are logged and
+    /// counted, and answer false: the changelog has everything.
+    pub(crate) fn newest_ahead(&self, task: TaskId, local: &HashMap<String, Option<i64>>) -> bool {
+        match self.runtime.block_on(self.store.latest(&task.to_string())) {
+            Ok(Some(latest)) => behind(local, &latest.stores),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(%task, error = %e, "snapshot store unreachable: restoring from the changelog");
+                self.skipped(task, 1);
+                false
+            }
+        }
+    }
+
+    /// Downloads `task`'s newest usable snapshot beside the database directory `dir` (which
+    /// stays open meanwhile), if it is ahead of `local`; `changelog_end` gives each changelog's
+    /// end. `None`: restore from local state and the changelog.
+    pub(crate) fn download(
         &self,
         task: TaskId,
         dir: &Path,
         local: &HashMap<String, Option<i64>>,
         changelog_end: &(dyn Fn(&StoreOffset) -> Option<i64> + Sync),
-    ) -> Option<Restored> {
-        let name = task.to_string();
-        let skipped = |n: u64| {
-            self.counter(
-                names::SNAPSHOT_RESTORE_SKIPPED,
-                "Snapshots a restore could not use",
-                task,
-            )
-            .add(n)
-        };
-        let latest = match self.runtime.block_on(self.store.latest(&name)) {
-            Ok(Some(m)) => m,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(%task, error = %e, "snapshot store unreachable: restoring from the changelog");
-                skipped(1);
-                return None;
-            }
-        };
-        if !behind(local, &latest.stores) {
-            tracing::debug!(%task, "local state is at or ahead of the newest snapshot");
-            return None;
-        }
+    ) -> Option<Staged> {
         let staging = dir.with_extension("snapshot");
         let _ = std::fs::remove_dir_all(&staging);
-        let restored = match self
-            .runtime
-            .block_on(self.store.restore(&name, &staging, changelog_end))
-        {
+        let restored = match self.runtime.block_on(self.store.restore(
+            &task.to_string(),
+            &staging,
+            changelog_end,
+        )) {
             Ok(Some(r)) => r,
             Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(%task, error = %e, "snapshot restore failed: restoring from the changelog");
-                skipped(1);
+                self.skipped(task, 1);
                 let _ = std::fs::remove_dir_all(&staging);
                 return None;
             }
         };
-        skipped(restored.skipped.len() as u64);
+        self.skipped(task, restored.skipped.len() as u64);
         for e in &restored.skipped {
             tracing::warn!(%task, error = %e, "snapshot skipped");
         }
@@ -294,14 +295,24 @@ impl Snapshots {
             let _ = std::fs::remove_dir_all(&staging);
             return None;
         }
+        Some(Staged {
+            dir: staging,
+            restored,
+        })
+    }
+
+    /// Replaces the database directory `dir` (closed by the caller) by a downloaded snapshot;
+    /// false if it could not (local state and the changelog then restore the task).
+    pub(crate) fn install(&self, task: TaskId, staged: Staged, dir: &Path) -> bool {
         let swapped = TaskDb::destroy(dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| std::fs::rename(&staging, dir).map_err(|e| e.to_string()));
+            .and_then(|()| std::fs::rename(&staged.dir, dir).map_err(|e| e.to_string()));
         if let Err(reason) = swapped {
             tracing::warn!(%task, %reason, "could not move the restored snapshot into place: restoring from the changelog");
-            let _ = std::fs::remove_dir_all(&staging);
-            return None;
+            let _ = std::fs::remove_dir_all(&staged.dir);
+            return false;
         }
+        let restored = staged.restored;
         self.counter(names::SNAPSHOT_RESTORES, "Tasks restored from a snapshot", task)
             .inc();
         self.counter(
@@ -317,8 +328,14 @@ impl Snapshots {
             ms = restored.duration.as_millis() as u64,
             "restored from snapshot; replaying the changelog tail"
         );
-        Some(restored)
+        true
     }
+}
+
+/// A snapshot downloaded beside a task's database, waiting to replace it.
+pub(crate) struct Staged {
+    dir: PathBuf,
+    restored: Restored,
 }
 
 /// True if some store of `snapshot` is ahead of `local` (a store missing locally, or with no

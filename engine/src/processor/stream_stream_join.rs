@@ -393,10 +393,11 @@ impl Processor for StreamStreamJoin {
 
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
         let t = record.timestamp;
-        let now = {
+        // One lock: advance the join's stream time, and read how far the other store reaches.
+        let (now, other_observed) = {
             let mut c = lock(&self.clock);
             c.stream_time = c.stream_time.max(t);
-            c.stream_time
+            (c.stream_time, c.observed[self.other_side() as usize])
         };
         let Some(value) = &record.value else {
             ctx.drop_record(DropReason::NullValue);
@@ -416,7 +417,6 @@ impl Processor for StreamStreamJoin {
         }
         let (before, after) = self.join_before_after();
         let (from, to) = ((t - before).max(0), (t + after).max(0));
-        let other_observed = lock(&self.clock).observed[self.other_side() as usize];
         let task = ctx.task;
         let matches = self
             .other_schema

@@ -481,6 +481,10 @@ impl Task {
             .into_iter()
             .map(|s| (s.store, s.offset))
             .collect();
+        // Local state at or ahead of the newest snapshot (the usual restart): nothing to do.
+        if !snapshots.newest_ahead(self.id, &local) {
+            return Ok(());
+        }
         let mut ends = HashMap::new();
         for s in self.stores.iter().filter(|s| s.persistent) {
             if let Some(topic) = &s.changelog {
@@ -488,9 +492,12 @@ impl Task {
             }
         }
         let end_of = |s: &sluice_state::snapshot::StoreOffset| ends.get(&s.changelog_topic).copied();
-        // The database must be closed before it is replaced; stores reopen either way.
+        let Some(staged) = snapshots.download(self.id, &dir, &local, &end_of) else {
+            return Ok(());
+        };
+        // The database is closed only to be replaced, then the stores reopen on the snapshot.
         self.stores = StoreSet::closed();
-        snapshots.restore_if_ahead(self.id, &dir, &local, &end_of);
+        snapshots.install(self.id, staged, &dir);
         self.stores = StoreSet::open(self.id, &self.topology, &self.config.application_id, &self.state)?;
         Ok(())
     }

@@ -106,19 +106,24 @@ impl SnapshotStore {
 
     /// The sequences of `task`'s manifests, newest first (readable or not).
     pub async fn manifests(&self, task: &str) -> Result<Vec<u64>, SnapshotError> {
+        Ok(self.listed(task).await?.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// `task`'s manifest objects with their sequences, newest first.
+    async fn listed(&self, task: &str) -> Result<Vec<(u64, object_store::ObjectMeta)>, SnapshotError> {
         let dir = self.path(&format!("{task}/manifests"));
-        let listed: Vec<_> = self
+        let listed: Vec<object_store::ObjectMeta> = self
             .store
             .list(Some(&dir))
             .try_collect()
             .await
             .map_err(|e| SnapshotError::store(task, "list", &dir, e))?;
-        let mut sequences: Vec<u64> = listed
-            .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
+        let mut manifests: Vec<(u64, object_store::ObjectMeta)> = listed
+            .into_iter()
+            .filter_map(|m| Some((m.location.filename()?.strip_suffix(".json")?.parse().ok()?, m)))
             .collect();
-        sequences.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(sequences)
+        manifests.sort_unstable_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
+        Ok(manifests)
     }
 
     /// Reads and checks manifest `sequence` of `task`.
@@ -147,7 +152,12 @@ impl SnapshotStore {
 
     /// The newest manifest of `task` that reads and checks, if any.
     pub async fn latest(&self, task: &str) -> Result<Option<Manifest>, SnapshotError> {
-        for sequence in self.manifests(task).await? {
+        self.latest_among(task, &self.manifests(task).await?).await
+    }
+
+    /// The first of `sequences` (newest first) whose manifest reads and checks.
+    async fn latest_among(&self, task: &str, sequences: &[u64]) -> Result<Option<Manifest>, SnapshotError> {
+        for &sequence in sequences {
             match self.manifest(task, sequence).await {
                 Ok(m) => return Ok(Some(m)),
                 Err(e @ SnapshotError::Invalid { .. }) => tracing::warn!(error = %e, "skipping snapshot"),
@@ -173,7 +183,7 @@ impl SnapshotStore {
         let started = Instant::now();
         let sequences = self.manifests(task).await?;
         let sequence = sequences.first().map_or(1, |s| s + 1);
-        let previous = self.latest(task).await?;
+        let previous = self.latest_among(task, &sequences).await?;
         let shared: HashMap<&str, &FileEntry> = previous
             .iter()
             .filter(|p| p.incarnation == incarnation)
@@ -481,19 +491,8 @@ impl SnapshotStore {
         let mut report = GcReport::default();
         let cutoff = chrono_cutoff(grace);
         let mut kept: Vec<Manifest> = Vec::new();
-        let manifests_dir = self.path(&format!("{task}/manifests"));
-        let listed: Vec<_> = self
-            .store
-            .list(Some(&manifests_dir))
-            .try_collect()
-            .await
-            .map_err(|e| SnapshotError::store(task, "list", &manifests_dir, e))?;
-        let modified: HashMap<String, _> = listed
-            .iter()
-            .map(|m| (m.location.to_string(), m.last_modified))
-            .collect();
-        for sequence in self.manifests(task).await? {
-            let path = self.path(&Self::manifest_relative(task, sequence));
+        for (sequence, meta) in self.listed(task).await? {
+            let path = meta.location;
             let keep = if kept.len() < retained {
                 match self.manifest(task, sequence).await {
                     Ok(m) => {
@@ -506,7 +505,7 @@ impl SnapshotStore {
             } else {
                 false
             };
-            let old_enough = modified.get(&path.to_string()).is_none_or(|t| *t < cutoff);
+            let old_enough = meta.last_modified < cutoff;
             if !keep && old_enough {
                 self.delete(task, &path).await?;
                 report.manifests += 1;
