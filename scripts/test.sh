@@ -45,6 +45,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The hdfs:// snapshot store (a pure-Rust HDFS client) is only compiled: no HDFS here.
 echo "==> cargo check --features hdfs"
 cargo check -p sluice-state --features hdfs --locked
+# The Kafka Streams peer of the end-to-end benchmark runs only in `cargo bench`: compile it here
+# so that it stays buildable (its jars are the conformance oracle's).
+echo "==> Kafka Streams benchmark peer (mvn package)"
+mvn -q -B -f benches/peers/kafka-streams/pom.xml package -Dpeer.out="$PWD/target/sluice-bench/kafka-streams-peer"
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked
 echo "==> doc tests"

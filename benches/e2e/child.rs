@@ -3,7 +3,7 @@
 //! `RESULT <json>`.
 
 use crate::passthrough::Passthrough;
-use crate::spec::{ChildResult, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS};
+use crate::spec::{ChildResult, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS, SNAPSHOT_INTERVAL_MS};
 use crate::{healthcare, healthcare_app, scenarios, sys};
 use sluice::engine::{Streams, StreamsState};
 use sluice::prelude::*;
@@ -45,6 +45,8 @@ fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
                 seconds: start.elapsed().as_secs_f64(),
                 cpu_seconds: sys::cpu_seconds() - start_cpu,
                 peak_rss_bytes: sys::peak_rss_bytes(),
+                snapshots: 0,
+                checkpoint_ms: 0,
             };
         }
     }
@@ -88,6 +90,16 @@ pub fn run(spec: Spec) {
                 config
                     .set("commit.interval.ms", &COMMIT_INTERVAL_MS.to_string())
                     .expect("commit interval");
+                if spec.kind == Kind::WindowedCountSnapshots {
+                    let store = std::path::Path::new(&spec.state_dir).with_extension("snapshots");
+                    std::fs::create_dir_all(&store).expect("snapshot directory");
+                    config
+                        .set("state.snapshot.store", &format!("file://{}", store.display()))
+                        .expect("snapshot store");
+                    config
+                        .set("state.snapshot.interval.ms", &SNAPSHOT_INTERVAL_MS.to_string())
+                        .expect("snapshot interval");
+                }
                 (scenarios::topology(&spec), config)
             };
             config.state_dir = spec.state_dir.clone().into();
@@ -101,11 +113,15 @@ pub fn run(spec: Spec) {
             ready();
             let metrics = streams.metrics();
 
-            let r = measure(spec.expect, || {
+            let snapshots = || metrics.total("sluice_snapshots_taken_total", &[]);
+            let before = snapshots();
+            let mut r = measure(spec.expect, || {
                 std::thread::sleep(Duration::from_millis(5));
                 assert!(streams.state() != StreamsState::Error, "{:?}", streams.errors());
                 metrics.total("sluice_records_processed_total", &[])
             });
+            r.snapshots = snapshots() - before;
+            r.checkpoint_ms = metrics.total("sluice_snapshot_checkpoint_ms_total", &[]);
             streams.close().expect("close");
             r
         }

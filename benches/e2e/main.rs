@@ -27,6 +27,8 @@
 //! `cargo bench --bench e2e -- --profile sliding` (or `stateless`, `windowed-count`, `join`,
 //! `passthrough`) runs one at-least-once throughput run of that scenario under
 //! `perf record` (cpu-clock samples, DWARF call graphs) and prints where the time goes.
+//! `--scenarios passthrough,windowed-count,windowed-count-snapshots` runs only those; `--help`
+//! lists every flag.
 
 mod child;
 #[path = "../../examples/common/mod.rs"]
@@ -46,6 +48,7 @@ mod sys;
 #[path = "../../examples/healthcare_anomaly/telemetry.rs"]
 mod telemetry;
 
+use clap::Parser;
 use report::{Report, Row};
 use sluice::engine::client::rdkafka::RdKafkaClient;
 use sluice::engine::client::{KafkaClient, NewTopic};
@@ -137,6 +140,8 @@ struct Harness {
     runs: u32,
     /// Record the children with `perf record` into this file.
     perf: Option<PathBuf>,
+    /// The Kafka Streams peer's class path, once built.
+    kafka_streams: Option<String>,
 }
 
 impl Harness {
@@ -160,7 +165,7 @@ impl Harness {
         self.runs += 1;
         let id = format!("bench-{}-{}", std::process::id(), self.runs);
         let profiles = match kind {
-            Kind::Join => Some(format!("{id}-profiles")),
+            k if k.is_join() => Some(format!("{id}-profiles")),
             Kind::Healthcare => Some(format!("{id}-devices")),
             _ => None,
         };
@@ -188,6 +193,8 @@ impl Harness {
     fn spawn(&self, spec: &Spec) -> ChildProc {
         let cmd = if spec.kind == Kind::QuixWindowedCount {
             peer::command(spec)
+        } else if spec.kind.kafka_streams_scenario().is_some() {
+            peer::kafka_streams_command(spec, self.kafka_streams.as_deref().expect("the peer was built"))
         } else if let Some(data) = &self.perf {
             let mut c = Command::new("perf");
             c.args([
@@ -218,7 +225,7 @@ impl Harness {
 
     /// Preloads `n` records and measures how fast the engine gets through them.
     fn throughput(&mut self, kind: Kind, guarantee: Guarantee, size: usize, n: u64) -> ChildResult {
-        let extra = if kind == Kind::Join { KEYS } else { 0 };
+        let extra = if kind.is_join() { KEYS } else { 0 };
         let spec = self.spec(kind, guarantee, size, n + extra);
         load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), n, size);
         let child = self.spawn(&spec);
@@ -237,7 +244,7 @@ impl Harness {
         let spec = self.spec(kind, guarantee, size, 0);
         load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), 0, size);
         let mut child = self.spawn(&spec);
-        let mut extra = if kind == Kind::Join { KEYS } else { 0 };
+        let mut extra = if kind.is_join() { KEYS } else { 0 };
         if kind == Kind::QuixWindowedCount {
             // The peer says READY once it processed a record.
             load::preload(&self.bootstrap, &spec.input, None, 1, size);
@@ -447,16 +454,9 @@ fn healthcare_search(h: &mut Harness, secs: u64) {
     }
 }
 
-/// One throughput run of scenario `name` under `perf record`, then the hottest symbols.
-fn profile(h: &mut Harness, name: &str) {
-    let kind = match name {
-        "passthrough" => Kind::Passthrough,
-        "stateless" => Kind::Stateless,
-        "windowed-count" => Kind::WindowedCount,
-        "join" => Kind::Join,
-        "sliding" => Kind::Sliding,
-        other => panic!("unknown scenario {other}: passthrough, stateless, windowed-count, join or sliding"),
-    };
+/// One throughput run of scenario `kind` under `perf record`, then the hottest symbols.
+fn profile(h: &mut Harness, kind: Kind) {
+    let name = format!("{kind:?}").to_lowercase();
     let data = h.out_dir.join(format!("{name}.perf.data"));
     std::fs::create_dir_all(&h.out_dir).expect("output dir");
     h.perf = Some(data.clone());
@@ -490,20 +490,57 @@ fn profile(h: &mut Harness, name: &str) {
     }
 }
 
-fn arg_value(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+#[derive(Parser, Debug)]
+#[command(
+    about = "End-to-end throughput, latency, CPU and memory of Sluice on a Kafka broker, \
+                   against an rdkafka passthrough and Quix Streams in the same run"
+)]
+struct Args {
+    /// Run on this cluster instead of an Apache Kafka broker started here.
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap_servers: Option<String>,
+    /// A smoke run (5,000 records per run, 100-byte records): what `cargo test` runs.
+    #[arg(long)]
+    quick: bool,
+    /// Run the peers (Quix Streams, Kafka Streams) in a smoke run, or with `--scenarios`, too.
+    #[arg(long)]
+    peer: bool,
+    /// Only these scenarios (comma-separated); ratios need the passthrough.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    scenarios: Vec<Kind>,
+    /// One at-least-once throughput run of this scenario under `perf record`, then where its
+    /// time goes.
+    #[arg(long, value_enum, value_name = "SCENARIO")]
+    profile: Option<Kind>,
+    /// Preloaded records per throughput run (default: 200,000 of 100 bytes and 60,000 of
+    /// 1 KB; 5,000 in smoke runs).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Record sizes in bytes (default: 100 and 1024; 100 in smoke runs).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+    /// Throughput runs per cell; the table shows the median (default: 3, 1 in smoke runs).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Only the latency search of scenario (f), the healthcare application.
+    #[arg(long)]
+    healthcare: bool,
+    /// Runs one engine on one scenario (the harness's child processes).
+    #[arg(long, hide = true, value_name = "SPEC_JSON")]
+    child: Option<String>,
+    /// Passed by `cargo bench`; without it (`cargo test`) the run is `--quick`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--child") {
-        child::run(serde_json::from_str(&args[2]).expect("a child spec"));
+    let args = Args::parse();
+    if let Some(spec) = &args.child {
+        child::run(serde_json::from_str(spec).expect("a child spec"));
         return;
     }
-    let full = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--quick");
-    let external = arg_value(&args, "--bootstrap-servers");
+    let full = args.bench && !args.quick;
+    let external = args.bootstrap_servers.clone();
     let broker = external.is_none().then(support::Broker::start);
     let bootstrap = external
         .clone()
@@ -515,41 +552,52 @@ fn main() {
         temp: tempfile::tempdir().expect("temp dir"),
         runs: 0,
         perf: None,
+        kafka_streams: None,
     };
-    if let Some(name) = arg_value(&args, "--profile") {
-        profile(&mut h, &name);
+    if let Some(kind) = args.profile {
+        profile(&mut h, kind);
         return;
     }
-    if args.iter().any(|a| a == "--healthcare") {
+    if args.healthcare {
         healthcare_search(&mut h, 10);
         return;
     }
 
-    let sizes: &[usize] = if full { &[100, 1024] } else { &[100] };
+    let sizes: &[usize] = match (&args.sizes[..], full) {
+        ([], true) => &[100, 1024],
+        ([], false) => &[100],
+        (chosen, _) => chosen,
+    };
     let records = |size: usize| -> u64 {
-        match (full, size) {
-            (false, _) => 5_000,
-            (true, 100) => 200_000,
-            (true, _) => 60_000,
+        match (args.records, full, size) {
+            (Some(n), _, _) => n,
+            (None, false, _) => 5_000,
+            (None, true, 100) => 200_000,
+            (None, true, _) => 60_000,
         }
     };
+    let runs = args.runs.unwrap_or(if full { 3 } else { 1 }).max(1);
     let latency_secs = if full { 10 } else { 2 };
     let mut notes = Vec::new();
-    let peer = if full || args.iter().any(|a| a == "--peer") {
+    let peer = if (full && args.scenarios.is_empty()) || args.peer {
         peer::available()
     } else {
-        Err("the peer runs in full mode (or with --peer) only".to_string())
+        Err("the peer runs in full runs of every scenario (or with --peer) only".to_string())
     };
     if let Err(why) = &peer {
         notes.push(format!("Quix Streams peer not run: {why}"));
     }
-    let kinds = [
+    let kinds: Vec<Kind> = [
         Kind::Passthrough,
         Kind::Stateless,
         Kind::WindowedCount,
+        Kind::WindowedCountSnapshots,
         Kind::Join,
         Kind::Sliding,
-    ];
+    ]
+    .into_iter()
+    .filter(|k| args.scenarios.is_empty() || args.scenarios.contains(k))
+    .collect();
     println!(
         "end-to-end benchmark ({}) on {}: {PARTITIONS} partitions, one processing thread per engine",
         if full { "full" } else { "quick" },
@@ -563,6 +611,17 @@ fn main() {
     if peer.is_ok() {
         all_kinds.push(Kind::QuixWindowedCount);
     }
+    // Kafka Streams runs the scenarios chosen (with the peers).
+    let with_peers = (full && args.scenarios.is_empty()) || args.peer;
+    if with_peers {
+        match peer::kafka_streams_classpath(&out_dir.join("kafka-streams-peer")) {
+            Ok(classpath) => {
+                h.kafka_streams = Some(classpath);
+                all_kinds.extend(kinds.iter().filter_map(|k| k.kafka_streams_peer()));
+            }
+            Err(why) => notes.push(format!("Kafka Streams peer not run: {why}")),
+        }
+    }
     let guarantees = [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce];
     for &size in sizes {
         let n = records(size);
@@ -570,14 +629,52 @@ fn main() {
         let mut throughputs = Vec::new();
         for guarantee in guarantees {
             for &kind in &all_kinds {
-                let t = h.throughput(kind, guarantee, size, n);
+                let mut all: Vec<spec::ChildResult> = (0..runs)
+                    .map(|_| h.throughput(kind, guarantee, size, n))
+                    .collect();
+                let rate = |t: &spec::ChildResult| t.records as f64 / t.seconds;
+                all.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+                let spread = format!("{:.0}-{:.0}", rate(&all[0]), rate(&all[all.len() - 1]));
+                let t = all.swap_remove(all.len() / 2);
                 println!(
-                    "  {:<27}{:>4}{:>11.0} records/s",
+                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread})",
                     kind.label(),
                     guarantee.label(),
-                    t.records as f64 / t.seconds
+                    rate(&t)
                 );
+                if kind == Kind::WindowedCountSnapshots {
+                    println!(
+                        "    {} snapshots published during the run; the stream thread spent {} ms of {:.1} s checkpointing",
+                        t.snapshots, t.checkpoint_ms, t.seconds
+                    );
+                    // A run long enough for several intervals must have published: otherwise
+                    // this row measured nothing.
+                    assert!(
+                        t.snapshots > 0 || t.seconds < 3.0 * spec::SNAPSHOT_INTERVAL_MS as f64 / 1000.0,
+                        "no snapshot published in {:.1} s",
+                        t.seconds
+                    );
+                }
                 throughputs.push((kind, guarantee, t));
+            }
+            let rate_of = |kind: Kind| {
+                throughputs
+                    .iter()
+                    .find(|(k, g, _)| (*k, *g) == (kind, guarantee))
+                    .map(|(_, _, t)| (t.records as f64 / t.seconds, t.snapshots))
+            };
+            if let (Some((without, _)), Some((with, taken))) = (
+                rate_of(Kind::WindowedCount),
+                rate_of(Kind::WindowedCountSnapshots),
+            ) {
+                let note = format!(
+                    "{size} B {}: windowed count with snapshots every {} ms / without = {:.2} ({taken} snapshots)",
+                    guarantee.label(),
+                    spec::SNAPSHOT_INTERVAL_MS,
+                    with / without
+                );
+                println!("  {note}");
+                notes.push(note);
             }
         }
         // One offered load for every latency run of this size: half of the slowest Sluice
@@ -585,7 +682,7 @@ fn main() {
         // overload every engine on this broker). The peer is flagged if it falls behind.
         let slowest = throughputs
             .iter()
-            .filter(|(k, _, _)| !matches!(k, Kind::Passthrough | Kind::QuixWindowedCount))
+            .filter(|(k, _, _)| k.is_sluice())
             .map(|(_, _, t)| t.records as f64 / t.seconds)
             .fold(f64::INFINITY, f64::min);
         let mut rate = 0.5 * slowest;
@@ -636,6 +733,30 @@ fn main() {
             r.eos_over_alo = find(r.kind, Guarantee::AtLeastOnce, r.size).map(|a| r.records_per_second / a);
         }
     }
+    // Sluice against Kafka Streams, scenario by scenario (goals: >= 3x its records per
+    // CPU-second, <= 1/4 of its peak RSS).
+    for r in &rows {
+        let Some(theirs) = r.kind.kafka_streams_peer().and_then(|peer| {
+            rows.iter()
+                .find(|o| (o.kind, o.guarantee, o.size) == (peer, r.guarantee, r.size))
+        }) else {
+            continue;
+        };
+        let note = format!(
+            "{} {} {} B vs Kafka Streams: records/s {:.2}x, records per CPU-second {:.2}x (goal >= 3), peak RSS {:.2} of its (goal <= 0.25)",
+            r.kind.label(),
+            r.guarantee.label(),
+            r.size,
+            r.records_per_second / theirs.records_per_second,
+            theirs.cpu_microseconds_per_record / r.cpu_microseconds_per_record,
+            r.peak_rss_mib / theirs.peak_rss_mib,
+        );
+        println!("{note}");
+        notes.push(note);
+    }
+    notes.push(format!(
+        "records/s are medians of {runs} throughput runs per cell"
+    ));
     let report = Report {
         mode: if full { "full" } else { "quick" }.into(),
         broker: external.unwrap_or_else(|| "Apache Kafka 4.4.0, single-node KRaft, same machine".into()),
@@ -654,8 +775,10 @@ fn main() {
         out_dir.join("e2e.json").display(),
         out_dir.join("e2e.svg").display()
     );
-    if full {
+    if full && args.scenarios.is_empty() {
         healthcare_search(&mut h, latency_secs);
+    } else if full {
+        println!("(f) healthcare anomaly: not run (--scenarios chose others)");
     } else {
         // Smoke: one checked probe of scenario (f) at a low rate.
         println!("(f) healthcare anomaly, smoke probe:");

@@ -1,7 +1,9 @@
-//! The Python peer (benches/peers/quix_windowed_count.py): found or installed, and run as a
-//! child like Sluice's.
+//! The peers, run as children like Sluice's: Quix Streams (benches/peers/quix_windowed_count.py,
+//! found or installed from PyPI) and Kafka Streams (benches/peers/kafka-streams, built with
+//! Maven from Maven Central).
 
-use crate::spec::{Guarantee, Spec};
+use crate::spec::{Guarantee, Spec, COMMIT_INTERVAL_MS};
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -56,5 +58,37 @@ pub fn command(spec: &Spec) -> Command {
         ])
         .args(["--expect", &spec.expect.to_string()])
         .args(["--state-dir", &spec.state_dir]);
+    c
+}
+
+/// Builds the Kafka Streams peer into `out` (only when its sources changed); its class path.
+pub fn kafka_streams_classpath(out: &Path) -> Result<String, String> {
+    let module = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers/kafka-streams");
+    crate::support::maven::build_module(&module, out, "peer.out")
+}
+
+/// Kafka Streams' record cache: Sluice's default `statestore.cache.max.bytes`, the same as
+/// Kafka Streams' own.
+const CACHE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The command running the Kafka Streams peer on `spec` (a Kafka Streams kind).
+pub fn kafka_streams_command(spec: &Spec, classpath: &str) -> Command {
+    let scenario = spec
+        .kind
+        .kafka_streams_scenario()
+        .expect("a Kafka Streams peer kind");
+    let mut c = Command::new("java");
+    c.args(["-cp", classpath, "dev.sluice.bench.KafkaStreamsPeer"])
+        .args(["--kind", scenario])
+        .args(["--guarantee", spec.guarantee.config_value()])
+        .args(["--bootstrap", &spec.bootstrap])
+        .args(["--app", &spec.app])
+        .args(["--input", &spec.input])
+        .args(["--output", &spec.output])
+        .args(["--profiles", spec.profiles.as_deref().unwrap_or("")])
+        .args(["--expect", &spec.expect.to_string()])
+        .args(["--state-dir", &spec.state_dir])
+        .args(["--commit-interval-ms", &COMMIT_INTERVAL_MS.to_string()])
+        .args(["--cache-bytes", &CACHE_BYTES.to_string()]);
     c
 }

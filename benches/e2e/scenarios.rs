@@ -45,7 +45,7 @@ pub fn topology(spec: &Spec) -> Topology {
                 })
                 .to(&spec.output, out);
         }
-        Kind::WindowedCount => {
+        Kind::WindowedCount | Kind::WindowedCountSnapshots => {
             input
                 .group_by_key()
                 .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
@@ -84,7 +84,13 @@ pub fn topology(spec: &Spec) -> Topology {
                 .map(|w, s| (w.key.clone(), s.summary().into_bytes()))
                 .to(&spec.output, out);
         }
-        Kind::Passthrough | Kind::QuixWindowedCount | Kind::Healthcare => {
+        Kind::Passthrough
+        | Kind::QuixWindowedCount
+        | Kind::Healthcare
+        | Kind::KafkaStreamsStateless
+        | Kind::KafkaStreamsWindowedCount
+        | Kind::KafkaStreamsJoin
+        | Kind::KafkaStreamsSliding => {
             unreachable!("no topology of this module (the healthcare one is the example's)")
         }
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The scenarios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Kind {
     /// (a) Raw rdkafka consume -> produce: the most any engine can reach on this broker.
     Passthrough,
@@ -11,15 +11,28 @@ pub enum Kind {
     Stateless,
     /// (c) Windowed count, 5-minute tumbling windows per key (fraud velocity shape).
     WindowedCount,
+    /// (c) with snapshots of its RocksDB stores to a local `file://` snapshot store every
+    /// `SNAPSHOT_INTERVAL_MS`: what taking snapshots costs.
+    WindowedCountSnapshots,
     /// (d) Stream-table join against a 10,000-key table.
     Join,
     /// (e) Sliding-window statistics per key (healthcare telemetry shape).
     Sliding,
-    /// (c) run by Quix Streams, the Python peer.
+    /// (c) run by Quix Streams, the Python peer (with `--peer`, or in full runs).
+    #[value(skip)]
     QuixWindowedCount,
+    /// (b) run by Kafka Streams (benches/peers/kafka-streams), same settings.
+    KafkaStreamsStateless,
+    /// (c) run by Kafka Streams.
+    KafkaStreamsWindowedCount,
+    /// (d) run by Kafka Streams.
+    KafkaStreamsJoin,
+    /// (e) run by Kafka Streams.
+    KafkaStreamsSliding,
     /// (f) The healthcare example's application (`examples/healthcare_anomaly/`): JSON
     /// readings joined with a global table of device profiles, sliding-window scoring, session
     /// windows for offline devices (its own mode: `--healthcare`).
+    #[value(skip)]
     Healthcare,
 }
 
@@ -29,11 +42,51 @@ impl Kind {
             Kind::Passthrough => "(a) rdkafka passthrough",
             Kind::Stateless => "(b) stateless filter/map",
             Kind::WindowedCount => "(c) windowed count",
+            Kind::WindowedCountSnapshots => "(c) + snapshots every 1 s",
             Kind::Join => "(d) stream-table join",
             Kind::Sliding => "(e) sliding-window stats",
             Kind::QuixWindowedCount => "(c) Quix Streams peer",
+            Kind::KafkaStreamsStateless => "(b) Kafka Streams",
+            Kind::KafkaStreamsWindowedCount => "(c) Kafka Streams",
+            Kind::KafkaStreamsJoin => "(d) Kafka Streams",
+            Kind::KafkaStreamsSliding => "(e) Kafka Streams",
             Kind::Healthcare => "(f) healthcare anomaly",
         }
+    }
+}
+
+impl Kind {
+    /// The Kafka Streams peer of a Sluice scenario.
+    pub fn kafka_streams_peer(self) -> Option<Kind> {
+        match self {
+            Kind::Stateless => Some(Kind::KafkaStreamsStateless),
+            Kind::WindowedCount => Some(Kind::KafkaStreamsWindowedCount),
+            Kind::Join => Some(Kind::KafkaStreamsJoin),
+            Kind::Sliding => Some(Kind::KafkaStreamsSliding),
+            _ => None,
+        }
+    }
+
+    /// The scenario name a Kafka Streams peer kind runs (`--kind` of the Java program).
+    pub fn kafka_streams_scenario(self) -> Option<&'static str> {
+        match self {
+            Kind::KafkaStreamsStateless => Some("stateless"),
+            Kind::KafkaStreamsWindowedCount => Some("windowed-count"),
+            Kind::KafkaStreamsJoin => Some("join"),
+            Kind::KafkaStreamsSliding => Some("sliding"),
+            _ => None,
+        }
+    }
+
+    /// A scenario run by Sluice (not the passthrough, not a peer).
+    pub fn is_sluice(self) -> bool {
+        !matches!(self, Kind::Passthrough | Kind::QuixWindowedCount)
+            && self.kafka_streams_scenario().is_none()
+    }
+
+    /// The stream-table join, by either engine: its table's records count as processed.
+    pub fn is_join(self) -> bool {
+        matches!(self, Kind::Join | Kind::KafkaStreamsJoin)
     }
 }
 
@@ -65,6 +118,9 @@ pub const KEYS: u64 = 10_000;
 pub const PARTITIONS: i32 = 4;
 /// Commit interval of every engine, both guarantees.
 pub const COMMIT_INTERVAL_MS: u64 = 100;
+/// `state.snapshot.interval.ms` of the snapshot scenario: 30 times more often than the default,
+/// so that a run of a few seconds takes several.
+pub const SNAPSHOT_INTERVAL_MS: u64 = 1000;
 
 /// One run: the child runs `kind` from `input` to `output` until it processed `expect`
 /// records (throughput) or the parent says stop (`expect` = 0: latency).
@@ -93,6 +149,12 @@ pub struct ChildResult {
     pub cpu_seconds: f64,
     /// Peak resident set size of the process.
     pub peak_rss_bytes: u64,
+    /// Snapshots published during the run (the snapshot scenario).
+    #[serde(default)]
+    pub snapshots: u64,
+    /// Milliseconds the stream thread spent checkpointing for them.
+    #[serde(default)]
+    pub checkpoint_ms: u64,
 }
 
 /// The key of record `i`.

@@ -151,6 +151,10 @@ pub mod names {
     /// Commits of a stream thread (offset commits, or committed transactions under
     /// exactly-once).
     pub const COMMITS: &str = "sluice_commits_total";
+    /// Partition assignments a stream thread received: one per rebalance it took part in
+    /// (Kafka's consumer metric `rebalance-total`). A thread that stops polling for longer
+    /// than `max.poll.interval.ms` is removed from the group and assigned again.
+    pub const ASSIGNMENTS: &str = "sluice_partition_assignments_total";
     /// Transactions aborted by a stream thread (abortable errors, lost or fenced tasks).
     pub const ABORTS: &str = "sluice_transaction_aborts_total";
     /// Window or session store updates that the local store skipped at commit because their
@@ -165,6 +169,9 @@ pub mod names {
     pub const SNAPSHOT_UPLOADED_BYTES: &str = "sluice_snapshot_uploaded_bytes_total";
     /// Milliseconds spent publishing a task's snapshots (divide by the taken count for a mean).
     pub const SNAPSHOT_DURATION_MS: &str = "sluice_snapshot_duration_ms_total";
+    /// Milliseconds the stream thread spent taking a task's checkpoints for snapshots (the only
+    /// part of a snapshot on the processing thread; uploads run in the background).
+    pub const SNAPSHOT_CHECKPOINT_MS: &str = "sluice_snapshot_checkpoint_ms_total";
     /// When the task's newest snapshot was published (ms since the epoch): its age is now
     /// minus this.
     pub const SNAPSHOT_NEWEST_MS: &str = "sluice_snapshot_newest_timestamp_ms";
@@ -177,6 +184,15 @@ pub mod names {
     pub const SNAPSHOT_RESTORE_SKIPPED: &str = "sluice_snapshot_restore_skipped_total";
     /// Changelog records replayed restoring a task's stores (after a snapshot, only the tail).
     pub const RESTORED_RECORDS: &str = "sluice_restored_records_total";
+    /// Bytes (keys and values) of the changelog records replayed restoring a task's stores.
+    pub const RESTORED_BYTES: &str = "sluice_restored_bytes_total";
+    /// Changelog records a store still has to replay (offsets up to the changelog's end as
+    /// read when its replay began; transaction markers count): 0 once restored.
+    pub const RESTORE_REMAINING_RECORDS: &str = "sluice_restore_remaining_records";
+    /// Bytes of the snapshot a task is downloading that are still to come: 0 once done.
+    pub const SNAPSHOT_RESTORE_REMAINING_BYTES: &str = "sluice_snapshot_restore_remaining_bytes";
+    /// 1 while a task restores (snapshot or changelog), 0 once it processes.
+    pub const RESTORING: &str = "sluice_task_restoring";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].
@@ -280,6 +296,50 @@ impl TaskMetrics {
                 &[("task", &self.task)],
             )
             .add(n);
+    }
+
+    /// Bytes of changelog records replayed into the task's stores.
+    pub(crate) fn restored_bytes(&self, n: u64) {
+        self.metrics
+            .counter(
+                names::RESTORED_BYTES,
+                "Bytes of changelog records replayed restoring stores",
+                &[("task", &self.task)],
+            )
+            .add(n);
+    }
+
+    /// Changelog records `store` still has to replay.
+    pub(crate) fn restore_remaining(&self, store: &str, n: u64) {
+        self.metrics
+            .gauge(
+                names::RESTORE_REMAINING_RECORDS,
+                "Changelog records a store still has to replay",
+                &[("task", &self.task), ("store", store)],
+            )
+            .set(n);
+    }
+
+    /// Bytes of the snapshot being downloaded still to come.
+    pub(crate) fn snapshot_remaining(&self, n: u64) {
+        self.metrics
+            .gauge(
+                names::SNAPSHOT_RESTORE_REMAINING_BYTES,
+                "Bytes of the snapshot being restored still to download",
+                &[("task", &self.task)],
+            )
+            .set(n);
+    }
+
+    /// Whether the task restores.
+    pub(crate) fn restoring(&self, restoring: bool) {
+        self.metrics
+            .gauge(
+                names::RESTORING,
+                "1 while the task restores its stores",
+                &[("task", &self.task)],
+            )
+            .set(u64::from(restoring));
     }
 
     pub(crate) fn dead_lettered(&mut self, reason: DropReason) {

@@ -17,26 +17,42 @@ pub(crate) struct ChangelogRecord {
     pub(crate) timestamp: i64,
 }
 
+/// What one [`ChangelogReader::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReadOutcome {
+    /// Records at or after the offset asked for, in order; offsets may have gaps
+    /// (transaction markers).
+    Records(Vec<ChangelogRecord>),
+    /// Nothing more: the reader reached the partition's end.
+    CaughtUp,
+    /// Nothing yet, before the end: the broker has not delivered it. Ask again.
+    Waiting,
+}
+
 /// Reads committed changelog records (a restore consumer, or the test driver's captured topics).
+/// Every call returns within about one fetch: restoration is stepped between polls of the
+/// group consumer, so no call may wait for long.
 pub(crate) trait ChangelogReader {
     /// The offset after the last committed record of the partition.
     fn end_offset(&mut self, topic: &str, partition: i32) -> Result<i64, StreamsError>;
 
-    /// Waits until the partition's committed end passes `offset` (an open transaction may hold
-    /// it back until the transaction is aborted or committed) and returns the new end; an
-    /// error if it does not within the reader's patience.
-    fn wait_for_end_past(&mut self, topic: &str, partition: i32, offset: i64) -> Result<i64, StreamsError>;
-
-    /// Up to `max` records at or after offset `from`, in order; offsets may have gaps
-    /// (transaction markers). Empty once the reader caught up with the partition.
+    /// Up to `max` records at or after offset `from`.
     fn read(
         &mut self,
         topic: &str,
         partition: i32,
         from: i64,
         max: usize,
-    ) -> Result<Vec<ChangelogRecord>, StreamsError>;
+    ) -> Result<ReadOutcome, StreamsError>;
 }
+
+/// How long a changelog may yield nothing before its end offset is reached.
+pub(crate) const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long an open transaction may hold a changelog's committed end below the offset the
+/// committed input offsets vouch for: longer than any producer's `transaction.timeout.ms`
+/// plus the coordinator's abort of it.
+pub(crate) const END_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Records applied per batch (one atomic write each).
 pub(crate) const RESTORE_BATCH: usize = 10_000;

@@ -10,7 +10,7 @@
 use crate::config::StreamsConfig;
 use crate::metrics::{names, Metrics};
 use crate::task_id::TaskId;
-use sluice_state::snapshot::{Restored, SnapshotError, SnapshotStore, StoreOffset};
+use sluice_state::snapshot::{RestoreProgress, Restored, SnapshotError, SnapshotStore, StoreOffset};
 use sluice_state::TaskDb;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,8 @@ pub(crate) struct Snapshots {
     tasks: Mutex<HashMap<TaskId, TaskState>>,
     idle: std::sync::Condvar,
     metrics: Metrics,
+    /// Downloads started (names their staging directories).
+    downloads: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -92,6 +94,7 @@ impl Snapshots {
             tasks: Mutex::new(HashMap::new()),
             idle: std::sync::Condvar::new(),
             metrics: metrics.clone(),
+            downloads: std::sync::atomic::AtomicU64::new(0),
         })))
     }
 
@@ -122,10 +125,19 @@ impl Snapshots {
             state.next_due_ms = now_ms + self.interval_ms;
         }
         let checkpoint = self.scratch.join(format!("{task}-{now_ms}"));
+        let started = std::time::Instant::now();
         let prepared = std::fs::create_dir_all(&self.scratch)
             .map_err(|e| e.to_string())
             .and_then(|()| db.checkpoint(&checkpoint).map_err(|e| e.to_string()))
             .and_then(|()| db.incarnation().map_err(|e| e.to_string()));
+        // The part of a snapshot the stream thread pays for (a flush of the memtables, then
+        // hard links).
+        self.counter(
+            names::SNAPSHOT_CHECKPOINT_MS,
+            "Milliseconds stream threads spent checkpointing for snapshots",
+            task,
+        )
+        .add(started.elapsed().as_millis() as u64);
         let incarnation = match prepared {
             Ok(incarnation) => incarnation,
             Err(reason) => {
@@ -244,75 +256,126 @@ impl Snapshots {
         .add(n)
     }
 
-    /// True if `task`'s newest snapshot is ahead of local state (`local` gives each logged
-    /// store's committed offset; a missing store is behind). Store errors are logged and
-    /// counted, and answer false: the changelog has everything.
-    pub(crate) fn newest_ahead(&self, task: TaskId, local: &HashMap<String, Option<i64>>) -> bool {
-        match self.runtime.block_on(self.store.latest(&task.to_string())) {
-            Ok(Some(latest)) => behind(local, &latest.stores),
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!(%task, error = %e, "snapshot store unreachable: restoring from the changelog");
-                self.skipped(task, 1);
-                false
+    /// Runs `job` on the snapshotter's runtime (inline in simulations, so that seeds replay).
+    fn run<T: Default + Send + 'static>(
+        &self,
+        job: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Pending<T> {
+        if self.inline {
+            Pending {
+                ready: Some(self.runtime.block_on(job)),
+                handle: None,
+                runtime: self.runtime.handle().clone(),
+            }
+        } else {
+            Pending {
+                ready: None,
+                handle: Some(self.runtime.spawn(job)),
+                runtime: self.runtime.handle().clone(),
             }
         }
     }
 
-    /// Downloads `task`'s newest usable snapshot beside the database directory `dir` (which
-    /// stays open meanwhile), if it is ahead of `local`; `changelog_end` gives each changelog's
-    /// end. `None`: restore from local state and the changelog.
+    /// Asks in the background whether `task`'s newest snapshot is ahead of local state
+    /// (`local` gives each logged store's committed offset; a missing store is behind). Store
+    /// errors are logged and counted, and answer false: the changelog has everything.
+    pub(crate) fn newest_ahead(
+        self: &Arc<Self>,
+        task: TaskId,
+        local: HashMap<String, Option<i64>>,
+    ) -> Pending<bool> {
+        let this = Arc::clone(self);
+        self.run(async move {
+            match this.store.latest(&task.to_string()).await {
+                Ok(Some(latest)) => behind(&local, &latest.stores),
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(%task, error = %e, "snapshot store unreachable: restoring from the changelog");
+                    this.skipped(task, 1);
+                    false
+                }
+            }
+        })
+    }
+
+    /// Downloads in the background `task`'s newest usable snapshot beside the database
+    /// directory `dir` (which stays open meanwhile), if it is ahead of `local`; `changelog_end`
+    /// gives each changelog topic's end. `None`: restore from local state and the changelog.
+    /// `progress` counts the bytes downloaded.
     pub(crate) fn download(
-        &self,
+        self: &Arc<Self>,
         task: TaskId,
         dir: &Path,
-        local: &HashMap<String, Option<i64>>,
-        changelog_end: &(dyn Fn(&StoreOffset) -> Option<i64> + Sync),
-    ) -> Option<Staged> {
-        let staging = dir.with_extension("snapshot");
-        let _ = std::fs::remove_dir_all(&staging);
-        let restored = match self.runtime.block_on(self.store.restore(
-            &task.to_string(),
-            &staging,
-            changelog_end,
-        )) {
-            Ok(Some(r)) => r,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(%task, error = %e, "snapshot restore failed: restoring from the changelog");
-                self.skipped(task, 1);
-                let _ = std::fs::remove_dir_all(&staging);
-                return None;
+        local: HashMap<String, Option<i64>>,
+        changelog_end: HashMap<String, i64>,
+        progress: Arc<RestoreProgress>,
+    ) -> Pending<Option<Staged>> {
+        let this = Arc::clone(self);
+        let staging = self.staging_dir(dir);
+        self.run(async move {
+            let end_of = |s: &StoreOffset| changelog_end.get(&s.changelog_topic).copied();
+            let restored = match this
+                .store
+                .restore_with_progress(&task.to_string(), &staging, &end_of, &progress)
+                .await
+            {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(%task, error = %e, "snapshot restore failed: restoring from the changelog");
+                    this.skipped(task, 1);
+                    let _ = tokio::fs::remove_dir_all(&staging).await;
+                    return None;
+                }
+            };
+            this.skipped(task, restored.skipped.len() as u64);
+            for e in &restored.skipped {
+                tracing::warn!(%task, error = %e, "snapshot skipped");
             }
-        };
-        self.skipped(task, restored.skipped.len() as u64);
-        for e in &restored.skipped {
-            tracing::warn!(%task, error = %e, "snapshot skipped");
-        }
-        // An older snapshot than the newest may be all that is usable: keep local state if it is
-        // at least as far.
-        if !behind(local, &restored.manifest.stores) {
-            let _ = std::fs::remove_dir_all(&staging);
-            return None;
-        }
-        Some(Staged {
-            dir: staging,
-            restored,
+            let staged = Staged {
+                dir: staging,
+                restored: Some(restored),
+            };
+            // An older snapshot than the newest may be all that is usable: keep local state if
+            // it is at least as far (dropping `staged` deletes the download).
+            let manifest = &staged.restored.as_ref().expect("just set").manifest;
+            behind(&local, &manifest.stores).then_some(staged)
         })
+    }
+
+    /// A fresh directory beside the database directory `dir` to download a snapshot into.
+    /// Downloads an earlier owner of the task left behind (a crash, a cancelled restore) are
+    /// deleted first.
+    fn staging_dir(&self, dir: &Path) -> PathBuf {
+        let prefix = format!(
+            "{}.snapshot",
+            dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        );
+        if let Some(parent) = dir.parent() {
+            for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let n = self.downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        dir.with_file_name(format!("{prefix}-{n}"))
     }
 
     /// Replaces the database directory `dir` (closed by the caller) by a downloaded snapshot;
     /// false if it could not (local state and the changelog then restore the task).
-    pub(crate) fn install(&self, task: TaskId, staged: Staged, dir: &Path) -> bool {
+    pub(crate) fn install(&self, task: TaskId, mut staged: Staged, dir: &Path) -> bool {
         let swapped = TaskDb::destroy(dir)
             .map_err(|e| e.to_string())
             .and_then(|()| std::fs::rename(&staged.dir, dir).map_err(|e| e.to_string()));
         if let Err(reason) = swapped {
             tracing::warn!(%task, %reason, "could not move the restored snapshot into place: restoring from the changelog");
-            let _ = std::fs::remove_dir_all(&staged.dir);
             return false;
         }
-        let restored = staged.restored;
+        let restored = staged
+            .restored
+            .take()
+            .expect("a staged snapshot is installed once");
         self.counter(names::SNAPSHOT_RESTORES, "Tasks restored from a snapshot", task)
             .inc();
         self.counter(
@@ -332,10 +395,53 @@ impl Snapshots {
     }
 }
 
-/// A snapshot downloaded beside a task's database, waiting to replace it.
+/// A request to the snapshot store running on the snapshotter's runtime (or finished inline).
+/// Dropping it cancels the request (a task closed while restoring).
+pub(crate) struct Pending<T> {
+    ready: Option<T>,
+    handle: Option<tokio::task::JoinHandle<T>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<T: Default> Pending<T> {
+    /// The result once the request finished (returned once); `None` while it runs. A request
+    /// that panicked answers `T::default()` (no snapshot: the changelog restores).
+    pub(crate) fn poll(&mut self) -> Option<T> {
+        if let Some(ready) = self.ready.take() {
+            return Some(ready);
+        }
+        if !self.handle.as_ref()?.is_finished() {
+            return None;
+        }
+        let handle = self.handle.take().expect("checked above");
+        Some(self.runtime.block_on(handle).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a snapshot request failed: restoring from the changelog");
+            T::default()
+        }))
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// A snapshot downloaded beside a task's database, waiting to replace it. Dropped without
+/// being installed, it deletes the download.
 pub(crate) struct Staged {
     dir: PathBuf,
-    restored: Restored,
+    restored: Option<Restored>,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.restored.is_some() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// True if some store of `snapshot` is ahead of `local` (a store missing locally, or with no

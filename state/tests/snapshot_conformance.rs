@@ -5,21 +5,14 @@
 mod support;
 
 use object_store::{ObjectStoreExt, PutPayload};
-use sluice_state::snapshot::{SnapshotError, SnapshotStore, StoreOffset};
+use sluice_state::snapshot::{RestoreProgress, SnapshotError, SnapshotStore, StoreOffset};
 use sluice_state::{RocksDbResources, TaskDb, WriteBatch};
 use std::time::Duration;
 use support::moto::Moto;
+use support::runtime;
+use support::task_db::{self, contents, Contents, STORES};
 
 const TASK: &str = "0_3";
-const STORES: [&str; 2] = ["counts", "profiles"];
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A task database that the test fills and commits to, as a task would.
 struct Db {
@@ -31,45 +24,18 @@ struct Db {
 impl Db {
     fn new() -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let db = TaskDb::open(&dir.path().join("db"), &STORES, &RocksDbResources::unbounded()).unwrap();
+        let db = task_db::open(&dir.path().join("db"));
         Db { db, dir, offset: -1 }
     }
 
-    /// Commits `n` keys starting at `from` to every store (values are 100 bytes), then flushes
-    /// so that they land in new SST files.
+    /// Commits `n` keys starting at `from` to every store (see `task_db::commit`).
     fn commit(&mut self, from: usize, n: usize) {
         self.offset += n as i64;
-        for store in STORES {
-            let mut backend = self.db.backend(store).unwrap();
-            let entries = (from..from + n)
-                .map(|i| {
-                    (
-                        format!("key-{i:08}").into_bytes(),
-                        Some(vec![(i % 251) as u8; 100]),
-                    )
-                })
-                .collect();
-            backend
-                .apply(WriteBatch {
-                    entries,
-                    delete_ranges: Vec::new(),
-                    changelog_offset: Some(self.offset),
-                })
-                .unwrap();
-        }
-        self.db.flush().unwrap();
+        task_db::commit(&self.db, from, n, self.offset);
     }
 
     fn offsets(&self) -> Vec<StoreOffset> {
-        STORES
-            .iter()
-            .map(|store| StoreOffset {
-                store: store.to_string(),
-                changelog_topic: format!("app-{store}-changelog"),
-                partition: 3,
-                offset: self.db.backend(store).unwrap().committed_offset(),
-            })
-            .collect()
+        task_db::offsets(&self.db, 3)
     }
 
     /// Checkpoints and publishes, as the runtime does after a commit.
@@ -89,25 +55,6 @@ impl Db {
     }
 }
 
-/// Every store's name, committed offset, and entries in key order.
-type Contents = Vec<(String, Option<i64>, Vec<(Vec<u8>, Vec<u8>)>)>;
-
-/// Every key and value of every store, and each store's offset.
-fn contents(db: &TaskDb) -> Contents {
-    STORES
-        .iter()
-        .map(|store| {
-            let backend = db.backend(store).unwrap();
-            let entries = backend
-                .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
-                .unwrap()
-                .map(|e| e.unwrap())
-                .collect();
-            (store.to_string(), backend.committed_offset(), entries)
-        })
-        .collect()
-}
-
 fn ends_at(end: i64) -> impl Fn(&StoreOffset) -> Option<i64> + Sync {
     move |_| Some(end)
 }
@@ -117,7 +64,14 @@ fn ends_at(end: i64) -> impl Fn(&StoreOffset) -> Option<i64> + Sync {
 fn restore(rt: &tokio::runtime::Runtime, store: &SnapshotStore, end: i64) -> Option<(u64, usize, Contents)> {
     let dir = tempfile::tempdir().unwrap();
     let into = dir.path().join("db");
-    let restored = rt.block_on(store.restore(TASK, &into, &ends_at(end))).unwrap()?;
+    let progress = RestoreProgress::default();
+    let restored = rt
+        .block_on(store.restore_with_progress(TASK, &into, &ends_at(end), &progress))
+        .unwrap()?;
+    // Progress ends with every byte of the restored snapshot downloaded.
+    assert_eq!(progress.total_bytes(), restored.bytes);
+    assert_eq!(progress.downloaded_bytes(), restored.bytes);
+    assert_eq!(progress.remaining_bytes(), 0);
     let db = TaskDb::open(&into, &STORES, &RocksDbResources::unbounded()).unwrap();
     Some((restored.manifest.sequence, restored.skipped.len(), contents(&db)))
 }

@@ -48,6 +48,9 @@ pub(crate) fn server_properties(
         ("share.coordinator.state.topic.num.partitions", "1".into()),
         ("auto.create.topics.enable", "false".into()),
         ("group.initial.rebalance.delay.ms", "0".into()),
+        // Tests of group membership use short session timeouts (and so short
+        // `max.poll.interval.ms`, which librdkafka keeps at or above them); default 6 s.
+        ("group.min.session.timeout.ms", "1000".into()),
         // Abort transactions whose producer died within about a second of their timeout.
         (
             "transaction.abort.timed.out.transaction.cleanup.interval.ms",

@@ -4,11 +4,13 @@
 use super::generator::{hex_opt, Event};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
+
+#[path = "../support/maven.rs"]
+mod maven;
 
 /// What one driver made of one case.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -98,12 +100,7 @@ pub fn run(request: &Request<'_>) -> Outcome {
 }
 
 fn spawn() -> Jvm {
-    let out = built();
-    let classpath = format!(
-        "{}:{}/*",
-        out.join("classes").display(),
-        out.join("lib").display()
-    );
+    let classpath = built();
     let mut child = Command::new("java")
         .args([
             "-XX:+UseSerialGC",
@@ -130,56 +127,15 @@ fn module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/java")
 }
 
-/// Builds the oracle once per process, and only when its sources changed since the last build.
-fn built() -> PathBuf {
-    static OUT: OnceLock<PathBuf> = OnceLock::new();
-    OUT.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-java");
-        let stamp = out.join(".sources-hash");
-        let hash = sources_hash(&module_dir());
-        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(hash.as_str()) {
-            return out;
-        }
-        let status = Command::new("mvn")
-            .args(["-q", "-B", "-f"])
-            .arg(module_dir().join("pom.xml"))
-            .arg("package")
-            .arg(format!("-Dconformance.out={}", out.display()))
-            .status()
-            .expect("run mvn (scripts/test.sh installs Maven when missing)");
-        assert!(
-            status.success(),
-            "building the Kafka Streams oracle with Maven failed: {status}"
-        );
-        std::fs::write(&stamp, &hash).expect("write the oracle's build stamp");
-        out
-    })
-    .clone()
-}
-
-fn sources_hash(dir: &Path) -> String {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir)
-            .expect("read the oracle's sources")
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "target") {
-                    walk(&path, files);
-                }
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in files {
-        f.hash(&mut h);
-        std::fs::read(&f).unwrap_or_default().hash(&mut h);
-    }
-    format!("{:016x}", h.finish())
+/// Builds the oracle once per process, and only when its sources changed since the last build;
+/// its class path.
+fn built() -> String {
+    static CLASSPATH: OnceLock<String> = OnceLock::new();
+    CLASSPATH
+        .get_or_init(|| {
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-java");
+            maven::build_module(&module_dir(), &out, "conformance.out")
+                .unwrap_or_else(|e| panic!("building the Kafka Streams oracle: {e}"))
+        })
+        .clone()
 }

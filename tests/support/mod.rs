@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod maven;
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;

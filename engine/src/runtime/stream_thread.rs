@@ -1,6 +1,7 @@
 //! A stream thread: one group consumer, one producer (transactional under exactly-once) and one
 //! restore consumer, and the tasks of the partitions assigned to it. Each step: poll (rebalances
-//! happen in there), buffer, restore new tasks, process, commit when due. `run` steps until
+//! happen in there), buffer, one bounded step of restoring new tasks, process the tasks that
+//! are ready, commit when due. `run` steps until
 //! shutdown; the simulation steps threads itself, in a seeded order.
 
 use super::state::{StateBoard, ThreadState};
@@ -77,6 +78,9 @@ pub(crate) struct StreamThread {
     /// Whether the last step processed anything: then more may be ready and the next poll must
     /// not wait. Records held back by `max.task.idle.ms` do not count, so idling does not spin.
     busy: bool,
+    /// Whether the last step moved a restore on: then the next poll must not wait either (but
+    /// a full buffer is no reason to skip polling, unlike `busy`).
+    restoring: bool,
 }
 
 impl StreamThread {
@@ -132,6 +136,7 @@ impl StreamThread {
             restore,
             manager,
             busy: false,
+            restoring: false,
         })
     }
 
@@ -180,7 +185,7 @@ impl StreamThread {
             m.resume_assigned(&mut *self.consumer)?;
             m.apply_offset_resets(&mut *self.consumer)?;
         }
-        let wait = if self.busy {
+        let wait = if self.busy || self.restoring {
             Duration::ZERO
         } else {
             Duration::from_millis(100)
@@ -188,7 +193,16 @@ impl StreamThread {
         // Backpressure (see `TaskManager::full_partitions`): with a full buffer, process
         // instead of polling while processing makes progress; otherwise pause the full
         // partitions before polling.
-        let full = self.lock().full_partitions();
+        let (full, restoring_full) = {
+            let m = self.lock();
+            (m.full_partitions(), m.restoring_full_partitions())
+        };
+        if !restoring_full.is_empty() {
+            self.consumer
+                .pause(&restoring_full)
+                .map_err(|e| StreamsError::client("pausing partitions", e))?;
+            self.lock().mark_paused(&restoring_full);
+        }
         let records = if !full.is_empty() && self.busy {
             Vec::new()
         } else {
@@ -220,9 +234,9 @@ impl StreamThread {
         }
         let mut m = self.manager.lock().expect("task manager lock poisoned");
         m.add_records(records);
-        if m.restoring() {
-            m.restore(&mut *self.restore)?;
-        }
+        // Restoration is stepped: a bounded amount per loop, so that polling (heartbeats,
+        // `max.poll.interval.ms`) and the tasks that are ready go on while others restore.
+        self.restoring = m.restoring() && m.restore_step(&mut *self.restore)?;
         if m.has_tasks() {
             m.report_running();
         }
@@ -282,6 +296,7 @@ impl StreamThread {
         m.replace_producer(producer);
         drop(m);
         self.busy = false;
+        self.restoring = false;
         self.consumer
             .rejoin()
             .map_err(|e| StreamsError::client("rejoining the group", e))

@@ -17,7 +17,7 @@
 //! every task's uncommitted work and rewinds the inputs to the committed offsets.
 
 use super::partition_group::PartitionGroup;
-use super::restore_reader::ConsumerChangelogReader;
+use super::restore_reader::{ConsumerChangelogReader, RestoreCursor};
 use super::state::{StateBoard, ThreadState};
 use crate::client::{
     ClientError, ClientErrorKind, Consumer, ConsumerOps, OffsetAndMetadata, Producer, TopicPartition,
@@ -27,7 +27,7 @@ use crate::config::{ErrorHandler, ProcessingGuarantee};
 use crate::error::StreamsError;
 use crate::instance::Instance;
 use crate::metrics::DropReason;
-use crate::task::{Task, UNKNOWN_TIME};
+use crate::task::{RestoreStep, Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -62,6 +62,8 @@ pub enum BrokenCommit {
 struct ActiveTask {
     task: Task,
     restoring: bool,
+    /// When its restoration took its first step (the runtime's clock).
+    restore_started_ms: Option<u64>,
     input: PartitionGroup,
     /// The task's assigned input partitions.
     partitions: BTreeSet<TopicPartition>,
@@ -85,6 +87,7 @@ impl ActiveTask {
         ActiveTask {
             task,
             restoring: true,
+            restore_started_ms: None,
             input: PartitionGroup::default(),
             partitions: BTreeSet::new(),
             consumed: BTreeMap::new(),
@@ -208,6 +211,8 @@ pub(crate) struct TaskManager {
     last_commit_ms: u64,
     /// An error raised inside a rebalance callback, reported after the poll.
     fatal: Option<StreamsError>,
+    /// The restore consumer's assignment, kept across restore steps.
+    restore_cursor: RestoreCursor,
 }
 
 impl TaskManager {
@@ -264,6 +269,7 @@ impl TaskManager {
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
             fatal: None,
+            restore_cursor: RestoreCursor::default(),
         }
     }
 
@@ -319,10 +325,15 @@ impl TaskManager {
     /// partition and fetches it again on resume, which cost a fetch round trip per 1,000
     /// records and most of every fetch: five times fewer records/s on `benches/e2e`.
     pub(crate) fn full_partitions(&self) -> Vec<TopicPartition> {
+        self.full_unpaused(false)
+    }
+
+    /// The partitions, not paused, of running (or restoring) tasks whose buffers are full.
+    fn full_unpaused(&self, restoring: bool) -> Vec<TopicPartition> {
         let capacity = self.instance.config.buffered_records_per_partition;
         self.tasks
             .values()
-            .filter(|t| !t.restoring)
+            .filter(|t| t.restoring == restoring)
             .flat_map(|t| {
                 t.partitions
                     .iter()
@@ -412,7 +423,7 @@ impl TaskManager {
     pub(crate) fn take_resumable(&mut self) -> Vec<TopicPartition> {
         let resume_at = self.instance.config.buffered_records_per_partition;
         let mut resume = Vec::new();
-        for t in self.tasks.values_mut() {
+        for t in self.tasks.values_mut().filter(|t| !t.restoring) {
             let drained: Vec<TopicPartition> = t
                 .paused
                 .iter()
@@ -835,6 +846,11 @@ impl TaskManager {
     pub(crate) fn on_assigned(&mut self, consumer: &dyn ConsumerOps, partitions: &[TopicPartition]) {
         self.board
             .set_thread(self.thread, ThreadState::PartitionsAssigned);
+        self.thread_counter(
+            crate::metrics::names::ASSIGNMENTS,
+            "Partition assignments received (one per rebalance the thread took part in)",
+        )
+        .inc();
         if let Err(e) = self.assign(consumer, partitions) {
             self.fatal.get_or_insert(e);
         }
@@ -1016,19 +1032,47 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Restores every task waiting for it (blocking this thread), then lets it process.
-    pub(crate) fn restore(&mut self, restore_consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
+    /// One bounded step of restoration (see `Task::restore_step`) for every restoring task:
+    /// each checks its background snapshot request or reads once from its changelog (all
+    /// through the one restore consumer, see `ConsumerChangelogReader`). A restored task
+    /// processes from the next step on. Returns whether anything moved: then the next poll
+    /// should not wait.
+    pub(crate) fn restore_step(&mut self, restore_consumer: &mut dyn Consumer) -> Result<bool, StreamsError> {
+        let now = self.clock.now_ms();
+        let mut progressed = false;
         for (id, t) in self.tasks.iter_mut().filter(|(_, t)| t.restoring) {
-            let started = self.clock.now_ms();
-            let mut reader = ConsumerChangelogReader::new(restore_consumer, Arc::clone(&self.clock));
-            let restored = t.task.restore(&mut reader)?;
-            let records: u64 = restored.iter().map(|r| r.records).sum();
-            let elapsed_ms = self.clock.now_ms() - started;
-            tracing::info!(task = %id, records, elapsed_ms, "task restored");
-            t.task.init_processors();
-            t.restoring = false;
+            let started = *t.restore_started_ms.get_or_insert(now);
+            let mut reader = ConsumerChangelogReader::new(restore_consumer, &mut self.restore_cursor);
+            match t.task.restore_step(&mut reader, now)? {
+                RestoreStep::Working { progressed: p, .. } => progressed |= p,
+                RestoreStep::Done(restored) => {
+                    let records: u64 = restored.iter().map(|r| r.records).sum();
+                    let elapsed_ms = now.saturating_sub(started);
+                    tracing::info!(task = %id, records, elapsed_ms, "task restored");
+                    t.task.init_processors();
+                    t.restoring = false;
+                    progressed = true;
+                }
+            }
         }
-        Ok(())
+        // Changelogs no task reads any more (restored, or their task closed) leave the
+        // restore consumer.
+        let needed = self
+            .tasks
+            .values()
+            .filter(|t| t.restoring)
+            .filter_map(|t| t.task.changelog_being_read())
+            .map(|(topic, partition)| TopicPartition::new(topic, partition))
+            .collect();
+        self.restore_cursor.retain(&needed);
+        Ok(progressed)
+    }
+
+    /// The partitions of restoring tasks, not paused, whose buffers are full: paused at once
+    /// (unlike a running task's, see [`Self::full_partitions`]), since nothing drains them
+    /// until the restore is done. They resume once their task processes.
+    pub(crate) fn restoring_full_partitions(&self) -> Vec<TopicPartition> {
+        self.full_unpaused(true)
     }
 
     /// Tells the board whether this thread is running (all tasks restored).

@@ -5,8 +5,10 @@
 //! `changelog_records` for the producer, and once those are durable `commit_stores`; or `abort`
 //! to drop everything since the last commit.
 
+mod restoration;
 mod stores;
 
+pub(crate) use restoration::RestoreStep;
 pub(crate) use stores::StoreSet;
 
 use crate::config::StreamsConfig;
@@ -17,7 +19,6 @@ use crate::instance::Instance;
 use crate::metrics::{DropReason, TaskMetrics};
 use crate::processor::{self, Forward, Processor, ProcessorContext};
 use crate::record::{OutputRecord, RawRecord, Record};
-use crate::restore::{ChangelogReader, StoreRestore, RESTORE_BATCH};
 use crate::task_id::TaskId;
 use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
 use sluice_state::KeyValueStore;
@@ -64,6 +65,8 @@ pub(crate) struct Task {
     changelog_targets: HashMap<String, i64>,
     /// Reused forward buffers: one per dispatch depth.
     pool: Vec<Vec<(Forward, Record)>>,
+    /// How far restoring the stores got.
+    restoration: restoration::Restoration,
 }
 
 impl Task {
@@ -116,6 +119,7 @@ impl Task {
             changelog_targets: HashMap::new(),
             committed_stream_time,
             pool: Vec::new(),
+            restoration: restoration::Restoration::Start,
         })
     }
 
@@ -468,108 +472,6 @@ impl Task {
         }
     }
 
-    /// Replaces the task's database by its newest usable snapshot when that is ahead of local
-    /// state (an empty disk, a task back after a long time elsewhere); the changelog replay
-    /// that follows then reads only the tail.
-    fn restore_snapshot(&mut self, reader: &mut dyn ChangelogReader) -> Result<(), StreamsError> {
-        let (Some(snapshots), Some(db)) = (self.snapshots.clone(), self.stores.db()) else {
-            return Ok(());
-        };
-        let dir = db.path().to_path_buf();
-        let local: HashMap<String, Option<i64>> = self
-            .snapshot_offsets()
-            .into_iter()
-            .map(|s| (s.store, s.offset))
-            .collect();
-        // Local state at or ahead of the newest snapshot (the usual restart): nothing to do.
-        if !snapshots.newest_ahead(self.id, &local) {
-            return Ok(());
-        }
-        let mut ends = HashMap::new();
-        for s in self.stores.iter().filter(|s| s.persistent) {
-            if let Some(topic) = &s.changelog {
-                ends.insert(topic.to_string(), reader.end_offset(topic, self.id.partition)?);
-            }
-        }
-        let end_of = |s: &sluice_state::snapshot::StoreOffset| ends.get(&s.changelog_topic).copied();
-        let Some(staged) = snapshots.download(self.id, &dir, &local, &end_of) else {
-            return Ok(());
-        };
-        // The database is closed only to be replaced, then the stores reopen on the snapshot.
-        self.stores = StoreSet::closed();
-        snapshots.install(self.id, staged, &dir);
-        self.stores = StoreSet::open(self.id, &self.topology, &self.config.application_id, &self.state)?;
-        Ok(())
-    }
-
-    /// Brings every logged store up to the end of its changelog partition (see `restore`),
-    /// from the newest snapshot if one is ahead of local state.
-    pub(crate) fn restore(
-        &mut self,
-        reader: &mut dyn ChangelogReader,
-    ) -> Result<Vec<StoreRestore>, StreamsError> {
-        self.restore_snapshot(reader)?;
-        let task = self.id;
-        let store_error = |source| StreamsError::Store { task, source };
-        let mut done = Vec::new();
-        for store in self.stores.iter_mut() {
-            let Some(topic) = store.changelog.clone() else {
-                continue;
-            };
-            let mut end = reader.end_offset(&topic, task.partition)?;
-            // The committed input offsets were committed with changelog records up to the
-            // target. A read_committed reader cannot pass the last stable offset, which an
-            // open transaction of a crashed or fenced producer holds back until it is aborted:
-            // stopping there would restore state older than the committed offsets (and count
-            // again what they say was counted). Wait until the target is readable.
-            if let Some(&target) = self.changelog_targets.get(&store.name) {
-                if end <= target {
-                    tracing::info!(%task, store = %store.name, end, target, "changelog end held back by an open transaction; waiting for it to resolve");
-                    end = reader.wait_for_end_past(&topic, task.partition, target)?;
-                }
-            }
-            let mut next = store.kv.committed_offset().map_or(0, |o| o + 1);
-            let wiped = next > end;
-            if wiped {
-                tracing::warn!(%task, store = %store.name, recorded = next - 1, end, "local state is ahead of its changelog: replaying it in full");
-                store.kv.wipe().map_err(store_error)?;
-                next = 0;
-            }
-            let from = next;
-            let mut records = 0u64;
-            // Read until the reader runs dry rather than up to `end`: a broker may report an end
-            // offset short of the last record (DEVELOPERS.md), and every record read is committed.
-            loop {
-                let batch = reader.read(&topic, task.partition, next, RESTORE_BATCH)?;
-                let Some(last) = batch.last().map(|r| r.offset) else {
-                    break;
-                };
-                records += batch.len() as u64;
-                let entries = batch
-                    .into_iter()
-                    .map(|r| {
-                        Ok((
-                            store.layout.store_key(r.key)?,
-                            store.stored_value(r.value, r.timestamp),
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(store_error)?;
-                store.kv.restore(entries, last).map_err(store_error)?;
-                next = last + 1;
-            }
-            tracing::info!(%task, store = %store.name, from, records, wiped, "store restored");
-            self.metrics.restored_records(records);
-            done.push(StoreRestore {
-                store: store.name.clone(),
-                from,
-                records,
-                wiped,
-            });
-        }
-        Ok(done)
-    }
-
     /// Closes the task cleanly: uncommitted work is dropped and committed state made durable,
     /// so that a restart replays nothing already applied.
     pub(crate) fn close_clean(mut self) -> Result<(), StreamsError> {
@@ -603,7 +505,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::restore::ChangelogRecord;
+    use crate::restore::{ChangelogReader, ChangelogRecord, ReadOutcome};
     use sluice_dsl::prelude::*;
 
     fn config_in_memory() -> StreamsConfig {
@@ -718,7 +620,7 @@ mod tests {
     }
 
     /// A changelog partition in memory. `stable`, if set, is a last stable offset held back by
-    /// an open transaction: reads stop there until `wait_for_end_past` (the transaction is
+    /// an open transaction: reads stop there until the test clears it (the transaction is
     /// aborted; its records are not in the vector).
     #[derive(Default)]
     struct VecChangelog(Vec<ChangelogRecord>, Option<i64>);
@@ -728,25 +630,20 @@ mod tests {
             let end = self.0.last().map_or(0, |r| r.offset + 1);
             Ok(self.1.map_or(end, |stable| stable.min(end)))
         }
-        fn wait_for_end_past(&mut self, topic: &str, partition: i32, _: i64) -> Result<i64, StreamsError> {
-            self.1 = None;
-            self.end_offset(topic, partition)
-        }
-        fn read(
-            &mut self,
-            _: &str,
-            _: i32,
-            from: i64,
-            max: usize,
-        ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+        fn read(&mut self, _: &str, _: i32, from: i64, max: usize) -> Result<ReadOutcome, StreamsError> {
             let stable = self.1.unwrap_or(i64::MAX);
-            Ok(self
+            let batch: Vec<ChangelogRecord> = self
                 .0
                 .iter()
                 .filter(|r| r.offset >= from && r.offset < stable)
                 .take(max)
                 .cloned()
-                .collect())
+                .collect();
+            Ok(if batch.is_empty() {
+                ReadOutcome::CaughtUp
+            } else {
+                ReadOutcome::Records(batch)
+            })
         }
     }
 
@@ -881,8 +778,30 @@ mod tests {
 
         changelog.1 = Some(2);
         let mut task = count_task(0);
-        task.set_changelog_targets(positions.into_iter().collect());
+        task.set_changelog_targets(positions.clone().into_iter().collect());
+        // While the transaction is open the restore waits, a step at a time: the thread polls
+        // and processes other tasks meanwhile.
+        for now_ms in 0..20 {
+            let step = task.restore_step(&mut changelog, now_ms * 1000).unwrap();
+            assert!(matches!(step, RestoreStep::Working { .. }), "{step:?}");
+        }
+        changelog.1 = None;
         task.restore(&mut changelog).unwrap();
         assert_eq!(stored_count(&task, "a"), Some(4));
+
+        // A transaction that never resolves is an error, once the wait is long past any
+        // transaction timeout.
+        changelog.1 = Some(2);
+        let mut task = count_task(0);
+        task.set_changelog_targets(positions.into_iter().collect());
+        let mut now_ms = 0;
+        let err = loop {
+            match task.restore_step(&mut changelog, now_ms) {
+                Ok(_) => now_ms += 10_000,
+                Err(e) => break e,
+            }
+        };
+        assert!(now_ms > crate::restore::END_WAIT_TIMEOUT.as_millis() as u64);
+        assert!(err.to_string().contains("vouch for offset 3"), "{err}");
     }
 }

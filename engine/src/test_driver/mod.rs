@@ -29,7 +29,7 @@ use crate::global::GlobalStores;
 use crate::instance::Instance;
 use crate::metrics::Metrics;
 use crate::record::{Headers, OutputRecord, RawRecord};
-use crate::restore::{ChangelogReader, ChangelogRecord};
+use crate::restore::{ChangelogReader, ChangelogRecord, ReadOutcome};
 use crate::task::{Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
 use sluice_dsl::dynamic::Data;
@@ -300,29 +300,17 @@ impl ChangelogReader for CapturedLogs<'_> {
         Ok(self.0.get(topic).map_or(0, |l| l.len() as i64))
     }
 
-    fn wait_for_end_past(&mut self, topic: &str, partition: i32, offset: i64) -> Result<i64, StreamsError> {
-        // Captured logs hold only committed records: nothing to wait for.
-        let end = self.end_offset(topic, partition)?;
-        if end > offset {
-            Ok(end)
-        } else {
-            Err(StreamsError::Topics {
-                reason: format!("changelog {topic} ends at {end}, before offset {offset}"),
-            })
-        }
-    }
-
     fn read(
         &mut self,
         topic: &str,
         _partition: i32,
         from: i64,
         max: usize,
-    ) -> Result<Vec<ChangelogRecord>, StreamsError> {
+    ) -> Result<ReadOutcome, StreamsError> {
         let Some(log) = self.0.get(topic) else {
-            return Ok(Vec::new());
+            return Ok(ReadOutcome::CaughtUp);
         };
-        Ok(log
+        let batch: Vec<ChangelogRecord> = log
             .iter()
             .enumerate()
             .skip(from.max(0) as usize)
@@ -333,7 +321,12 @@ impl ChangelogReader for CapturedLogs<'_> {
                 value: r.value.clone(),
                 timestamp: r.timestamp,
             })
-            .collect())
+            .collect();
+        Ok(if batch.is_empty() {
+            ReadOutcome::CaughtUp
+        } else {
+            ReadOutcome::Records(batch)
+        })
     }
 }
 

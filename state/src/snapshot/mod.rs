@@ -33,4 +33,4 @@ pub use error::SnapshotError;
 pub use location::parse_location;
 pub(crate) use manifest::hex;
 pub use manifest::{FileEntry, Manifest, StoreOffset, FORMAT};
-pub use store::{GcReport, Published, Restored, SnapshotStore};
+pub use store::{GcReport, Published, RestoreProgress, Restored, SnapshotStore};

@@ -7,6 +7,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,6 +60,37 @@ pub struct Restored {
     pub bytes: u64,
     /// Time taken.
     pub duration: Duration,
+}
+
+/// How far a running [`SnapshotStore::restore_with_progress`] got, readable from another
+/// thread while it runs (for restore-progress metrics).
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    total: AtomicU64,
+    downloaded: AtomicU64,
+}
+
+impl RestoreProgress {
+    /// Bytes of the snapshot being downloaded (0 before one is chosen).
+    pub fn total_bytes(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of it downloaded so far.
+    pub fn downloaded_bytes(&self) -> u64 {
+        self.downloaded.load(Ordering::Relaxed)
+    }
+
+    /// Bytes still to download.
+    pub fn remaining_bytes(&self) -> u64 {
+        self.total_bytes().saturating_sub(self.downloaded_bytes())
+    }
+
+    fn start(&self, manifest: &Manifest) {
+        self.downloaded.store(0, Ordering::Relaxed);
+        self.total
+            .store(manifest.files.iter().map(|f| f.size).sum(), Ordering::Relaxed);
+    }
 }
 
 /// What [`SnapshotStore::collect_garbage`] deleted.
@@ -348,6 +380,19 @@ impl SnapshotStore {
         into: &std::path::Path,
         changelog_end: &(dyn Fn(&StoreOffset) -> Option<i64> + Sync),
     ) -> Result<Option<Restored>, SnapshotError> {
+        self.restore_with_progress(task, into, changelog_end, &RestoreProgress::default())
+            .await
+    }
+
+    /// [`Self::restore`], reporting the bytes downloaded so far in `progress` (reset for each
+    /// snapshot tried).
+    pub async fn restore_with_progress(
+        &self,
+        task: &str,
+        into: &std::path::Path,
+        changelog_end: &(dyn Fn(&StoreOffset) -> Option<i64> + Sync),
+        progress: &RestoreProgress,
+    ) -> Result<Option<Restored>, SnapshotError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
         for sequence in self.manifests(task).await? {
@@ -366,7 +411,8 @@ impl SnapshotStore {
             }
             let staging = staging_dir(into);
             let _ = tokio::fs::remove_dir_all(&staging).await;
-            match self.download(task, &manifest, &staging).await {
+            progress.start(&manifest);
+            match self.download(task, &manifest, &staging, progress).await {
                 Ok(bytes) => {
                     tokio::fs::rename(&staging, into)
                         .await
@@ -414,15 +460,23 @@ impl SnapshotStore {
         task: &str,
         manifest: &Manifest,
         dir: &std::path::Path,
+        progress: &RestoreProgress,
     ) -> Result<u64, SnapshotError> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| SnapshotError::io(task, "create", dir, e))?;
-        let sizes: Vec<u64> =
-            futures::stream::iter(manifest.files.iter().map(|f| self.download_file(task, f, dir)))
-                .buffer_unordered(DOWNLOAD_CONCURRENCY)
-                .try_collect()
-                .await?;
+        // The futures are made before they are streamed: a closure mapping inside the stream
+        // would make this future unusable with `tokio::spawn` (a higher-ranked lifetime the
+        // compiler cannot prove `Send` for).
+        let downloads: Vec<_> = manifest
+            .files
+            .iter()
+            .map(|f| self.download_file(task, f, dir, progress))
+            .collect();
+        let sizes: Vec<u64> = futures::stream::iter(downloads)
+            .buffer_unordered(DOWNLOAD_CONCURRENCY)
+            .try_collect()
+            .await?;
         Ok(sizes.iter().sum())
     }
 
@@ -432,6 +486,7 @@ impl SnapshotStore {
         task: &str,
         f: &FileEntry,
         dir: &std::path::Path,
+        progress: &RestoreProgress,
     ) -> Result<u64, SnapshotError> {
         let object = self.path(&f.object);
         let local = dir.join(&f.name);
@@ -453,6 +508,9 @@ impl SnapshotStore {
         {
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            progress
+                .downloaded
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             out.write_all(&chunk)
                 .await
                 .map_err(|e| SnapshotError::io(task, "write", &local, e))?;
