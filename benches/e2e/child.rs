@@ -4,7 +4,7 @@
 
 use crate::passthrough::Passthrough;
 use crate::spec::{ChildResult, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS, SNAPSHOT_INTERVAL_MS};
-use crate::{healthcare, healthcare_app, scenarios, sys};
+use crate::{alloc, healthcare, healthcare_app, scenarios, sys};
 use sluice::engine::{Streams, StreamsState};
 use sluice::prelude::*;
 use std::io::{BufRead, Write};
@@ -32,11 +32,13 @@ fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
         });
     }
     let (mut start, mut start_cpu, mut start_count) = (Instant::now(), sys::cpu_seconds(), 0);
+    let mut start_allocations = alloc::allocations();
     let mut started = expect == 0;
     loop {
         let n = tick();
         if !started && n * 20 >= expect {
             (start, start_cpu, start_count, started) = (Instant::now(), sys::cpu_seconds(), n, true);
+            start_allocations = alloc::allocations();
         }
         let stopped = stop.load(Ordering::Relaxed) && n >= at_least.load(Ordering::Relaxed);
         if (expect > 0 && n >= expect) || stopped {
@@ -47,6 +49,7 @@ fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
                 peak_rss_bytes: sys::peak_rss_bytes(),
                 snapshots: 0,
                 checkpoint_ms: 0,
+                allocations: alloc::allocations() - start_allocations,
             };
         }
     }
@@ -103,6 +106,11 @@ pub fn run(spec: Spec) {
                 (scenarios::topology(&spec), config)
             };
             config.state_dir = spec.state_dir.clone().into();
+            for (key, value) in &spec.consumer_settings {
+                config
+                    .set(&format!("consumer.{key}"), value)
+                    .expect("a consumer setting");
+            }
             let streams = Streams::new(topology, config).expect("streams");
             streams.start().expect("start");
             assert!(

@@ -30,6 +30,7 @@
 //! `--scenarios passthrough,windowed-count,windowed-count-snapshots` runs only those; `--help`
 //! lists every flag.
 
+mod alloc;
 mod child;
 #[path = "../../examples/common/mod.rs"]
 mod common;
@@ -142,6 +143,8 @@ struct Harness {
     perf: Option<PathBuf>,
     /// The Kafka Streams peer's class path, once built.
     kafka_streams: Option<String>,
+    /// `--consumer` settings.
+    consumer_settings: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -180,6 +183,7 @@ impl Harness {
             profiles,
             expect,
             state_dir: self.temp.path().join(&id).display().to_string(),
+            consumer_settings: self.consumer_settings.clone(),
         };
         let mut topics = vec![spec.input.clone(), spec.output.clone()];
         topics.extend(spec.profiles.clone());
@@ -505,6 +509,9 @@ struct Args {
     /// Run the peers (Quix Streams, Kafka Streams) in a smoke run, or with `--scenarios`, too.
     #[arg(long)]
     peer: bool,
+    /// Run the Kafka Streams peer (not Quix Streams) in a smoke run, or with `--scenarios`.
+    #[arg(long)]
+    kafka_streams: bool,
     /// Only these scenarios (comma-separated); ratios need the passthrough.
     #[arg(long, value_enum, value_delimiter = ',')]
     scenarios: Vec<Kind>,
@@ -525,12 +532,22 @@ struct Args {
     /// Only the latency search of scenario (f), the healthcare application.
     #[arg(long)]
     healthcare: bool,
+    /// A librdkafka setting (`key=value`, repeatable) for the consumers of Sluice and the
+    /// passthrough, to try consumer tuning on both alike.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
+    consumer: Vec<(String, String)>,
     /// Runs one engine on one scenario (the harness's child processes).
     #[arg(long, hide = true, value_name = "SPEC_JSON")]
     child: Option<String>,
     /// Passed by `cargo bench`; without it (`cargo test`) the run is `--quick`.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 fn main() {
@@ -553,6 +570,7 @@ fn main() {
         runs: 0,
         perf: None,
         kafka_streams: None,
+        consumer_settings: args.consumer.clone(),
     };
     if let Some(kind) = args.profile {
         profile(&mut h, kind);
@@ -612,8 +630,7 @@ fn main() {
         all_kinds.push(Kind::QuixWindowedCount);
     }
     // Kafka Streams runs the scenarios chosen (with the peers).
-    let with_peers = (full && args.scenarios.is_empty()) || args.peer;
-    if with_peers {
+    if (full && args.scenarios.is_empty()) || args.peer || args.kafka_streams {
         match peer::kafka_streams_classpath(&out_dir.join("kafka-streams-peer")) {
             Ok(classpath) => {
                 h.kafka_streams = Some(classpath);
@@ -680,11 +697,19 @@ fn main() {
         // One offered load for every latency run of this size: half of the slowest Sluice
         // scenario's throughput, so that each Sluice run can sustain it (half of (a) would
         // overload every engine on this broker). The peer is flagged if it falls behind.
-        let slowest = throughputs
+        // Without a Sluice scenario in the run (`--scenarios`), the slowest of what ran: the
+        // load must stay finite, or the generator fills the broker's disk.
+        let rate_of = |(_, _, t): &(Kind, Guarantee, spec::ChildResult)| t.records as f64 / t.seconds;
+        let sluice: Vec<f64> = throughputs
             .iter()
             .filter(|(k, _, _)| k.is_sluice())
-            .map(|(_, _, t)| t.records as f64 / t.seconds)
-            .fold(f64::INFINITY, f64::min);
+            .map(rate_of)
+            .collect();
+        let slowest = if sluice.is_empty() {
+            throughputs.iter().map(rate_of).fold(f64::INFINITY, f64::min)
+        } else {
+            sluice.into_iter().fold(f64::INFINITY, f64::min)
+        };
         let mut rate = 0.5 * slowest;
         if !full {
             // Smoke runs are debug builds: keep the load modest.
@@ -704,6 +729,8 @@ fn main() {
                 ratio_to_passthrough: f64::NAN,
                 eos_over_alo: None,
                 cpu_microseconds_per_record: 1e6 * t.cpu_seconds / t.records.max(1) as f64,
+                allocations_per_record: (kind.is_sluice() || kind == Kind::Passthrough)
+                    .then(|| t.allocations as f64 / t.records.max(1) as f64),
                 peak_rss_mib: t.peak_rss_bytes.max(l.peak_rss_bytes) as f64 / (1 << 20) as f64,
                 offered_load: rate,
                 latency_p50_ms: load::quantile(&samples, 0.5),

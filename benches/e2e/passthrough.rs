@@ -25,7 +25,14 @@ pub struct Passthrough {
 impl Passthrough {
     pub fn new(spec: &Spec) -> Result<Self, KafkaError> {
         let exactly_once = spec.guarantee == Guarantee::ExactlyOnce;
-        let consumer: BaseConsumer = ClientConfig::new()
+        let mut consumer_config = ClientConfig::new();
+        // As Sluice's consumers (see its rdkafka client): librdkafka's 1 s default left the
+        // consumer idle half the time on a backlog.
+        consumer_config.set("fetch.queue.backoff.ms", "10");
+        for (key, value) in &spec.consumer_settings {
+            consumer_config.set(key, value);
+        }
+        let consumer: BaseConsumer = consumer_config
             .set("bootstrap.servers", &spec.bootstrap)
             .set("group.id", &spec.app)
             .set("partition.assignment.strategy", "range")

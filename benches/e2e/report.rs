@@ -19,6 +19,8 @@ pub struct Row {
     /// Throughput under exactly-once over at-least-once (EOS rows only).
     pub eos_over_alo: Option<f64>,
     pub cpu_microseconds_per_record: f64,
+    /// Rust heap allocations per input record (Sluice and the passthrough; not the peers).
+    pub allocations_per_record: Option<f64>,
     pub peak_rss_mib: f64,
     /// Offered load of the latency run (records/s).
     pub offered_load: f64,
@@ -53,7 +55,7 @@ pub fn table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<27}{:>4}{:>6}{:>11}{:>8}{:>8}{:>8}{:>9}{:>8}{:>7}{:>7}{:>8}",
+        "{:<27}{:>4}{:>6}{:>11}{:>8}{:>8}{:>8}{:>9}{:>10}{:>8}{:>7}{:>7}{:>8}",
         "scenario",
         "",
         "size",
@@ -62,6 +64,7 @@ pub fn table(report: &Report) -> String {
         "vs (a)",
         "EOS/ALO",
         "us/rec",
+        "allocs/rec",
         "RSS MiB",
         "p50",
         "p99",
@@ -70,7 +73,7 @@ pub fn table(report: &Report) -> String {
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "{:<27}{:>4}{:>6}{:>11.0}{:>8.1}{:>8.2}{:>8}{:>9.1}{:>8.0}{:>7}{:>7}{:>8}{}",
+            "{:<27}{:>4}{:>6}{:>11.0}{:>8.1}{:>8.2}{:>8}{:>9.1}{:>10}{:>8.0}{:>7}{:>7}{:>8}{}",
             r.scenario,
             r.guarantee.label(),
             r.size,
@@ -79,6 +82,7 @@ pub fn table(report: &Report) -> String {
             r.ratio_to_passthrough,
             r.eos_over_alo.map_or("".into(), |x| format!("{x:.2}")),
             r.cpu_microseconds_per_record,
+            r.allocations_per_record.map_or("-".into(), |a| format!("{a:.1}")),
             r.peak_rss_mib,
             fmt_ms(r.latency_p50_ms),
             fmt_ms(r.latency_p99_ms),

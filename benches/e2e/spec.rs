@@ -136,6 +136,9 @@ pub struct Spec {
     pub profiles: Option<String>,
     pub expect: u64,
     pub state_dir: String,
+    /// librdkafka settings for the consumers of Sluice and the passthrough (`--consumer`).
+    #[serde(default)]
+    pub consumer_settings: Vec<(String, String)>,
 }
 
 /// What a child measured.
@@ -155,6 +158,9 @@ pub struct ChildResult {
     /// Milliseconds the stream thread spent checkpointing for them.
     #[serde(default)]
     pub checkpoint_ms: u64,
+    /// Rust heap allocations in the window (this binary's engines only).
+    #[serde(default)]
+    pub allocations: u64,
 }
 
 /// The key of record `i`.

@@ -247,13 +247,17 @@ impl Snapshots {
         !tasks.values().any(|s| s.in_flight)
     }
 
-    fn skipped(&self, task: TaskId, n: u64) {
-        self.counter(
-            names::SNAPSHOT_RESTORE_SKIPPED,
-            "Snapshots a restore could not use",
-            task,
-        )
-        .add(n)
+    /// Counts snapshots a restore of `task` could not use. (A function of the metrics alone:
+    /// background restore jobs hold no reference to the snapshotter, whose runtime must not be
+    /// dropped from one of its own workers.)
+    fn skipped(metrics: &Metrics, task: TaskId, n: u64) {
+        metrics
+            .counter(
+                names::SNAPSHOT_RESTORE_SKIPPED,
+                "Snapshots a restore could not use",
+                &[("task", &task.to_string())],
+            )
+            .add(n)
     }
 
     /// Runs `job` on the snapshotter's runtime (inline in simulations, so that seeds replay).
@@ -284,14 +288,14 @@ impl Snapshots {
         task: TaskId,
         local: HashMap<String, Option<i64>>,
     ) -> Pending<bool> {
-        let this = Arc::clone(self);
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
         self.run(async move {
-            match this.store.latest(&task.to_string()).await {
+            match store.latest(&task.to_string()).await {
                 Ok(Some(latest)) => behind(&local, &latest.stores),
                 Ok(None) => false,
                 Err(e) => {
                     tracing::warn!(%task, error = %e, "snapshot store unreachable: restoring from the changelog");
-                    this.skipped(task, 1);
+                    Self::skipped(&metrics, task, 1);
                     false
                 }
             }
@@ -303,19 +307,18 @@ impl Snapshots {
     /// gives each changelog topic's end. `None`: restore from local state and the changelog.
     /// `progress` counts the bytes downloaded.
     pub(crate) fn download(
-        self: &Arc<Self>,
+        &self,
         task: TaskId,
         dir: &Path,
         local: HashMap<String, Option<i64>>,
         changelog_end: HashMap<String, i64>,
         progress: Arc<RestoreProgress>,
     ) -> Pending<Option<Staged>> {
-        let this = Arc::clone(self);
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
         let staging = self.staging_dir(dir);
         self.run(async move {
             let end_of = |s: &StoreOffset| changelog_end.get(&s.changelog_topic).copied();
-            let restored = match this
-                .store
+            let restored = match store
                 .restore_with_progress(&task.to_string(), &staging, &end_of, &progress)
                 .await
             {
@@ -323,12 +326,12 @@ impl Snapshots {
                 Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(%task, error = %e, "snapshot restore failed: restoring from the changelog");
-                    this.skipped(task, 1);
+                    Self::skipped(&metrics, task, 1);
                     let _ = tokio::fs::remove_dir_all(&staging).await;
                     return None;
                 }
             };
-            this.skipped(task, restored.skipped.len() as u64);
+            Self::skipped(&metrics, task, restored.skipped.len() as u64);
             for e in &restored.skipped {
                 tracing::warn!(%task, error = %e, "snapshot skipped");
             }

@@ -236,7 +236,7 @@ impl StreamThread {
         m.add_records(records);
         // Restoration is stepped: a bounded amount per loop, so that polling (heartbeats,
         // `max.poll.interval.ms`) and the tasks that are ready go on while others restore.
-        self.restoring = m.restoring() && m.restore_step(&mut *self.restore)?;
+        self.restoring = m.restore_step(&mut *self.restore)?;
         if m.has_tasks() {
             m.report_running();
         }

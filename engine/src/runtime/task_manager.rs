@@ -1065,6 +1065,9 @@ impl TaskManager {
             .map(|(topic, partition)| TopicPartition::new(topic, partition))
             .collect();
         self.restore_cursor.retain(&needed);
+        // Changes of the assignment reach the consumer now, so that it stops fetching what no
+        // task reads (all of it, once no task restores).
+        ConsumerChangelogReader::new(restore_consumer, &mut self.restore_cursor).sync()?;
         Ok(progressed)
     }
 

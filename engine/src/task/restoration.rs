@@ -88,8 +88,13 @@ impl Task {
         let started = std::time::Instant::now();
         loop {
             let now_ms = started.elapsed().as_millis() as u64;
-            if let RestoreStep::Done(done) = self.restore_step(reader, now_ms)? {
-                return Ok(done);
+            match self.restore_step(reader, now_ms)? {
+                RestoreStep::Done(done) => return Ok(done),
+                // A background snapshot request runs: do not spin.
+                RestoreStep::Working { progressed: false } => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                RestoreStep::Working { progressed: true } => {}
             }
         }
     }
@@ -316,6 +321,12 @@ impl Task {
                         self.metrics
                             .restore_remaining(&store.name, end.saturating_sub(*next).max(0) as u64);
                     }
+                    // Caught up short of what the committed offsets vouch for cannot be: the end
+                    // was past the target when the replay began. Read on (a backstop).
+                    ReadOutcome::CaughtUp if targets.get(&store.name).is_some_and(|&t| *next <= t) => {
+                        tracing::warn!(%task, store = %store.name, next = *next, "changelog reader caught up before the committed target; reading on");
+                        progressed = false;
+                    }
                     ReadOutcome::CaughtUp => {
                         tracing::info!(%task, store = %store.name, from = *from, records = *records, wiped = *wiped, "store restored");
                         self.metrics.restore_remaining(&store.name, 0);
@@ -349,7 +360,8 @@ impl Task {
 impl Drop for Task {
     /// A task closed while it restored no longer reports progress.
     fn drop(&mut self) {
-        if !matches!(self.restoration, Restoration::Start | Restoration::Done) {
+        // `Start` too: a step that failed leaves the state there.
+        if !matches!(self.restoration, Restoration::Done) {
             self.metrics.restoring(false);
             self.metrics.snapshot_remaining(0);
             for store in self.stores.iter().filter(|s| s.changelog.is_some()) {
