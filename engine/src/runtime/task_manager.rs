@@ -1065,9 +1065,14 @@ impl TaskManager {
             .map(|(topic, partition)| TopicPartition::new(topic, partition))
             .collect();
         self.restore_cursor.retain(&needed);
-        // Changes of the assignment reach the consumer now, so that it stops fetching what no
-        // task reads (all of it, once no task restores).
-        ConsumerChangelogReader::new(restore_consumer, &mut self.restore_cursor).sync()?;
+        // Once no task restores, the consumer stops fetching (it is left with no partitions).
+        // While tasks restore, the next read applies a changed assignment: librdkafka aborted
+        // (`rd_kafka_assignment_partition_stopped: rktp_started`) when the restore consumer was
+        // also reassigned after every step, a partition removed and added back within
+        // milliseconds.
+        if !self.tasks.values().any(|t| t.restoring) {
+            ConsumerChangelogReader::new(restore_consumer, &mut self.restore_cursor).sync()?;
+        }
         Ok(progressed)
     }
 
