@@ -48,6 +48,7 @@ cargo check -p sluice-state --features hdfs --locked
 # The Kafka Streams peer of the end-to-end benchmark runs only in `cargo bench`: compile it here
 # so that it stays buildable (its jars are the conformance oracle's).
 echo "==> Kafka Streams benchmark peer (mvn package)"
+command -v mvn >/dev/null 2>&1 || apt_install maven
 mvn -q -B -f benches/peers/kafka-streams/pom.xml package -Dpeer.out="$PWD/target/sluice-bench/kafka-streams-peer"
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked

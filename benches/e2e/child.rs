@@ -128,6 +128,14 @@ pub fn run(spec: Spec) {
                 assert!(streams.state() != StreamsState::Error, "{:?}", streams.errors());
                 metrics.total("sluice_records_processed_total", &[])
             });
+            if spec.kind == Kind::WindowedCountSnapshots {
+                // A short run may end before the first snapshot is published: wait for it
+                // (bounded), so that the row always measured snapshots being taken.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while snapshots() == before && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             r.snapshots = snapshots() - before;
             r.checkpoint_ms = metrics.total("sluice_snapshot_checkpoint_ms_total", &[]);
             streams.close().expect("close");

@@ -664,13 +664,8 @@ fn main() {
                         "    {} snapshots published during the run; the stream thread spent {} ms of {:.1} s checkpointing",
                         t.snapshots, t.checkpoint_ms, t.seconds
                     );
-                    // A run long enough for several intervals must have published: otherwise
-                    // this row measured nothing.
-                    assert!(
-                        t.snapshots > 0 || t.seconds < 3.0 * spec::SNAPSHOT_INTERVAL_MS as f64 / 1000.0,
-                        "no snapshot published in {:.1} s",
-                        t.seconds
-                    );
+                    // Otherwise this row measured nothing.
+                    assert!(t.snapshots > 0, "no snapshot published during the run");
                 }
                 throughputs.push((kind, guarantee, t));
             }

@@ -22,12 +22,16 @@ pub enum Kind {
     #[value(skip)]
     QuixWindowedCount,
     /// (b) run by Kafka Streams (benches/peers/kafka-streams), same settings.
+    #[value(skip)]
     KafkaStreamsStateless,
     /// (c) run by Kafka Streams.
+    #[value(skip)]
     KafkaStreamsWindowedCount,
     /// (d) run by Kafka Streams.
+    #[value(skip)]
     KafkaStreamsJoin,
     /// (e) run by Kafka Streams.
+    #[value(skip)]
     KafkaStreamsSliding,
     /// (f) The healthcare example's application (`examples/healthcare_anomaly/`): JSON
     /// readings joined with a global table of device profiles, sliding-window scoring, session

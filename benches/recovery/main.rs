@@ -233,6 +233,12 @@ fn measure(broker: &KafkaBroker, args: &Args, keys: u64, moto: Option<&load::Mot
             "restored from the snapshot"
         );
         m.replayed_records = metrics.total("sluice_restored_records_total", &[]);
+        assert!(
+            m.replayed_records as i64 <= changelog_end - end,
+            "(b) replayed {} records, more than the {} written after the snapshot",
+            m.replayed_records,
+            changelog_end - end
+        );
         streams.close().unwrap();
         assert_eq!(
             checksum::of_task(&dir, &app),

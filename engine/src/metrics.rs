@@ -243,18 +243,38 @@ pub(crate) struct TaskMetrics {
     dropped: Vec<(DropReason, Counter)>,
     dead_lettered: Vec<(DropReason, Counter)>,
     expired_writes: Vec<(String, Counter)>,
+    restored_records: Counter,
+    restored_bytes: Counter,
+    restoring: Gauge,
+    /// Created on first use: only tasks with a snapshot store download.
+    snapshot_remaining: Option<Gauge>,
+    restore_remaining: Vec<(String, Gauge)>,
 }
 
 impl TaskMetrics {
     pub(crate) fn new(metrics: &Metrics, task: TaskId) -> Self {
         let task = task.to_string();
+        let labels = [("task", task.as_str())];
         TaskMetrics {
-            processed: metrics.counter(names::PROCESSED, "Records processed", &[("task", &task)]),
+            processed: metrics.counter(names::PROCESSED, "Records processed", &labels),
+            restored_records: metrics.counter(
+                names::RESTORED_RECORDS,
+                "Changelog records replayed restoring stores",
+                &labels,
+            ),
+            restored_bytes: metrics.counter(
+                names::RESTORED_BYTES,
+                "Bytes of changelog records replayed restoring stores",
+                &labels,
+            ),
+            restoring: metrics.gauge(names::RESTORING, "1 while the task restores its stores", &labels),
             metrics: metrics.clone(),
             task,
             dropped: Vec::new(),
             dead_lettered: Vec::new(),
             expired_writes: Vec::new(),
+            snapshot_remaining: None,
+            restore_remaining: Vec::new(),
         }
     }
 
@@ -287,59 +307,44 @@ impl TaskMetrics {
         );
     }
 
-    /// Changelog records replayed into the task's stores.
-    pub(crate) fn restored_records(&self, n: u64) {
-        self.metrics
-            .counter(
-                names::RESTORED_RECORDS,
-                "Changelog records replayed restoring stores",
-                &[("task", &self.task)],
-            )
-            .add(n);
-    }
-
-    /// Bytes of changelog records replayed into the task's stores.
-    pub(crate) fn restored_bytes(&self, n: u64) {
-        self.metrics
-            .counter(
-                names::RESTORED_BYTES,
-                "Bytes of changelog records replayed restoring stores",
-                &[("task", &self.task)],
-            )
-            .add(n);
+    /// Changelog records replayed into the task's stores, and their bytes.
+    pub(crate) fn restored(&self, records: u64, bytes: u64) {
+        self.restored_records.add(records);
+        self.restored_bytes.add(bytes);
     }
 
     /// Changelog records `store` still has to replay.
-    pub(crate) fn restore_remaining(&self, store: &str, n: u64) {
-        self.metrics
-            .gauge(
-                names::RESTORE_REMAINING_RECORDS,
-                "Changelog records a store still has to replay",
-                &[("task", &self.task), ("store", store)],
-            )
-            .set(n);
+    pub(crate) fn restore_remaining(&mut self, store: &str, n: u64) {
+        if let Some((_, g)) = self.restore_remaining.iter().find(|(s, _)| s == store) {
+            g.set(n);
+            return;
+        }
+        let g = self.metrics.gauge(
+            names::RESTORE_REMAINING_RECORDS,
+            "Changelog records a store still has to replay",
+            &[("task", &self.task), ("store", store)],
+        );
+        g.set(n);
+        self.restore_remaining.push((store.to_string(), g));
     }
 
     /// Bytes of the snapshot being downloaded still to come.
-    pub(crate) fn snapshot_remaining(&self, n: u64) {
-        self.metrics
-            .gauge(
-                names::SNAPSHOT_RESTORE_REMAINING_BYTES,
-                "Bytes of the snapshot being restored still to download",
-                &[("task", &self.task)],
-            )
+    pub(crate) fn snapshot_remaining(&mut self, n: u64) {
+        let (metrics, task) = (&self.metrics, &self.task);
+        self.snapshot_remaining
+            .get_or_insert_with(|| {
+                metrics.gauge(
+                    names::SNAPSHOT_RESTORE_REMAINING_BYTES,
+                    "Bytes of the snapshot being restored still to download",
+                    &[("task", task)],
+                )
+            })
             .set(n);
     }
 
     /// Whether the task restores.
     pub(crate) fn restoring(&self, restoring: bool) {
-        self.metrics
-            .gauge(
-                names::RESTORING,
-                "1 while the task restores its stores",
-                &[("task", &self.task)],
-            )
-            .set(u64::from(restoring));
+        self.restoring.set(u64::from(restoring));
     }
 
     pub(crate) fn dead_lettered(&mut self, reason: DropReason) {

@@ -365,15 +365,15 @@ impl Snapshots {
         dir.with_file_name(format!("{prefix}-{n}"))
     }
 
-    /// Replaces the database directory `dir` (closed by the caller) by a downloaded snapshot;
-    /// false if it could not (local state and the changelog then restore the task).
-    pub(crate) fn install(&self, task: TaskId, mut staged: Staged, dir: &Path) -> bool {
+    /// Replaces the database directory `dir` (closed by the caller) by a downloaded snapshot.
+    /// If it cannot, it says so in the log, and local state and the changelog restore the task.
+    pub(crate) fn install(&self, task: TaskId, mut staged: Staged, dir: &Path) {
         let swapped = TaskDb::destroy(dir)
             .map_err(|e| e.to_string())
             .and_then(|()| std::fs::rename(&staged.dir, dir).map_err(|e| e.to_string()));
         if let Err(reason) = swapped {
             tracing::warn!(%task, %reason, "could not move the restored snapshot into place: restoring from the changelog");
-            return false;
+            return;
         }
         let restored = staged
             .restored
@@ -394,7 +394,6 @@ impl Snapshots {
             ms = restored.duration.as_millis() as u64,
             "restored from snapshot; replaying the changelog tail"
         );
-        true
     }
 }
 

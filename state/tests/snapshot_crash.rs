@@ -226,6 +226,7 @@ fn main() {
     // Garbage collection keeping one snapshot leaves only what it names.
     rt.block_on(store.collect_garbage(TASK, 1, Duration::ZERO))
         .unwrap();
+    assert_eq!(rt.block_on(store.manifests(TASK)).unwrap(), vec![2]);
     let manifest = rt.block_on(store.manifest(TASK, 2)).unwrap();
     let named: Vec<String> = manifest.files.iter().map(|f| f.object.clone()).collect();
     for object in objects(&rt, &store) {

@@ -316,8 +316,7 @@ impl Task {
                         let n = entries.len() as u64;
                         store.kv.restore(entries, last).map_err(store_error)?;
                         *next = last + 1;
-                        self.metrics.restored_records(n);
-                        self.metrics.restored_bytes(bytes);
+                        self.metrics.restored(n, bytes);
                         self.metrics
                             .restore_remaining(&store.name, end.saturating_sub(*next).max(0) as u64);
                     }
@@ -363,7 +362,9 @@ impl Drop for Task {
         // `Start` too: a step that failed leaves the state there.
         if !matches!(self.restoration, Restoration::Done) {
             self.metrics.restoring(false);
-            self.metrics.snapshot_remaining(0);
+            if self.snapshots.is_some() {
+                self.metrics.snapshot_remaining(0);
+            }
             for store in self.stores.iter().filter(|s| s.changelog.is_some()) {
                 self.metrics.restore_remaining(&store.name, 0);
             }

@@ -557,7 +557,10 @@ impl SnapshotStore {
                         kept.push(m);
                         true
                     }
-                    Err(SnapshotError::Invalid { .. }) => false,
+                    Err(e @ SnapshotError::Invalid { .. }) => {
+                        tracing::warn!(task, error = %e, "unreadable manifest: deleted once past the grace period");
+                        false
+                    }
                     Err(e) => return Err(e),
                 }
             } else {
@@ -628,5 +631,9 @@ fn staging_dir(into: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn chrono_cutoff(grace: Duration) -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX)
+    // A grace beyond what chrono represents keeps everything (subtracting it would overflow).
+    chrono::Duration::from_std(grace)
+        .ok()
+        .and_then(|g| chrono::Utc::now().checked_sub_signed(g))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }

@@ -12,13 +12,15 @@ pub struct Moto {
     pub port: u16,
 }
 
-/// `moto_server`: on the PATH, or in the virtual environment `scripts/test.sh` creates.
+/// `moto_server`: in the virtual environment `scripts/test.sh` creates in the workspace's
+/// `target/` (this file is included by the state crate and by the root crate), or on the PATH.
 fn executable() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/moto/bin/moto_server");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("moto_server")
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    [crate_dir.join("target"), crate_dir.join("../target")]
+        .into_iter()
+        .map(|target| target.join("moto/bin/moto_server"))
+        .find(|venv| venv.exists())
+        .unwrap_or_else(|| PathBuf::from("moto_server"))
 }
 
 impl Moto {
