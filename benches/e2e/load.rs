@@ -43,8 +43,8 @@ fn send(p: &BaseProducer, topic: &str, key: &str, value: &[u8], ts: i64) {
 }
 
 /// Writes `n` records of `size` bytes, timestamps 1 ms apart ending now; and for the join, one
-/// profile per key before them.
-pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, n: u64, size: usize) {
+/// profile per key before them. Returns the first record's timestamp.
+pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, n: u64, size: usize) -> i64 {
     let p = producer(bootstrap);
     let start = now_ms() - n as i64;
     if let Some(topic) = profiles {
@@ -59,6 +59,7 @@ pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, n: u64, siz
         }
     }
     p.flush(Duration::from_secs(120)).expect("preload flushed");
+    start
 }
 
 /// Produces `rate` records/s for `duration`, each stamped with the wall clock: record `i` is

@@ -16,6 +16,8 @@
 //! peak RSS are its own) with one processing thread.
 //!
 //! - Throughput: the input is preloaded; records/s over the window from 5% to 100% of it.
+//!   Then the output is read back and checked against a reference computed from the input
+//!   (`verify.rs`): a run with a wrong output fails the bench.
 //! - Latency: records produced at one fixed rate per record size — half of the slowest Sluice
 //!   scenario's throughput, so that every Sluice run sustains it — stamped with the wall clock;
 //!   latency = when a `read_committed` reader sees the output - the input's timestamp (outputs
@@ -48,6 +50,7 @@ mod support;
 mod sys;
 #[path = "../../examples/healthcare_anomaly/telemetry.rs"]
 mod telemetry;
+mod verify;
 
 use clap::Parser;
 use report::{Report, Row};
@@ -231,9 +234,23 @@ impl Harness {
     fn throughput(&mut self, kind: Kind, guarantee: Guarantee, size: usize, n: u64) -> ChildResult {
         let extra = if kind.is_join() { KEYS } else { 0 };
         let spec = self.spec(kind, guarantee, size, n + extra);
-        load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), n, size);
+        let start_ms = load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), n, size);
         let child = self.spawn(&spec);
-        child.result(Duration::from_secs(1800))
+        let result = child.result(Duration::from_secs(1800));
+        let input = verify::Input { n, size, start_ms };
+        match verify::check(&spec, &input) {
+            Ok(what) => println!(
+                "  {} {}: output verified ({what})",
+                kind.label(),
+                guarantee.label()
+            ),
+            Err(what) => panic!(
+                "{} {}: wrong output, the run does not count: {what}",
+                kind.label(),
+                guarantee.label()
+            ),
+        }
+        result
     }
 
     /// Offers `rate` records/s for `secs` (after a second of warm-up) and measures latency.

@@ -81,7 +81,7 @@ pub fn topology(spec: &Spec) -> Topology {
                     Materialized::as_("device-stats"),
                 )
                 .to_stream()
-                .map(|w, s| (w.key.clone(), s.summary().into_bytes()))
+                .map(|w, s| (format!("{}@{}", w.key, w.window.start), s.summary().into_bytes()))
                 .to(&spec.output, out);
         }
         Kind::Passthrough

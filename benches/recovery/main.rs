@@ -16,6 +16,7 @@
 //! cargo bench --bench recovery -- --keys 1000000 --runs 5
 //! cargo bench --bench recovery -- --store s3                  # snapshots on a local moto_server
 //! cargo bench --bench recovery -- --quick                     # smoke run (`cargo test` runs it)
+//! RUST_LOG=sluice_engine=info cargo bench --bench recovery    # with each restore's steps
 //! ```
 
 mod checksum;
@@ -258,6 +259,11 @@ fn measure(broker: &KafkaBroker, args: &Args, keys: u64, moto: Option<&load::Mot
 }
 
 fn main() {
+    // `RUST_LOG=sluice_engine=info` shows each restore's steps (snapshot download time, tail).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut args = Args::parse();
     if args.quick || !args.bench {
         println!("smoke run: 20,000 keys, one run (`cargo bench --bench recovery` measures)");

@@ -49,6 +49,9 @@ pub(crate) fn classify(operation: &'static str, e: KafkaError) -> ClientError {
                 | RDKafkaErrorCode::CoordinatorLoadInProgress
                 | RDKafkaErrorCode::CoordinatorNotAvailable
                 | RDKafkaErrorCode::NotCoordinator
+                // librdkafka's own "coordinator not known yet" (a commit right after a
+                // coordinator moved or the broker restarted): it finds one on its own.
+                | RDKafkaErrorCode::WaitingForCoordinator
                 | RDKafkaErrorCode::QueueFull
                 | RDKafkaErrorCode::UnknownTopicOrPartition
                 | RDKafkaErrorCode::MessageTimedOut,
@@ -57,4 +60,32 @@ pub(crate) fn classify(operation: &'static str, e: KafkaError) -> ClientError {
         },
     };
     ClientError::new(kind, operation, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_waiting_for_the_coordinator_is_retried() {
+        let e = classify(
+            "commit",
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::WaitingForCoordinator),
+        );
+        assert_eq!(e.kind, ClientErrorKind::Retriable);
+    }
+
+    #[test]
+    fn an_unknown_error_is_fatal_and_fencing_is_fencing() {
+        let fatal = classify(
+            "poll",
+            KafkaError::MessageConsumption(RDKafkaErrorCode::InvalidMessage),
+        );
+        assert_eq!(fatal.kind, ClientErrorKind::Fatal);
+        let fenced = classify(
+            "produce",
+            KafkaError::MessageProduction(RDKafkaErrorCode::ProducerFenced),
+        );
+        assert_eq!(fenced.kind, ClientErrorKind::Fenced);
+    }
 }

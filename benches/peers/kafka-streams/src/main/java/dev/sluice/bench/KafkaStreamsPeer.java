@@ -139,7 +139,11 @@ public final class KafkaStreamsPeer {
                       .withKeySerde(Serdes.String())
                       .withValueSerde(STATS))
               .toStream()
-              .map((w, s) -> KeyValue.pair(w.key(), s.summary().getBytes(StandardCharsets.UTF_8)))
+              .map(
+                  (w, s) ->
+                      KeyValue.pair(
+                          w.key() + "@" + w.window().start(),
+                          s.summary().getBytes(StandardCharsets.UTF_8)))
               .to(output, out);
       default -> throw new IllegalArgumentException("unknown scenario " + args.get("kind"));
     }
