@@ -93,6 +93,7 @@ fn a_long_restore_neither_leaves_the_group_nor_holds_up_ready_tasks() {
     config
         .set("consumer.max.poll.interval.ms", MAX_POLL_INTERVAL_MS)
         .unwrap();
+    config.set("http.server.listen", "127.0.0.1:0").unwrap();
     let streams = Streams::new(count_topology(&input, &output), config).unwrap();
     let metrics = streams.metrics();
     let restoring = |task: &str| metrics.total(names::RESTORING, &[("task", task)]);
@@ -126,6 +127,14 @@ fn a_long_restore_neither_leaves_the_group_nor_holds_up_ready_tasks() {
         StreamsState::Running,
         "running only once every task is restored"
     );
+    let ready = format!("http://{}/health/ready", streams.http_address().unwrap());
+    match ureq::get(&ready).call() {
+        Err(ureq::Error::Status(503, r)) => {
+            let reason = r.into_string().unwrap();
+            assert!(reason.contains("not ready"), "{reason}");
+        }
+        other => panic!("/health/ready while a task restores: {other:?}"),
+    }
 
     // Task 0_0 finishes; the thread was never removed from the group on the way.
     assert!(
@@ -134,6 +143,14 @@ fn a_long_restore_neither_leaves_the_group_nor_holds_up_ready_tasks() {
         streams.errors()
     );
     let restore_ms = started.elapsed().as_millis();
+    let deadline = Instant::now() + WAIT;
+    while ureq::get(&ready).call().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "/health/ready never answered 200 once restored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     eprintln!(
         "restored {CHANGELOG_RECORDS} records in {restore_ms} ms with max.poll.interval.ms = {MAX_POLL_INTERVAL_MS}"
     );

@@ -161,6 +161,10 @@ pub struct StreamsConfig {
     /// replays deterministically.
     #[doc(hidden)]
     pub state_snapshot_inline: bool,
+    /// `http.server.listen` (e.g. `127.0.0.1:9464`; port 0 picks a free one): where the
+    /// built-in HTTP endpoint listens (`/metrics`, `/health/live`, `/health/ready`,
+    /// `/topology`). `None` (default): no endpoint.
+    pub http_server_listen: Option<std::net::SocketAddr>,
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -232,6 +236,7 @@ impl StreamsConfig {
             state_snapshot_gc_grace_ms: 600_000,
             state_snapshot_options: BTreeMap::new(),
             state_snapshot_inline: false,
+            http_server_listen: None,
         }
     }
 
@@ -327,6 +332,19 @@ impl StreamsConfig {
                     return Err(invalid(key, value, "must be -1 or more"));
                 }
                 self.max_task_idle_ms = ms;
+            }
+            "http.server.listen" => {
+                self.http_server_listen = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(value.trim().parse().map_err(|e: std::net::AddrParseError| {
+                        invalid(
+                            key,
+                            value,
+                            format!("{e}: expected an IP address and port, e.g. 127.0.0.1:9464"),
+                        )
+                    })?)
+                }
             }
             "state.snapshot.store" => {
                 self.state_snapshot_store = (!value.trim().is_empty()).then(|| value.trim().to_string())

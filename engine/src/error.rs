@@ -189,6 +189,14 @@ pub enum StreamsError {
         /// The instance's state.
         state: String,
     },
+    /// The HTTP endpoint (`http.server.listen`) cannot listen.
+    #[error("HTTP endpoint on {address}: {reason}")]
+    Http {
+        /// The configured address.
+        address: String,
+        /// Why (the port is taken, the address is not local, ...).
+        reason: String,
+    },
     /// Invalid configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),

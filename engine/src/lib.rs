@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod global;
 mod handlers;
+mod http;
 mod instance;
 pub mod metrics;
 mod processor;

@@ -101,6 +101,19 @@ impl Metrics {
         family.series.entry(labels).or_default().clone()
     }
 
+    /// Drops the series `name{labels}` (a partition no longer assigned, ...): it is no longer
+    /// rendered, and handles to it count into nothing.
+    pub fn remove(&self, name: &str, labels: &[(&str, &str)]) {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut families = self.families.lock().expect("metrics lock poisoned");
+        if let Some(family) = families.get_mut(name) {
+            family.series.remove(&labels);
+        }
+    }
+
     /// The sum of `name` over every series whose labels include all of `filter`.
     pub fn total(&self, name: &str, filter: &[(&str, &str)]) -> u64 {
         let families = self.families.lock().expect("metrics lock poisoned");
@@ -193,6 +206,10 @@ pub mod names {
     pub const SNAPSHOT_RESTORE_REMAINING_BYTES: &str = "sluice_snapshot_restore_remaining_bytes";
     /// 1 while a task restores (snapshot or changelog), 0 once it processes.
     pub const RESTORING: &str = "sluice_task_restoring";
+    /// Gauge per assigned input partition (`thread`, `topic`, `partition`): records between
+    /// the consumer's position and the partition's end (the last stable offset under
+    /// exactly-once), from the consumer's statistics (`statistics.interval.ms`, default 1 s).
+    pub const CONSUMER_LAG: &str = "sluice_consumer_lag";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].

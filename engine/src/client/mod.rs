@@ -146,6 +146,12 @@ pub trait Consumer: ConsumerOps + Send {
     fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64, ClientError>;
     /// The next offset this consumer will read from `partition`.
     fn position(&mut self, partition: &TopicPartition) -> Result<Option<i64>, ClientError>;
+    /// The lag of every assigned partition whose lag is known (records between the read
+    /// position and the end), if the client learned newer figures since the last call; `None`
+    /// otherwise. Clients without such figures (the default) never report any.
+    fn take_lag(&mut self) -> Option<Vec<(TopicPartition, i64)>> {
+        None
+    }
     /// Leaves the group and joins it again as a new member (Kafka's `enforceRebalance` after
     /// its tasks were lost): revocation and assignment callbacks follow in later polls.
     fn rejoin(&mut self) -> Result<(), ClientError>;

@@ -1,6 +1,7 @@
 //! The Kafka runtime: stream threads in a consumer group running a topology's tasks.
 
 mod global_thread;
+mod lag;
 mod partition_group;
 mod restore_reader;
 pub(crate) mod state;

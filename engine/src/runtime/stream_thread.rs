@@ -4,6 +4,7 @@
 //! are ready, commit when due. `run` steps until
 //! shutdown; the simulation steps threads itself, in a seeded order.
 
+use super::lag::LagGauges;
 use super::state::{StateBoard, ThreadState};
 use super::task_manager::{client_kind, BrokenCommit, TaskManager, POLL_MAX};
 use crate::client::{
@@ -81,6 +82,8 @@ pub(crate) struct StreamThread {
     /// Whether the last step moved a restore on: then the next poll must not wait either (but
     /// a full buffer is no reason to skip polling, unlike `busy`).
     restoring: bool,
+    /// `sluice_consumer_lag` of the partitions assigned to this thread.
+    lag: LagGauges,
 }
 
 impl StreamThread {
@@ -109,6 +112,7 @@ impl StreamThread {
             })
             .map_err(|e| StreamsError::client("creating the restore consumer", e))?;
         let producer = Self::create_producer(&*client, &name, &client_prefix, index, exactly_once)?;
+        let lag = LagGauges::new(instance.metrics.clone(), index);
         let manager = Arc::new(Mutex::new(TaskManager::new(
             instance,
             index,
@@ -137,6 +141,7 @@ impl StreamThread {
             manager,
             busy: false,
             restoring: false,
+            lag,
         })
     }
 
@@ -250,6 +255,10 @@ impl StreamThread {
         }
         if m.commit_due() {
             m.commit(&*self.consumer)?;
+        }
+        drop(m);
+        if let Some(lag) = self.consumer.take_lag() {
+            self.lag.update(&lag);
         }
         Ok(())
     }

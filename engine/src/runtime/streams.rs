@@ -9,6 +9,7 @@ use crate::client::rdkafka::RdKafkaClient;
 use crate::client::KafkaClient;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
+use crate::http::{Endpoints, HttpServer};
 use crate::instance::Instance;
 use crate::metrics::Metrics;
 use sluice_dsl::Topology;
@@ -42,6 +43,8 @@ struct Inner {
     client_prefix: String,
     topics: Mutex<Vec<String>>,
     errors: Mutex<Vec<String>>,
+    /// The HTTP endpoint, from start until close (`http.server.listen`).
+    http: Mutex<Option<HttpServer>>,
 }
 
 /// A Sluice application instance: stream threads in the application's consumer group running
@@ -100,6 +103,7 @@ impl Streams {
                 handler: Mutex::new(Box::new(|_| UncaughtAction::ShutdownClient)),
                 topics: Mutex::new(Vec::new()),
                 errors: Mutex::new(Vec::new()),
+                http: Mutex::new(None),
             }),
         })
     }
@@ -114,6 +118,15 @@ impl Streams {
             });
         }
         let started = (|| -> Result<(), StreamsError> {
+            // First, so that a taken port fails the start before anything joins the group.
+            if let Some(listen) = inner.instance.config.http_server_listen {
+                let endpoints = Endpoints {
+                    metrics: inner.instance.metrics.clone(),
+                    board: Arc::clone(&inner.board),
+                    topology: Arc::clone(&inner.instance.topology),
+                };
+                *inner.http.lock().expect("http lock poisoned") = Some(HttpServer::start(listen, endpoints)?);
+            }
             let admin = inner
                 .client
                 .admin()
@@ -188,6 +201,8 @@ impl Streams {
             }
         }
         inner.board.transition(StreamsState::NotRunning);
+        // Stops accepting; requests being answered finish first.
+        inner.http.lock().expect("http lock poisoned").take();
         // Every thread is gone: another instance may use the state directory now.
         inner.directory.lock().expect("directory lock poisoned").take();
         true
@@ -214,6 +229,17 @@ impl Streams {
         handler: impl Fn(&StreamsError) -> UncaughtAction + Send + Sync + 'static,
     ) {
         *self.inner.handler.lock().expect("handler lock poisoned") = Box::new(handler);
+    }
+
+    /// Where the HTTP endpoint listens (`http.server.listen`, with the port the system chose
+    /// if it said 0), from `start` until `close`; `None` without an endpoint.
+    pub fn http_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner
+            .http
+            .lock()
+            .expect("http lock poisoned")
+            .as_ref()
+            .map(|s| s.address())
     }
 
     /// The instance's metrics.

@@ -19,6 +19,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct Context {
     listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
+    /// Lag per assigned partition from the newest statistics not yet taken.
+    lag: Mutex<Option<Vec<(TopicPartition, i64)>>>,
 }
 
 impl ClientContext for Context {
@@ -40,6 +42,23 @@ impl ClientContext for Context {
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", %error, reason, "client error");
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`, delivered inside `poll`): its
+    /// `consumer_lag` per partition is the end (high watermark, or last stable offset when
+    /// reading committed) minus the position, both as the consumer last saw them.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
+                if partition >= 0 && p.desired && p.consumer_lag >= 0 {
+                    lag.push((TopicPartition::new(topic.as_str(), partition), p.consumer_lag));
+                }
+            }
+        }
+        lag.sort();
+        *self.lag.lock().expect("lag lock poisoned") = Some(lag);
     }
 }
 
@@ -149,6 +168,7 @@ impl RdConsumer {
         let consumer = config
             .create_with_context(Context {
                 listener: Mutex::new(None),
+                lag: Mutex::new(None),
             })
             .map_err(|e| classify("create consumer", e))?;
         Ok(RdConsumer { consumer })
@@ -284,6 +304,15 @@ impl Consumer for RdConsumer {
                 Offset::Offset(o) => Some(o),
                 _ => None,
             }))
+    }
+
+    fn take_lag(&mut self) -> Option<Vec<(TopicPartition, i64)>> {
+        self.consumer
+            .context()
+            .lag
+            .lock()
+            .expect("lag lock poisoned")
+            .take()
     }
 
     fn close(&mut self) -> Result<(), ClientError> {

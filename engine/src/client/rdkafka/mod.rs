@@ -66,6 +66,8 @@ impl KafkaClient for RdKafkaClient {
                 let mut c = self.settings(client_id, &["consumer.", "main.consumer."]);
                 c.set("group.id", &self.config.application_id);
                 c.set("partition.assignment.strategy", "range");
+                // The consumer lag metric comes from librdkafka's statistics.
+                c.set_if_absent("statistics.interval.ms", "1000");
                 c
             }
             ConsumerRole::Restore { client_id } => {

@@ -1,0 +1,135 @@
+//! The built-in HTTP endpoint (`http.server.listen`) on a real broker, through a real HTTP
+//! client: Prometheus metrics that parse and count what was processed, consumer lag that
+//! drains to 0, readiness, the topology, and 4xx answers to bad requests.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{broker, count_topology, state_dir, unique};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `GET url`: (status, body), whatever the status.
+fn get(url: &str) -> (u16, String) {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(status, r)) => (status, r.into_string().unwrap()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// Every sample of the `/metrics` page, parsed as Prometheus text.
+fn scrape(base: &str) -> prometheus_parse::Scrape {
+    let (status, body) = get(&format!("{base}/metrics"));
+    assert_eq!(status, 200, "{body}");
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text")
+}
+
+fn value(s: &prometheus_parse::Sample) -> f64 {
+    match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{}: not a number: {other:?}", s.metric),
+    }
+}
+
+fn sum(scrape: &prometheus_parse::Scrape, metric: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .map(value)
+        .sum()
+}
+
+/// Polls until `ok` holds (or fails with `what`).
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "not within {WAIT:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn metrics_lag_health_and_topology_over_http() {
+    let b = broker();
+    let (input, output) = b.topic_pair("http", 2);
+    let app = unique("http");
+    let dir = state_dir();
+    let mut config = b.config(&app);
+    config.state_dir = dir.path().to_path_buf();
+    config.set("commit.interval.ms", "100").unwrap();
+    config.set("http.server.listen", "127.0.0.1:0").unwrap();
+    let streams = sluice::engine::Streams::new(count_topology(&input, &output), config).unwrap();
+    assert_eq!(streams.http_address(), None, "no endpoint before start");
+    streams.start().unwrap();
+    let base = format!(
+        "http://{}",
+        streams.http_address().expect("listening once started")
+    );
+    assert_eq!(get(&format!("{base}/health/live")).0, 200);
+
+    let records: Vec<(String, String, i64)> = (0..500)
+        .map(|i| (format!("k{}", i % 17), format!("v{i}"), 1_000 + i))
+        .collect();
+    b.produce(&input, &records);
+    eventually("every record processed, as /metrics says", || {
+        sum(&scrape(&base), "sluice_records_processed_total") == 500.0
+    });
+    eventually("ready: running, nothing restoring", || {
+        get(&format!("{base}/health/ready")).0 == 200
+    });
+    // Lag per assigned input partition, from the consumer's positions and high watermarks.
+    eventually("lag of both input partitions reported, and 0", || {
+        let s = scrape(&base);
+        let lags: Vec<_> = s
+            .samples
+            .iter()
+            .filter(|s| s.metric == "sluice_consumer_lag" && s.labels.get("topic") == Some(input.as_str()))
+            .collect();
+        lags.len() == 2 && lags.iter().all(|s| value(s) == 0.0)
+    });
+
+    let (status, topology) = get(&format!("{base}/topology"));
+    assert_eq!(status, 200);
+    assert!(topology.contains(&input), "{topology}");
+    let (status, body) = get(&format!("{base}/stores"));
+    assert_eq!(status, 404);
+    assert!(body.contains("/metrics"), "a 404 says what there is: {body}");
+    let posted = ureq::post(&format!("{base}/metrics")).call();
+    assert!(matches!(posted, Err(ureq::Error::Status(405, _))), "{posted:?}");
+
+    streams.close().unwrap();
+    assert!(
+        ureq::get(&format!("{base}/health/live"))
+            .timeout(Duration::from_secs(5))
+            .call()
+            .is_err(),
+        "the endpoint stops with the instance"
+    );
+}
+
+#[test]
+fn a_taken_port_fails_the_start() {
+    let b = broker();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (input, output) = b.topic_pair("http-taken", 1);
+    let dir = state_dir();
+    let mut config = b.config(&unique("http-taken"));
+    config.state_dir = dir.path().to_path_buf();
+    config
+        .set("http.server.listen", &taken.local_addr().unwrap().to_string())
+        .unwrap();
+    let streams = sluice::engine::Streams::new(count_topology(&input, &output), config).unwrap();
+    let err = streams.start().expect_err("the port is taken");
+    assert!(err.to_string().contains("HTTP endpoint"), "{err}");
+}
+
+#[test]
+fn a_bad_listen_address_is_a_config_error() {
+    let mut config = sluice::engine::StreamsConfig::new("app", "localhost:9092");
+    let err = config.set("http.server.listen", "localhost").unwrap_err();
+    assert!(err.to_string().contains("http.server.listen"), "{err}");
+}
