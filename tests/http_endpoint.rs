@@ -43,6 +43,29 @@ fn sum(scrape: &prometheus_parse::Scrape, metric: &str) -> f64 {
         .sum()
 }
 
+/// Observations of histogram `metric` over all its series (their `+Inf` buckets).
+fn histogram_count(scrape: &prometheus_parse::Scrape, metric: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets
+                .iter()
+                .find(|b| b.less_than.is_infinite())
+                .map_or(0.0, |b| b.count),
+            other => panic!("{metric}: not a histogram: {other:?}"),
+        })
+        .sum()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// Polls until `ok` holds (or fails with `what`).
 fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
@@ -61,6 +84,8 @@ fn metrics_lag_health_and_topology_over_http() {
     let mut config = b.config(&app);
     config.state_dir = dir.path().to_path_buf();
     config.set("commit.interval.ms", "100").unwrap();
+    // No record cache: every input record's count reaches the sink.
+    config.set("statestore.cache.max.bytes", "0").unwrap();
     config.set("http.server.listen", "127.0.0.1:0").unwrap();
     let streams = sluice::engine::Streams::new(count_topology(&input, &output), config).unwrap();
     assert_eq!(streams.http_address(), None, "no endpoint before start");
@@ -71,8 +96,9 @@ fn metrics_lag_health_and_topology_over_http() {
     );
     assert_eq!(get(&format!("{base}/health/live")).0, 200);
 
+    let start = now_ms() - 1_000;
     let records: Vec<(String, String, i64)> = (0..500)
-        .map(|i| (format!("k{}", i % 17), format!("v{i}"), 1_000 + i))
+        .map(|i| (format!("k{}", i % 17), format!("v{i}"), start + i))
         .collect();
     b.produce(&input, &records);
     eventually("every record processed, as /metrics says", || {
@@ -90,6 +116,34 @@ fn metrics_lag_health_and_topology_over_http() {
             .filter(|s| s.metric == "sluice_consumer_lag" && s.labels.get("topic") == Some(input.as_str()))
             .collect();
         lags.len() == 2 && lags.iter().all(|s| value(s) == 0.0)
+    });
+
+    // End-to-end latency: one observation per record the sink wrote, all of them within the
+    // minute this test takes (finite buckets, not only +Inf); commit latency per commit.
+    let s = scrape(&base);
+    assert_eq!(b.consume(&output, 500, WAIT).len(), 500, "500 counts written");
+    assert_eq!(histogram_count(&s, "sluice_record_e2e_latency_seconds"), 500.0);
+    // Per series (one per task), the observations under the 65.536 s bound.
+    let under_a_minute: f64 = s
+        .samples
+        .iter()
+        .filter(|s| s.metric == "sluice_record_e2e_latency_seconds")
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets
+                .iter()
+                .filter(|b| b.less_than <= 65.536)
+                .map(|b| b.count)
+                .fold(0.0, f64::max),
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(under_a_minute, 500.0, "every latency under a minute");
+    // The counter and the histogram render apart: a commit between them could show in one
+    // only, so compare once the thread is idle (no new commit without new input).
+    eventually("one commit latency per commit", || {
+        let s = scrape(&base);
+        let commits = histogram_count(&s, "sluice_commit_latency_seconds");
+        commits >= 1.0 && commits == sum(&s, "sluice_commits_total")
     });
 
     let (status, topology) = get(&format!("{base}/topology"));

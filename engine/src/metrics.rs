@@ -45,6 +45,57 @@ impl Gauge {
 
 type Labels = Vec<(String, String)>;
 
+/// A distribution of durations (Prometheus histogram, `prometheus-client`'s): observations
+/// are bucketed at exponentially growing bounds from 0.5 ms to about 65 s.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    buckets: prometheus_client::metrics::histogram::Histogram,
+    /// Observations, readable (the crate keeps its own count for rendering only).
+    count: Counter,
+}
+
+impl Histogram {
+    /// Bucket bounds in seconds: 0.5 ms doubling 18 times (the last bound is ~65 s; slower
+    /// goes to `+Inf`).
+    fn latency_buckets() -> prometheus_client::metrics::histogram::Histogram {
+        prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 18),
+        )
+    }
+
+    /// Records a duration of `ms` milliseconds (negative ones, from clock skew, count as 0).
+    pub fn observe_ms(&self, ms: i64) {
+        self.buckets.observe(ms.max(0) as f64 / 1000.0);
+        self.count.inc();
+    }
+
+    /// Records a duration.
+    pub fn observe(&self, d: std::time::Duration) {
+        self.buckets.observe(d.as_secs_f64());
+        self.count.inc();
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.get()
+    }
+}
+
+/// The histograms: a `prometheus-client` registry (which renders them) and an index of every
+/// series (for [`Metrics::histogram_count`]).
+#[derive(Default)]
+struct Histograms {
+    registry: prometheus_client::registry::Registry,
+    families: BTreeMap<&'static str, HistogramFamily>,
+    series: BTreeMap<(&'static str, Labels), Histogram>,
+}
+
+type HistogramFamily = prometheus_client::metrics::family::Family<
+    Labels,
+    prometheus_client::metrics::histogram::Histogram,
+    fn() -> prometheus_client::metrics::histogram::Histogram,
+>;
+
 #[derive(Default)]
 struct Family {
     help: &'static str,
@@ -57,6 +108,7 @@ struct Family {
 #[derive(Clone, Default)]
 pub struct Metrics {
     families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
+    histograms: Arc<Mutex<Histograms>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,6 +151,51 @@ impl Metrics {
             series: BTreeMap::new(),
         });
         family.series.entry(labels).or_default().clone()
+    }
+
+    /// The latency histogram `name{labels}` (seconds; see [`Histogram`]), created empty on
+    /// first use. Hold the handle: observing through it takes no registry lock.
+    pub fn histogram(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Histogram {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut h = self.histograms.lock().expect("metrics lock poisoned");
+        let Histograms {
+            registry,
+            families,
+            series,
+        } = &mut *h;
+        let family = families.entry(name).or_insert_with(|| {
+            let constructor: fn() -> prometheus_client::metrics::histogram::Histogram =
+                Histogram::latency_buckets;
+            let family = HistogramFamily::new_with_constructor(constructor);
+            registry.register(name, help, family.clone());
+            family
+        });
+        series
+            .entry((name, labels.clone()))
+            .or_insert_with(|| Histogram {
+                buckets: family.get_or_create_owned(&labels),
+                count: Counter::default(),
+            })
+            .clone()
+    }
+
+    /// The number of observations of histogram `name` over every series whose labels include
+    /// all of `filter`.
+    pub fn histogram_count(&self, name: &str, filter: &[(&str, &str)]) -> u64 {
+        let h = self.histograms.lock().expect("metrics lock poisoned");
+        h.series
+            .iter()
+            .filter(|((n, labels), _)| {
+                *n == name
+                    && filter
+                        .iter()
+                        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, h)| h.count())
+            .sum()
     }
 
     /// Drops the series `name{labels}` (a partition no longer assigned, ...): it is no longer
@@ -149,6 +246,10 @@ impl Metrics {
                 }
             }
         }
+        drop(families);
+        let h = self.histograms.lock().expect("metrics lock poisoned");
+        // Without the OpenMetrics `# EOF` line: the page is Prometheus text 0.0.4.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &h.registry);
         out
     }
 }
@@ -210,6 +311,13 @@ pub mod names {
     /// the consumer's position and the partition's end (the last stable offset under
     /// exactly-once), from the consumer's statistics (`statistics.interval.ms`, default 1 s).
     pub const CONSUMER_LAG: &str = "sluice_consumer_lag";
+    /// Histogram per sink (`task`, `node`): wall-clock time when a record reaches the sink
+    /// minus its timestamp (Kafka Streams' `record-e2e-latency` at sink nodes), in seconds.
+    pub const RECORD_E2E_LATENCY: &str = "sluice_record_e2e_latency_seconds";
+    /// Histogram per stream thread (`thread`): how long each commit that committed offsets
+    /// took (flush, stores, offsets; the transaction's commit under exactly-once), in seconds:
+    /// its count equals `sluice_commits_total`.
+    pub const COMMIT_LATENCY: &str = "sluice_commit_latency_seconds";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].
@@ -266,6 +374,18 @@ pub(crate) struct TaskMetrics {
     /// Created on first use: only tasks with a snapshot store download.
     snapshot_remaining: Option<Gauge>,
     restore_remaining: Vec<(String, Gauge)>,
+}
+
+impl TaskMetrics {
+    /// The end-to-end latency histogram of the sink `node` (see
+    /// [`names::RECORD_E2E_LATENCY`]).
+    pub(crate) fn e2e_latency(&self, node: &str) -> Histogram {
+        self.metrics.histogram(
+            names::RECORD_E2E_LATENCY,
+            "Wall-clock time a record reached a sink minus its timestamp",
+            &[("task", &self.task), ("node", node)],
+        )
+    }
 }
 
 impl TaskMetrics {
@@ -396,6 +516,42 @@ impl TaskMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histograms_render_as_prometheus_histograms_and_count() {
+        let m = Metrics::new();
+        let h = m.histogram(names::COMMIT_LATENCY, "Commit time", &[("thread", "0")]);
+        h.observe_ms(3);
+        h.observe_ms(-5);
+        h.observe(std::time::Duration::from_secs(100));
+        // The same series again: one handle's observations are the other's.
+        m.histogram(names::COMMIT_LATENCY, "Commit time", &[("thread", "0")])
+            .observe_ms(1);
+        assert_eq!(m.histogram_count(names::COMMIT_LATENCY, &[("thread", "0")]), 4);
+        assert_eq!(m.histogram_count(names::COMMIT_LATENCY, &[("thread", "1")]), 0);
+        let page = m.render_prometheus();
+        assert!(
+            page.contains("# TYPE sluice_commit_latency_seconds histogram"),
+            "{page}"
+        );
+        assert!(
+            page.contains("sluice_commit_latency_seconds_count{thread=\"0\"} 4"),
+            "{page}"
+        );
+        // 0 and 1 ms fall at or under the 2 ms bound; 3 ms not; 100 s only under +Inf.
+        assert!(
+            page.contains("sluice_commit_latency_seconds_bucket{le=\"0.002\",thread=\"0\"} 2"),
+            "{page}"
+        );
+        assert!(
+            page.contains("sluice_commit_latency_seconds_bucket{le=\"+Inf\",thread=\"0\"} 4"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("# EOF"),
+            "Prometheus text, not OpenMetrics: {page}"
+        );
+    }
 
     #[test]
     fn counters_sum_by_label_and_render() {

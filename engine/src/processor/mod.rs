@@ -54,6 +54,8 @@ pub(crate) struct ProcessorContext<'a> {
     pub(crate) input: Option<&'a RawRecord>,
     /// The task's stream time.
     pub(crate) stream_time: i64,
+    /// Wall-clock time (ms since the epoch) of the batch being processed.
+    pub(crate) wall_clock_ms: i64,
     /// Global tables' stores (read only).
     pub(crate) globals: &'a GlobalStores,
     pub(crate) metrics: &'a mut TaskMetrics,

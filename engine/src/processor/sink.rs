@@ -3,7 +3,7 @@
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::handlers;
-use crate::metrics::DropReason;
+use crate::metrics::{DropReason, Histogram};
 use crate::record::{OutputRecord, Record};
 use sluice_dsl::serde::{ErasedSerde, SerdeError};
 use sluice_dsl::topology::SinkSpec;
@@ -13,6 +13,8 @@ pub(crate) struct Sink {
     topic: Arc<str>,
     key_serde: ErasedSerde,
     value_serde: ErasedSerde,
+    /// `sluice_record_e2e_latency_seconds` of this sink, created on the first record.
+    e2e_latency: Option<Histogram>,
 }
 
 impl Sink {
@@ -21,6 +23,7 @@ impl Sink {
             topic: spec.topic.resolve(app_id).into(),
             key_serde: spec.key_serde.clone(),
             value_serde: spec.value_serde.clone(),
+            e2e_latency: None,
         }
     }
 
@@ -65,6 +68,9 @@ impl Processor for Sink {
             Ok(v) => v.flatten(),
             Err(e) => return self.failed(ctx, "value", e),
         };
+        self.e2e_latency
+            .get_or_insert_with(|| ctx.metrics.e2e_latency(ctx.node))
+            .observe_ms(ctx.wall_clock_ms.saturating_sub(record.timestamp));
         ctx.output.push(OutputRecord {
             topic: Arc::clone(&self.topic),
             partition: None,

@@ -176,6 +176,10 @@ pub(crate) fn client_kind(e: &StreamsError) -> Option<ClientErrorKind> {
 }
 
 pub(crate) struct TaskManager {
+    /// `sluice_commit_latency_seconds` of this thread: one observation per commit that
+    /// committed offsets (as `sluice_commits_total`), timed from `commit_started`.
+    commit_latency: crate::metrics::Histogram,
+    commit_started: std::time::Instant,
     instance: Instance,
     thread: usize,
     board: Arc<StateBoard>,
@@ -249,7 +253,14 @@ impl TaskManager {
             .flat_map(|src| src.topics.iter().map(|t| Arc::from(t.resolve(app))))
             .collect();
         let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        let commit_latency = instance.metrics.histogram(
+            crate::metrics::names::COMMIT_LATENCY,
+            "Time a successful commit took",
+            &[("thread", &thread.to_string())],
+        );
         TaskManager {
+            commit_latency,
+            commit_started: std::time::Instant::now(),
             instance,
             thread,
             board,
@@ -385,6 +396,7 @@ impl TaskManager {
             .ok()
             .filter(|&ms| ms > 0);
         let now = self.clock.now_ms();
+        let wall_clock = crate::task::wall_clock_ms();
         let ids: Vec<TaskId> = self
             .tasks
             .iter()
@@ -393,6 +405,7 @@ impl TaskManager {
             .collect();
         for id in ids {
             let t = self.tasks.get_mut(&id).expect("running task");
+            t.task.set_wall_clock(wall_clock);
             for _ in 0..per_task {
                 if !t.input.ready(max_idle, now) {
                     break;
@@ -460,6 +473,7 @@ impl TaskManager {
         if running.is_empty() {
             return Ok(());
         }
+        self.commit_started = std::time::Instant::now();
         let committed = if self.exactly_once {
             self.commit_transaction(consumer, &running)
         } else {
@@ -553,6 +567,7 @@ impl TaskManager {
     fn record_committed(&mut self, running: &[TaskId]) {
         self.thread_counter(crate::metrics::names::COMMITS, "Commits")
             .inc();
+        self.commit_latency.observe(self.commit_started.elapsed());
         for id in running {
             let t = self.tasks.get_mut(id).expect("running task");
             let consumed: Vec<(TopicPartition, i64)> =

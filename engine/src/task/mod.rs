@@ -60,6 +60,9 @@ pub(crate) struct Task {
     metrics: TaskMetrics,
     stream_time: i64,
     committed_stream_time: i64,
+    /// Wall-clock time (ms since the epoch), set per batch by the runtime: what sinks measure
+    /// end-to-end latency against.
+    wall_clock_ms: i64,
     /// Per store name, the changelog offset the group's committed offsets say the store
     /// reflects (committed together with them): restoration reads at least that far.
     changelog_targets: HashMap<String, i64>,
@@ -67,6 +70,13 @@ pub(crate) struct Task {
     pool: Vec<Vec<(Forward, Record)>>,
     /// How far restoring the stores got.
     restoration: restoration::Restoration,
+}
+
+/// Milliseconds since the epoch, now (0 if the system clock is before it).
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Task {
@@ -116,6 +126,7 @@ impl Task {
             globals: instance.globals.clone(),
             output: Vec::new(),
             stream_time: committed_stream_time,
+            wall_clock_ms: wall_clock_ms(),
             changelog_targets: HashMap::new(),
             committed_stream_time,
             pool: Vec::new(),
@@ -148,6 +159,11 @@ impl Task {
     /// Resolved topics this task reads.
     pub(crate) fn source_topics(&self) -> impl Iterator<Item = &Arc<str>> {
         self.sources.keys()
+    }
+
+    /// Sets the wall-clock time the next records are processed at (ms since the epoch).
+    pub(crate) fn set_wall_clock(&mut self, ms: i64) {
+        self.wall_clock_ms = ms;
     }
 
     /// Processes one input record through the sub-topology.
@@ -269,6 +285,7 @@ impl Task {
             output: &mut self.output,
             input,
             stream_time: self.stream_time,
+            wall_clock_ms: self.wall_clock_ms,
             globals: &self.globals,
             metrics: &mut self.metrics,
             config: &self.config,
