@@ -135,6 +135,15 @@ fn a_long_restore_neither_leaves_the_group_nor_holds_up_ready_tasks() {
         }
         other => panic!("/health/ready while a task restores: {other:?}"),
     }
+    // Interactive queries say "unavailable" rather than answer from a half-restored store.
+    let query = streams
+        .key_value_store::<String, i64>("counts")
+        .unwrap()
+        .get(&"old-7".to_string());
+    assert!(
+        matches!(query, Err(sluice::engine::StreamsError::StoreUnavailable { .. })),
+        "{query:?}"
+    );
 
     // Task 0_0 finishes; the thread was never removed from the group on the way.
     assert!(
@@ -151,6 +160,9 @@ fn a_long_restore_neither_leaves_the_group_nor_holds_up_ready_tasks() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Once restored, the store answers with what the changelog held.
+    let counts = streams.key_value_store::<String, i64>("counts").unwrap();
+    assert_eq!(counts.get(&"old-7".to_string()).unwrap(), Some(1));
     eprintln!(
         "restored {CHANGELOG_RECORDS} records in {restore_ms} ms with max.poll.interval.ms = {MAX_POLL_INTERVAL_MS}"
     );

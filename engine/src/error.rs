@@ -189,6 +189,15 @@ pub enum StreamsError {
         /// The instance's state.
         state: String,
     },
+    /// A store cannot be queried now (the instance is not running, or a task holding it is
+    /// restoring or migrating: Kafka Streams' `InvalidStateStoreException`); retry later.
+    #[error("store {store:?} is unavailable: {reason}")]
+    StoreUnavailable {
+        /// The store.
+        store: String,
+        /// Why, and what to wait for.
+        reason: String,
+    },
     /// The HTTP endpoint (`http.server.listen`) cannot listen.
     #[error("HTTP endpoint on {address}: {reason}")]
     Http {

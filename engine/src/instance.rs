@@ -23,6 +23,8 @@ pub(crate) struct Instance {
     pub(crate) globals: GlobalStores,
     /// `state.snapshot.store`'s snapshotter, if configured.
     pub(crate) snapshots: Option<Arc<Snapshots>>,
+    /// The stream threads' task managers, for interactive queries.
+    pub(crate) queries: Arc<crate::runtime::query_registry::QueryRegistry>,
 }
 
 impl Instance {
@@ -44,6 +46,7 @@ impl Instance {
             budget: CacheBudget::new(config.statestore_cache_max_bytes),
             metrics,
             snapshots,
+            queries: Arc::default(),
             topology,
             config,
             state,

@@ -11,6 +11,7 @@ mod http;
 mod instance;
 pub mod metrics;
 mod processor;
+pub mod query;
 mod record;
 mod restore;
 pub mod runtime;

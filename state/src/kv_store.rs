@@ -74,6 +74,17 @@ impl KeyValueStore {
         self.backend.get(key)
     }
 
+    /// Committed entries with `from <= key <= to` (per the bounds), ascending, ignoring
+    /// pending writes (what interactive queries read).
+    pub fn range_committed(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StoreError> {
+        self.backend.range(from, to)
+    }
+
+    /// The committed number of entries, estimated.
+    pub fn approximate_committed_entries(&self) -> u64 {
+        self.backend.approximate_num_entries()
+    }
+
     /// Sets `key` to `value` (pending until commit).
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.overlay.write(key, Some(value.to_vec()));

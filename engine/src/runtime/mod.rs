@@ -3,6 +3,7 @@
 mod global_thread;
 mod lag;
 mod partition_group;
+pub(crate) mod query_registry;
 mod restore_reader;
 pub(crate) mod state;
 mod state_directory;

@@ -113,6 +113,7 @@ impl StreamThread {
             .map_err(|e| StreamsError::client("creating the restore consumer", e))?;
         let producer = Self::create_producer(&*client, &name, &client_prefix, index, exactly_once)?;
         let lag = LagGauges::new(instance.metrics.clone(), index);
+        let queries = Arc::clone(&instance.queries);
         let manager = Arc::new(Mutex::new(TaskManager::new(
             instance,
             index,
@@ -121,6 +122,7 @@ impl StreamThread {
             client.clock(),
             broken,
         )));
+        queries.register(index, &manager);
         consumer
             .subscribe(
                 &topics,

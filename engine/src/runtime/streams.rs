@@ -231,6 +231,35 @@ impl Streams {
         *self.inner.handler.lock().expect("handler lock poisoned") = Box::new(handler);
     }
 
+    /// A read-only view of the key-value store `name` (a table or an aggregation's store)
+    /// over this instance's active tasks, typed by the store's serdes (Kafka Streams'
+    /// `store(StoreQueryParameters.fromNameAndType(name, keyValueStore()))`). Fails if there is
+    /// no such store, it is not a key-value store, or its serdes are not of `K` and `V`.
+    pub fn key_value_store<K: sluice_dsl::dynamic::Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<crate::query::ReadOnlyKeyValueStore<K, V>, StreamsError> {
+        let codec = crate::query::StoreCodec::<K, V>::new(&self.inner.instance.topology, name)?;
+        if codec.kind != sluice_dsl::topology::StoreKind::KeyValue {
+            return Err(StreamsError::StoreAccess {
+                store: name.to_string(),
+                reason: match codec.kind {
+                    sluice_dsl::topology::StoreKind::Window { .. } => "a window store, not a key-value store",
+                    sluice_dsl::topology::StoreKind::Session { .. } => {
+                        "a session store, not a key-value store"
+                    }
+                    _ => "not a key-value store",
+                }
+                .to_string(),
+            });
+        }
+        Ok(crate::query::ReadOnlyKeyValueStore::new(
+            codec,
+            Arc::clone(&self.inner.instance.queries),
+            Arc::clone(&self.inner.board),
+        ))
+    }
+
     /// Where the HTTP endpoint listens (`http.server.listen`, with the port the system chose
     /// if it said 0), from `start` until `close`; `None` without an endpoint.
     pub fn http_address(&self) -> Option<std::net::SocketAddr> {

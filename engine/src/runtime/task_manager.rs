@@ -313,6 +313,31 @@ impl TaskManager {
         self.tasks.values().any(|t| t.restoring)
     }
 
+    /// Interactive queries: `f` on the store `name` of every active task holding it (its
+    /// committed state is what `f` should read). A restoring task's store is not served: the
+    /// query fails as Kafka Streams' does while a store migrates.
+    pub(crate) fn visit_store(
+        &self,
+        name: &str,
+        f: &mut dyn FnMut(TaskId, &sluice_state::KeyValueStore) -> Result<(), StreamsError>,
+    ) -> Result<(), StreamsError> {
+        let holding: Vec<(&TaskId, &ActiveTask)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.task.store(name).is_some())
+            .collect();
+        if let Some((id, _)) = holding.iter().find(|(_, t)| t.restoring) {
+            return Err(StreamsError::StoreUnavailable {
+                store: name.to_string(),
+                reason: format!("task {id} is restoring it; retry once it is done"),
+            });
+        }
+        for (id, t) in holding {
+            f(*id, t.task.store(name).expect("filtered on it"))?;
+        }
+        Ok(())
+    }
+
     /// Opens a transaction if exactly-once needs one and none is open.
     fn begin_if_needed(&mut self) -> Result<(), StreamsError> {
         if self.exactly_once && !self.in_transaction {

@@ -2,105 +2,53 @@
 
 use super::DriverState;
 use crate::error::StreamsError;
-use sluice_dsl::dynamic::{downcast_box, erase, Data};
-use sluice_dsl::serde::ErasedSerde;
+use crate::query::StoreCodec;
+use sluice_dsl::dynamic::Data;
 use sluice_dsl::topology::StoreKind;
 use sluice_dsl::windows::{Window, Windowed};
 use sluice_state::{KeyValueStore, SessionSchema, WindowSchema};
-use std::any::TypeId;
 use std::cell::RefCell;
-use std::marker::PhantomData;
 use std::rc::Rc;
 
-/// What the views share: the store's name, serdes (checked against `K`, `V`) and access.
+/// What the views share: the store's codec (serdes checked against `K`, `V`) and access.
 struct TypedStore<K, V> {
     state: Rc<RefCell<DriverState>>,
-    name: String,
-    kind: StoreKind,
-    /// Stored values start with an 8-byte timestamp.
-    timestamped: bool,
-    key_serde: ErasedSerde,
-    value_serde: ErasedSerde,
-    _types: PhantomData<fn() -> (K, V)>,
+    codec: StoreCodec<K, V>,
 }
 
 impl<K: Data + Clone, V: 'static> TypedStore<K, V> {
     fn open(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
-        let access = |reason: String| StreamsError::StoreAccess {
-            store: name.to_string(),
-            reason,
-        };
-        let (kind, timestamped, key_serde, value_serde) = {
-            let s = state.borrow();
-            let spec = s
-                .instance
-                .topology
-                .store(name)
-                .ok_or_else(|| access("no such store".into()))?;
-            (
-                spec.kind,
-                spec.timestamped,
-                spec.key_serde.clone(),
-                spec.value_serde.clone(),
-            )
-        };
-        if key_serde.value_type_id() != TypeId::of::<K>() || value_serde.value_type_id() != TypeId::of::<V>()
-        {
-            return Err(access(format!(
-                "holds {} -> {}, not {} -> {}",
-                key_serde.type_name(),
-                value_serde.type_name(),
-                std::any::type_name::<K>(),
-                std::any::type_name::<V>()
-            )));
-        }
-        Ok(TypedStore {
-            state,
-            name: name.to_string(),
-            kind,
-            timestamped,
-            key_serde,
-            value_serde,
-            _types: PhantomData,
-        })
+        let codec = StoreCodec::new(&state.borrow().instance.topology, name)?;
+        Ok(TypedStore { state, codec })
     }
 
     fn fail(&self, what: impl std::fmt::Display) -> ! {
-        panic!("store {}: {what}", self.name)
+        panic!("store {}: {what}", self.codec.name)
     }
 
     fn key_bytes(&self, key: &K) -> Option<Vec<u8>> {
-        self.key_serde
-            .serialize(&erase(key.clone()))
+        self.codec
+            .key_bytes(key)
             .unwrap_or_else(|e| self.fail(format_args!("cannot serialize key: {e}")))
     }
 
     fn decode_key(&self, bytes: &[u8]) -> K {
-        let boxed = self
-            .key_serde
-            .deserialize_box(Some(bytes))
-            .unwrap_or_else(|e| self.fail(format_args!("unreadable key: {e}")));
-        downcast_box::<K>(boxed)
+        self.codec
+            .decode_key(bytes)
+            .unwrap_or_else(|e| self.fail(format_args!("unreadable key: {e}")))
     }
 
     fn decode_value(&self, stored: &[u8]) -> V {
-        let bytes = if self.timestamped {
-            stored.get(8..).unwrap_or_default()
-        } else {
-            stored
-        };
-        let boxed = self
-            .value_serde
-            .deserialize_box(Some(bytes))
-            .unwrap_or_else(|e| self.fail(format_args!("unreadable value: {e}")));
-        downcast_box::<V>(boxed)
+        self.codec
+            .decode_value(stored)
+            .unwrap_or_else(|e| self.fail(format_args!("unreadable value: {e}")))
     }
 
     /// Runs `f` on the store and the stream time of the task owning it.
     fn with<R>(&self, f: impl FnOnce(&KeyValueStore, i64) -> R) -> Option<R> {
         let state = self.state.borrow();
-        let task = state.store_task(&self.name)?;
-        Some(f(task.store(&self.name)?, task.stream_time()))
+        let task = state.store_task(&self.codec.name)?;
+        Some(f(task.store(&self.codec.name)?, task.stream_time()))
     }
 }
 
@@ -156,7 +104,7 @@ impl<K: Data + Clone, V: 'static> WindowStoreView<K, V> {
             retention_ms,
             size_ms,
             ..
-        } = store.kind
+        } = store.codec.kind
         else {
             return Err(StreamsError::StoreAccess {
                 store: name.into(),
@@ -221,7 +169,7 @@ pub struct SessionStoreView<K, V> {
 impl<K: Data + Clone, V: 'static> SessionStoreView<K, V> {
     pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
         let store = TypedStore::open(state, name)?;
-        let StoreKind::Session { retention_ms } = store.kind else {
+        let StoreKind::Session { retention_ms } = store.codec.kind else {
             return Err(StreamsError::StoreAccess {
                 store: name.into(),
                 reason: "not a session store".into(),

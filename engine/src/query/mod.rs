@@ -1,0 +1,8 @@
+//! Interactive queries: typed, read-only views of a running instance's state stores
+//! (Kafka Streams' `KafkaStreams#store`), reading the committed state of the local tasks.
+
+mod codec;
+mod key_value;
+
+pub(crate) use codec::StoreCodec;
+pub use key_value::{ReadOnlyKeyValueStore, MAX_RANGE_ENTRIES};

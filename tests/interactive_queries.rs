@@ -1,0 +1,113 @@
+//! Interactive queries on a real broker: `Streams::key_value_store` reads the committed counts
+//! of every local task, pages ranges, refuses wrong types and unknown stores, and says
+//! "unavailable" while the instance is not running.
+
+mod support;
+
+use sluice::engine::{Streams, StreamsError};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::time::{Duration, Instant};
+use support::{broker, count_topology, state_dir, unique};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn counts_are_queried_across_tasks_and_paged() {
+    let b = broker();
+    let (input, output) = b.topic_pair("iq", 3);
+    let dir = state_dir();
+    let mut config = b.config(&unique("iq"));
+    config.state_dir = dir.path().to_path_buf();
+    config.set("commit.interval.ms", "100").unwrap();
+    let streams = Streams::new(count_topology(&input, &output), config).unwrap();
+
+    // Before start: a clear "unavailable", not an empty answer.
+    let counts = streams.key_value_store::<String, i64>("counts").unwrap();
+    match counts.get(&"k0".to_string()) {
+        Err(StreamsError::StoreUnavailable { reason, .. }) => assert!(reason.contains("Created"), "{reason}"),
+        other => panic!("query before start: {other:?}"),
+    }
+    // Wrong types and unknown stores are refused up front.
+    let wrong = streams.key_value_store::<String, String>("counts");
+    assert!(
+        matches!(wrong, Err(StreamsError::StoreAccess { .. })),
+        "{:?}",
+        wrong.err()
+    );
+    let unknown = streams.key_value_store::<String, i64>("no-such-store");
+    assert!(
+        matches!(unknown, Err(StreamsError::StoreAccess { .. })),
+        "{:?}",
+        unknown.err()
+    );
+
+    streams.start().unwrap();
+    // 30 keys over 3 partitions (3 tasks), key i counted i + 1 times.
+    let mut reference: BTreeMap<String, i64> = BTreeMap::new();
+    let mut records = Vec::new();
+    for i in 0..30i64 {
+        for _ in 0..=i {
+            records.push((format!("k{i:02}"), "v".to_string(), 1_000));
+        }
+        reference.insert(format!("k{i:02}"), i + 1);
+    }
+    b.produce(&input, &records);
+
+    // Committed state catches up with the input (commits every 100 ms).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match counts.all(1_000) {
+            Ok(all) if all == reference.clone().into_iter().collect::<Vec<_>>() => break,
+            Ok(_) | Err(StreamsError::StoreUnavailable { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counts never matched: {:?}",
+            counts.all(1_000)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (k, n) in &reference {
+        assert_eq!(counts.get(k).unwrap(), Some(*n), "{k}");
+    }
+    assert_eq!(counts.get(&"absent".to_string()).unwrap(), None);
+    assert!(counts.approximate_num_entries().unwrap() > 0);
+
+    // Pages of 7 across the three tasks' stores, in key order, cover every key once.
+    let mut paged = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let lower = from.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        let page = counts.range(lower, Bound::Unbounded, 7).unwrap();
+        assert!(page.len() <= 7);
+        let Some((last, _)) = page.last() else { break };
+        from = Some(last.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, reference.clone().into_iter().collect::<Vec<_>>());
+    let middle = counts
+        .range(
+            Bound::Included(&"k10".to_string()),
+            Bound::Excluded(&"k13".to_string()),
+            100,
+        )
+        .unwrap();
+    assert_eq!(
+        middle,
+        vec![
+            ("k10".to_string(), 11),
+            ("k11".to_string(), 12),
+            ("k12".to_string(), 13)
+        ]
+    );
+    // A huge limit is capped.
+    assert!(counts.all(usize::MAX).unwrap().len() <= sluice::engine::query::MAX_RANGE_ENTRIES);
+
+    streams.close().unwrap();
+    assert!(matches!(
+        counts.get(&"k01".to_string()),
+        Err(StreamsError::StoreUnavailable { .. })
+    ));
+}
