@@ -251,6 +251,42 @@ impl KeyValueStore {
 /// Pending entries in key order: `None` is a pending delete.
 type PendingIter<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
 
+/// Ordered reads of a store's entries, as the window and session layouts need them: a
+/// [`KeyValueStore`] reads what its processors see (pending writes included), [`Committed`]
+/// what the last commit made durable (interactive queries).
+pub trait RangeRead {
+    /// The iterator of [`RangeRead::read_range`].
+    type Iter<'a>: Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>
+    where
+        Self: 'a;
+
+    /// Entries with keys inside the bounds, ascending.
+    fn read_range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Self::Iter<'a>, StoreError>;
+}
+
+impl RangeRead for KeyValueStore {
+    type Iter<'a> = MergedIter<'a>;
+
+    fn read_range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<MergedIter<'a>, StoreError> {
+        self.range(from, to)
+    }
+}
+
+/// The committed state of a [`KeyValueStore`], pending writes ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed<'a>(pub &'a KeyValueStore);
+
+impl RangeRead for Committed<'_> {
+    type Iter<'a>
+        = KvIter<'a>
+    where
+        Self: 'a;
+
+    fn read_range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'a>, StoreError> {
+        self.0.range_committed(from, to)
+    }
+}
+
 /// Pending writes merged over committed entries, ascending; pending values and deletes win.
 pub struct MergedIter<'a> {
     pending: Peekable<PendingIter<'a>>,

@@ -24,7 +24,7 @@ mod test_rng;
 
 pub use backend::{KvBackend, KvIter, WriteBatch};
 pub use error::StoreError;
-pub use kv_store::{KeyValueStore, MergedIter};
+pub use kv_store::{Committed, KeyValueStore, MergedIter, RangeRead};
 pub use memory::MemoryBackend;
 pub use rocksdb::{RocksDbBackend, RocksDbResources, TaskDb};
 pub use segments::segment_interval;

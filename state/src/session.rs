@@ -5,7 +5,7 @@
 //! segment). Sessions with `end < stream time - retention` are expired.
 
 use crate::error::StoreError;
-use crate::kv_store::KeyValueStore;
+use crate::kv_store::{KeyValueStore, RangeRead};
 use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix};
 use std::ops::Bound;
 
@@ -88,7 +88,7 @@ impl SessionSchema {
     /// sessions never end after `stream_time`.
     pub fn find_sessions(
         &self,
-        kv: &KeyValueStore,
+        kv: &impl RangeRead,
         key: &[u8],
         earliest_end: i64,
         latest_start: i64,
@@ -110,7 +110,7 @@ impl SessionSchema {
             let mut hi = prefix;
             hi.extend_from_slice(&be(to.max(0) as u64));
             hi.extend_from_slice(&be(u64::MAX));
-            for entry in kv.range_inclusive(&lo, &hi)? {
+            for entry in kv.read_range(Bound::Included(&lo), Bound::Included(&hi))? {
                 let (k, value) = entry?;
                 if let Some((_, start, end)) = self.decode(&k) {
                     if start <= latest_start {

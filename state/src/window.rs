@@ -11,7 +11,7 @@
 //! `retention >= grace`, and the DSL asks for at least size + grace.)
 
 use crate::error::StoreError;
-use crate::kv_store::KeyValueStore;
+use crate::kv_store::{KeyValueStore, RangeRead};
 use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix};
 use std::ops::Bound;
 
@@ -140,7 +140,7 @@ impl WindowSchema {
     /// after the stream time (a window holds at least one record), so `to` is capped there.
     pub fn fetch(
         &self,
-        kv: &KeyValueStore,
+        kv: &impl RangeRead,
         key: &[u8],
         from: i64,
         to: i64,
@@ -158,7 +158,7 @@ impl WindowSchema {
             let lo = self.store_key_in(segment, key, seg_from);
             let mut hi = self.store_key_in(segment, key, seg_to);
             hi.extend(std::iter::repeat_n(0xff, self.suffix));
-            for entry in kv.range_inclusive(&lo, &hi)? {
+            for entry in kv.read_range(Bound::Included(&lo), Bound::Included(&hi))? {
                 let (k, v) = entry?;
                 let start = read_be(&k, k.len() - 8 - self.suffix).unwrap_or_default() as i64;
                 out.push((start, v));
@@ -171,7 +171,7 @@ impl WindowSchema {
     /// length, then key bytes and start.
     pub fn fetch_all(
         &self,
-        kv: &KeyValueStore,
+        kv: &impl RangeRead,
         from: i64,
         to: i64,
         stream_time: i64,
@@ -191,14 +191,14 @@ impl WindowSchema {
     }
 
     /// One range scan over the segments covering `[from, to]`.
-    fn scan(&self, kv: &KeyValueStore, from: i64, to: i64) -> Result<Vec<WindowEntry>, StoreError> {
+    fn scan(&self, kv: &impl RangeRead, from: i64, to: i64) -> Result<Vec<WindowEntry>, StoreError> {
         let mut out = Vec::new();
         if from > to {
             return Ok(out);
         }
         let lo = segment_prefix(segment_of(from, self.interval));
         let hi = segment_prefix(segment_of(to, self.interval) + 1);
-        for entry in kv.range(Bound::Included(&lo), Bound::Excluded(&hi))? {
+        for entry in kv.read_range(Bound::Included(&lo), Bound::Excluded(&hi))? {
             let (k, value) = entry?;
             if let Some((key, start)) = self.decode(&k) {
                 if (from..=to).contains(&start) {

@@ -1,14 +1,10 @@
 //! [`ReadOnlyKeyValueStore`]: a typed, read-only view of a key-value store across the
 //! instance's active tasks.
 
-use super::StoreCodec;
+use super::target::QueryTarget;
 use crate::error::StreamsError;
-use crate::runtime::query_registry::QueryRegistry;
-use crate::runtime::state::{StateBoard, StreamsState};
 use sluice_dsl::dynamic::Data;
-use sluice_state::KeyValueStore;
 use std::ops::Bound;
-use std::sync::Arc;
 
 /// Entries a range query returns at most (its `limit` is capped at this).
 pub const MAX_RANGE_ENTRIES: usize = 10_000;
@@ -31,67 +27,32 @@ pub const MAX_RANGE_ENTRIES: usize = 10_000;
 /// let first_page = counts.all(100)?;
 /// # Ok(()) }
 /// ```
-pub struct ReadOnlyKeyValueStore<K, V> {
-    codec: StoreCodec<K, V>,
-    queries: Arc<QueryRegistry>,
-    board: Arc<StateBoard>,
-}
+pub struct ReadOnlyKeyValueStore<K, V>(QueryTarget<K, V>);
 
 impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
-    pub(crate) fn new(codec: StoreCodec<K, V>, queries: Arc<QueryRegistry>, board: Arc<StateBoard>) -> Self {
-        ReadOnlyKeyValueStore {
-            codec,
-            queries,
-            board,
-        }
-    }
-
-    fn unavailable(&self, reason: String) -> StreamsError {
-        StreamsError::StoreUnavailable {
-            store: self.codec.name.clone(),
-            reason,
-        }
-    }
-
-    fn unreadable(&self, what: impl std::fmt::Display) -> StreamsError {
-        StreamsError::StoreAccess {
-            store: self.codec.name.clone(),
-            reason: what.to_string(),
-        }
-    }
-
-    /// Runs `f` on every local active task's store, once the instance is `Running`.
-    fn visit(
-        &self,
-        mut f: impl FnMut(&KeyValueStore) -> Result<(), StreamsError>,
-    ) -> Result<(), StreamsError> {
-        let state = self.board.state();
-        if state != StreamsState::Running {
-            return Err(self.unavailable(format!(
-                "the instance is {state}; stores are queryable while Running"
-            )));
-        }
-        self.queries.visit(&self.codec.name, &mut |_, kv| f(kv))
+    pub(crate) fn new(target: QueryTarget<K, V>) -> Self {
+        ReadOnlyKeyValueStore(target)
     }
 
     /// The committed value of `key`, if a local task holds it.
     pub fn get(&self, key: &K) -> Result<Option<V>, StreamsError> {
         let Some(bytes) = self
+            .0
             .codec
             .key_bytes(key)
-            .map_err(|e| self.unreadable(format_args!("cannot serialize the key: {e}")))?
+            .map_err(|e| self.0.unreadable(format_args!("cannot serialize the key: {e}")))?
         else {
             return Ok(None);
         };
         let mut found = None;
-        self.visit(|kv| {
+        self.0.visit(|kv, _| {
             if found.is_none() {
-                found = kv.get_committed(&bytes).map_err(|e| self.unreadable(e))?;
+                found = kv.get_committed(&bytes).map_err(|e| self.0.unreadable(e))?;
             }
             Ok(())
         })?;
         found
-            .map(|v| self.codec.decode_value(&v).map_err(|e| self.unreadable(e)))
+            .map(|v| self.0.codec.decode_value(&v).map_err(|e| self.0.unreadable(e)))
             .transpose()
     }
 
@@ -103,9 +64,10 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
             Ok(match b {
                 Bound::Included(k) | Bound::Excluded(k) => {
                     let bytes = self
+                        .0
                         .codec
                         .key_bytes(k)
-                        .map_err(|e| self.unreadable(format_args!("cannot serialize a bound: {e}")))?
+                        .map_err(|e| self.0.unreadable(format_args!("cannot serialize a bound: {e}")))?
                         .unwrap_or_default();
                     if matches!(b, Bound::Included(_)) {
                         Bound::Included(bytes)
@@ -119,14 +81,14 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
         let (from, to) = (encode(from)?, encode(to)?);
         let limit = limit.min(MAX_RANGE_ENTRIES);
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        self.visit(|kv| {
+        self.0.visit(|kv, _| {
             // Each task's entries are ascending: the first `limit` of each suffice.
             for entry in kv
                 .range_committed(as_ref(&from), as_ref(&to))
-                .map_err(|e| self.unreadable(e))?
+                .map_err(|e| self.0.unreadable(e))?
                 .take(limit)
             {
-                entries.push(entry.map_err(|e| self.unreadable(e))?);
+                entries.push(entry.map_err(|e| self.0.unreadable(e))?);
             }
             Ok(())
         })?;
@@ -136,8 +98,8 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
             .into_iter()
             .map(|(k, v)| {
                 Ok((
-                    self.codec.decode_key(&k).map_err(|e| self.unreadable(e))?,
-                    self.codec.decode_value(&v).map_err(|e| self.unreadable(e))?,
+                    self.0.codec.decode_key(&k).map_err(|e| self.0.unreadable(e))?,
+                    self.0.codec.decode_value(&v).map_err(|e| self.0.unreadable(e))?,
                 ))
             })
             .collect()
@@ -151,7 +113,7 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
     /// An estimate of the committed entries over the local tasks.
     pub fn approximate_num_entries(&self) -> Result<u64, StreamsError> {
         let mut n = 0;
-        self.visit(|kv| {
+        self.0.visit(|kv, _| {
             n += kv.approximate_committed_entries();
             Ok(())
         })?;

@@ -3,6 +3,10 @@
 
 mod codec;
 mod key_value;
+mod target;
+mod window;
 
 pub(crate) use codec::StoreCodec;
 pub use key_value::{ReadOnlyKeyValueStore, MAX_RANGE_ENTRIES};
+pub(crate) use target::QueryTarget;
+pub use window::ReadOnlyWindowStore;

@@ -3,7 +3,6 @@
 
 use super::task_manager::TaskManager;
 use crate::error::StreamsError;
-use crate::task_id::TaskId;
 use sluice_state::KeyValueStore;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -26,7 +25,8 @@ impl QueryRegistry {
             .insert(index, Arc::downgrade(manager));
     }
 
-    /// Calls `f` with the store `name` of every active task of this instance that holds it;
+    /// Calls `f` with the store `name` of every active task of this instance that holds it
+    /// (and the task's committed stream time);
     /// fails (before calling `f` for any task of that thread) if one of them is restoring.
     ///
     /// Each thread's manager is locked while its stores are read, so a query waits for the
@@ -34,7 +34,7 @@ impl QueryRegistry {
     pub(crate) fn visit(
         &self,
         name: &str,
-        f: &mut dyn FnMut(TaskId, &KeyValueStore) -> Result<(), StreamsError>,
+        f: &mut dyn FnMut(&KeyValueStore, i64) -> Result<(), StreamsError>,
     ) -> Result<(), StreamsError> {
         let managers: Vec<Arc<Mutex<TaskManager>>> = self
             .threads

@@ -12,7 +12,11 @@ use crate::error::StreamsError;
 use crate::http::{Endpoints, HttpServer};
 use crate::instance::Instance;
 use crate::metrics::Metrics;
+use crate::query::{QueryTarget, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreCodec};
+use sluice_dsl::dynamic::Data;
+use sluice_dsl::topology::StoreKind;
 use sluice_dsl::Topology;
+use sluice_state::WindowSchema;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -235,26 +239,45 @@ impl Streams {
     /// over this instance's active tasks, typed by the store's serdes (Kafka Streams'
     /// `store(StoreQueryParameters.fromNameAndType(name, keyValueStore()))`). Fails if there is
     /// no such store, it is not a key-value store, or its serdes are not of `K` and `V`.
-    pub fn key_value_store<K: sluice_dsl::dynamic::Data + Clone, V: 'static>(
+    pub fn key_value_store<K: Data + Clone, V: 'static>(
         &self,
         name: &str,
-    ) -> Result<crate::query::ReadOnlyKeyValueStore<K, V>, StreamsError> {
-        let codec = crate::query::StoreCodec::<K, V>::new(&self.inner.instance.topology, name)?;
-        if codec.kind != sluice_dsl::topology::StoreKind::KeyValue {
-            return Err(StreamsError::StoreAccess {
-                store: name.to_string(),
-                reason: match codec.kind {
-                    sluice_dsl::topology::StoreKind::Window { .. } => "a window store, not a key-value store",
-                    sluice_dsl::topology::StoreKind::Session { .. } => {
-                        "a session store, not a key-value store"
-                    }
-                    _ => "not a key-value store",
-                }
-                .to_string(),
-            });
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StreamsError> {
+        let target = self.query_target::<K, V>(name)?;
+        match target.codec.kind {
+            StoreKind::KeyValue => Ok(ReadOnlyKeyValueStore::new(target)),
+            _ => Err(not_a(name, "key-value")),
         }
-        Ok(crate::query::ReadOnlyKeyValueStore::new(
-            codec,
+    }
+
+    /// A read-only view of the window store `name` (a windowed aggregation's) over this
+    /// instance's active tasks (Kafka Streams' `windowStore()` query type). Fails as
+    /// [`Streams::key_value_store`] does.
+    pub fn window_store<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, StreamsError> {
+        let target = self.query_target::<K, V>(name)?;
+        match target.codec.kind {
+            StoreKind::Window {
+                retention_ms,
+                size_ms,
+                ..
+            } => Ok(ReadOnlyWindowStore::new(
+                target,
+                WindowSchema::new(retention_ms, size_ms),
+                size_ms,
+            )),
+            _ => Err(not_a(name, "window")),
+        }
+    }
+
+    fn query_target<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<QueryTarget<K, V>, StreamsError> {
+        Ok(QueryTarget::new(
+            StoreCodec::new(&self.inner.instance.topology, name)?,
             Arc::clone(&self.inner.instance.queries),
             Arc::clone(&self.inner.board),
         ))
@@ -279,6 +302,14 @@ impl Streams {
     /// Errors that stopped threads so far, as text.
     pub fn errors(&self) -> Vec<String> {
         self.inner.errors.lock().expect("errors lock poisoned").clone()
+    }
+}
+
+/// The error for a store queried as a kind it is not.
+fn not_a(name: &str, kind: &str) -> StreamsError {
+    StreamsError::StoreAccess {
+        store: name.to_string(),
+        reason: format!("not a {kind} store"),
     }
 }
 

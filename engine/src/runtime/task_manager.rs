@@ -313,13 +313,13 @@ impl TaskManager {
         self.tasks.values().any(|t| t.restoring)
     }
 
-    /// Interactive queries: `f` on the store `name` of every active task holding it (its
-    /// committed state is what `f` should read). A restoring task's store is not served: the
+    /// Interactive queries: `f` on the store `name` of every active task holding it, with the
+    /// task's stream time as of its last commit (its committed state is what `f` should read). A restoring task's store is not served: the
     /// query fails as Kafka Streams' does while a store migrates.
     pub(crate) fn visit_store(
         &self,
         name: &str,
-        f: &mut dyn FnMut(TaskId, &sluice_state::KeyValueStore) -> Result<(), StreamsError>,
+        f: &mut dyn FnMut(&sluice_state::KeyValueStore, i64) -> Result<(), StreamsError>,
     ) -> Result<(), StreamsError> {
         let holding: Vec<(&TaskId, &ActiveTask)> = self
             .tasks
@@ -332,8 +332,11 @@ impl TaskManager {
                 reason: format!("task {id} is restoring it; retry once it is done"),
             });
         }
-        for (id, t) in holding {
-            f(*id, t.task.store(name).expect("filtered on it"))?;
+        for (_, t) in holding {
+            f(
+                t.task.store(name).expect("filtered on it"),
+                t.task.committed_stream_time(),
+            )?;
         }
         Ok(())
     }
