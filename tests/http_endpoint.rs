@@ -149,7 +149,34 @@ fn metrics_lag_health_and_topology_over_http() {
     let (status, topology) = get(&format!("{base}/topology"));
     assert_eq!(status, 200);
     assert!(topology.contains(&input), "{topology}");
-    let (status, body) = get(&format!("{base}/stores"));
+    // Interactive queries over HTTP: key k3 was counted 30 times (i % 17 == 3 for 30 of
+    // 0..500), as JSON, once committed.
+    let (status, stores) = get(&format!("{base}/stores"));
+    assert_eq!(status, 200);
+    assert!(
+        stores.contains(r#"{"kind":"key-value","name":"counts"}"#),
+        "{stores}"
+    );
+    eventually("k3's committed count served over HTTP", || {
+        get(&format!("{base}/stores/counts/keys/k3")) == (200, "{\"key\":\"k3\",\"value\":30}\n".to_string())
+    });
+    let (status, page) = get(&format!("{base}/stores/counts/all?limit=5"));
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 5, "{page}");
+    assert_eq!(page["entries"][0], serde_json::json!({"key": "k0", "value": 30}));
+    for (path, status) in [
+        ("/stores/counts/keys/absent", 404),
+        ("/stores/nope/keys/k3", 404),
+        ("/stores/counts/all?limit=20000", 400),
+        ("/stores/counts/all?limit=many", 400),
+        ("/stores/counts/sideways", 404),
+    ] {
+        let (got, body) = get(&format!("{base}{path}"));
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body.contains("error"), "{path}: a reason: {body}");
+    }
+    let (status, body) = get(&format!("{base}/nope"));
     assert_eq!(status, 404);
     assert!(body.contains("/metrics"), "a 404 says what there is: {body}");
     let posted = ureq::post(&format!("{base}/metrics")).call();

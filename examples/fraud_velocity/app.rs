@@ -110,7 +110,9 @@ pub fn topology(topics: &Topics) -> Result<Topology, TopologyError> {
                 count: v.count + 1,
                 last: Some(e.clone()),
             },
-            Materialized::as_("tx-velocity-store"),
+            // JSON values: an operator reads them as they are over HTTP
+            // (`GET /stores/tx-velocity-store/keys/<account>`).
+            Materialized::as_("tx-velocity-store").with_value_serde(Serde::json()),
         )
         .to_stream()
         .flat_map(|window, v| {
@@ -183,6 +185,11 @@ pub struct Options {
     pub topics: Topics,
     /// Where the stores live (a temporary directory when `None`).
     pub state_dir: Option<PathBuf>,
+    /// `http.server.listen`: serve metrics, health and the stores over HTTP (port 0: any
+    /// free port), and ask the velocity store for one account once the run is processed.
+    pub http_listen: Option<String>,
+    /// How long to keep serving (and processing) after the run, before closing.
+    pub serve_for: Duration,
 }
 
 impl Default for Options {
@@ -197,6 +204,8 @@ impl Default for Options {
             application_id: "fraud-velocity".into(),
             topics: Topics::with_prefix(""),
             state_dir: None,
+            http_listen: None,
+            serve_for: Duration::ZERO,
         }
     }
 }
@@ -212,6 +221,8 @@ pub struct Summary {
     /// From the first transaction produced to the last one processed.
     pub elapsed: Duration,
     pub alerts: Vec<Alert>,
+    /// With `http_listen`: the velocity query asked over HTTP, and its JSON answer.
+    pub velocity_query: Option<(String, String)>,
 }
 
 impl Summary {
@@ -310,6 +321,9 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     ] {
         config.set(key, value)?;
     }
+    if let Some(listen) = &options.http_listen {
+        config.set("http.server.listen", listen)?;
+    }
     let streams = Streams::new(topology, config)?;
     streams.start()?;
 
@@ -346,6 +360,11 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     let total = (profiles.len() + txs.len()) as u64;
     let processed = wait_processed(&streams, processed_before + total, Duration::from_secs(600))?;
     let elapsed = started.elapsed();
+    let velocity_query = match streams.http_address() {
+        Some(address) => Some(ask_velocity(&address.to_string(), &txs)?),
+        None => None,
+    };
+    std::thread::sleep(options.serve_for);
     streams.close()?;
     let alerts = drain_alerts(&bootstrap, &topics.alerts, &alerts_from)?;
     Ok(Summary {
@@ -355,5 +374,33 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
         processed: processed - processed_before,
         elapsed,
         alerts,
+        velocity_query,
     })
+}
+
+/// Asks the running instance, over HTTP, for the velocity windows of the account of the last
+/// transaction (`GET /stores/tx-velocity-store/keys/<account>`), once its last commit holds
+/// them; returns the URL and the JSON answer.
+fn ask_velocity(address: &str, txs: &[Transaction]) -> Result<(String, String), Box<dyn Error>> {
+    let last = txs.last().ok_or("no transactions")?;
+    let url = format!("http://{address}/stores/tx-velocity-store/keys/{}", last.account);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // Committed state only: the answer includes the last transaction after a commit.
+        let answer = match ureq::get(&url).call() {
+            Ok(r) => r.into_string()?,
+            Err(e) => e.to_string(),
+        };
+        if answer.contains(&format!("\"id\":{},", last.id)) {
+            return Ok((url, answer));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{url} never showed transaction {}; last answer: {answer}",
+                last.id
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -8,7 +8,12 @@
 //! ```text
 //! cargo run --release --example fraud_velocity
 //! cargo run --release --example fraud_velocity -- --bootstrap-servers 127.0.0.1:9092 --transactions 200000
+//! cargo run --release --example fraud_velocity -- --http 127.0.0.1:9464 --serve-secs 60
 //! ```
+//!
+//! With `--http` the instance serves `/metrics`, `/health/ready`, `/topology` and its stores:
+//! `GET /stores/tx-velocity-store/keys/<account>` answers the account's current 5-minute
+//! velocity windows (committed counts and the last enriched transaction) as JSON.
 //!
 //! Options: `cargo run --example fraud_velocity -- --help`.
 
@@ -36,6 +41,14 @@ struct Args {
     seed: u64,
     #[arg(long, default_value = "fraud-velocity")]
     application_id: String,
+    /// Serve metrics, health and interactive queries over HTTP on this address (e.g.
+    /// 127.0.0.1:9464), and print one account's velocity windows as the endpoint answers them.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// With --http: keep serving this many seconds after the run (try
+    /// `curl ADDR/stores/tx-velocity-store/keys/<account>`).
+    #[arg(long, default_value_t = 0)]
+    serve_secs: u64,
 }
 
 fn parse_args() -> (Options, bool) {
@@ -48,6 +61,8 @@ fn parse_args() -> (Options, bool) {
         seed: a.seed,
         application_id: a.application_id,
         topics: Topics::with_prefix(&a.cluster.topic_prefix),
+        http_listen: a.http,
+        serve_for: std::time::Duration::from_secs(a.serve_secs),
         ..Options::default()
     };
     (options, a.cluster.check)
@@ -70,6 +85,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             a.window_start,
             a.score
         );
+    }
+    if let Some((url, answer)) = &summary.velocity_query {
+        println!("\nGET {url}\n{answer}");
     }
     let cluster = if options.bootstrap_servers.is_some() {
         summary.bootstrap_servers.clone()

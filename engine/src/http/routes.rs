@@ -6,10 +6,13 @@
 //! | `GET /health/live` | 200 unless the instance stopped after an error (then 503) |
 //! | `GET /health/ready` | 200 while `RUNNING` with no task restoring, else 503 with the reason |
 //! | `GET /topology` | the topology's description (as `Topology::describe`) |
+//! | `GET /stores...` | interactive queries (see [`super::stores`]) |
 //!
 //! Other paths get 404, other methods 405; every error body says why in one line.
 
+use super::stores::StoreRoutes;
 use crate::metrics::{names, Metrics};
+use crate::runtime::query_registry::QueryRegistry;
 use crate::runtime::state::{StateBoard, StreamsState};
 use sluice_dsl::Topology;
 use std::sync::Arc;
@@ -46,18 +49,22 @@ pub(crate) struct Endpoints {
     pub metrics: Metrics,
     pub board: Arc<StateBoard>,
     pub topology: Arc<Topology>,
+    pub queries: Arc<QueryRegistry>,
 }
 
 impl Endpoints {
-    /// The answer to `method path` (`path` may carry a query string, ignored).
+    /// The answer to `method path` (`path` may carry a query string).
     pub fn respond(&self, method: &str, path: &str) -> Response {
-        let path = path.split('?').next().unwrap_or_default();
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let route = match path {
             "/metrics" | "/health/live" | "/health/ready" | "/topology" => path,
+            _ if path == "/stores" || path.starts_with("/stores/") => "/stores",
             _ => {
                 return Response::text(
                     404,
-                    format!("no route {path}: try /metrics, /health/live, /health/ready or /topology"),
+                    format!(
+                        "no route {path}: try /metrics, /health/live, /health/ready, /topology or /stores"
+                    ),
                 )
             }
         };
@@ -75,6 +82,12 @@ impl Endpoints {
                 state => Response::text(200, format!("live: {state}")),
             },
             "/health/ready" => self.readiness(),
+            "/stores" => StoreRoutes {
+                topology: &self.topology,
+                queries: &self.queries,
+                board: &self.board,
+            }
+            .respond(&path["/stores".len()..], query),
             _ => Response::text(200, self.topology.describe().to_string()),
         }
     }
@@ -105,6 +118,7 @@ mod tests {
             metrics: Metrics::new(),
             board: Arc::new(StateBoard::new()),
             topology: Arc::new(b.build().unwrap()),
+            queries: Arc::default(),
         }
     }
 

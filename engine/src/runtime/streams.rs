@@ -128,6 +128,7 @@ impl Streams {
                     metrics: inner.instance.metrics.clone(),
                     board: Arc::clone(&inner.board),
                     topology: Arc::clone(&inner.instance.topology),
+                    queries: Arc::clone(&inner.instance.queries),
                 };
                 *inner.http.lock().expect("http lock poisoned") = Some(HttpServer::start(listen, endpoints)?);
             }
