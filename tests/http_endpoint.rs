@@ -151,6 +151,37 @@ fn metrics_lag_health_and_topology_over_http() {
     assert!(topology.contains(&input), "{topology}");
     // Interactive queries over HTTP: key k3 was counted 30 times (i % 17 == 3 for 30 of
     // 0..500), as JSON, once committed.
+    // States as state sets, and RocksDB's memory against the instance's bound.
+    let s = scrape(&base);
+    let sample = |metric: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        s.samples
+            .iter()
+            .find(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+            .map(value)
+    };
+    assert_eq!(
+        sample("sluice_instance_state", &[("state", "Running")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample("sluice_instance_state", &[("state", "Rebalancing")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            "sluice_stream_thread_state",
+            &[("thread", "0"), ("state", "Running")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample("sluice_rocksdb_memory_bound_bytes", &[]),
+        Some((64u64 << 20) as f64),
+        "the default rocksdb.block.cache.bytes"
+    );
+    assert!(sample("sluice_rocksdb_block_cache_usage_bytes", &[]).is_some());
+    assert!(sample("sluice_rocksdb_memtable_usage_bytes", &[]).is_some());
+
     let (status, stores) = get(&format!("{base}/stores"));
     assert_eq!(status, 200);
     assert!(

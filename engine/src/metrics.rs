@@ -311,6 +311,18 @@ pub mod names {
     /// the consumer's position and the partition's end (the last stable offset under
     /// exactly-once), from the consumer's statistics (`statistics.interval.ms`, default 1 s).
     pub const CONSUMER_LAG: &str = "sluice_consumer_lag";
+    /// Gauge per state (`state`): 1 for the instance's current state, 0 for the others it has
+    /// been in.
+    pub const INSTANCE_STATE: &str = "sluice_instance_state";
+    /// Gauge per stream thread and state (`thread`, `state`), as `INSTANCE_STATE`.
+    pub const THREAD_STATE: &str = "sluice_stream_thread_state";
+    /// Gauge: bytes of RocksDB's shared block cache in use (cached blocks, index and filter
+    /// blocks, and the memtables charged to it), against `ROCKSDB_MEMORY_BOUND`.
+    pub const ROCKSDB_CACHE_USAGE: &str = "sluice_rocksdb_block_cache_usage_bytes";
+    /// Gauge: bytes of memtables (write buffers) of all the instance's RocksDB stores.
+    pub const ROCKSDB_MEMTABLE_USAGE: &str = "sluice_rocksdb_memtable_usage_bytes";
+    /// Gauge: the instance's RocksDB memory bound (`rocksdb.block.cache.bytes`).
+    pub const ROCKSDB_MEMORY_BOUND: &str = "sluice_rocksdb_memory_bound_bytes";
     /// Histogram per sink (`task`, `node`): wall-clock time when a record reaches the sink
     /// minus its timestamp (Kafka Streams' `record-e2e-latency` at sink nodes), in seconds.
     pub const RECORD_E2E_LATENCY: &str = "sluice_record_e2e_latency_seconds";

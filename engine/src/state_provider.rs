@@ -34,6 +34,11 @@ impl StateProvider {
         }
     }
 
+    /// Bytes in use of the shared RocksDB cache and of its memtables (`None`: unbounded).
+    pub(crate) fn rocksdb_usage(&self) -> Option<(usize, usize)> {
+        Some((self.rocksdb.cache_usage()?, self.rocksdb.memtable_usage()?))
+    }
+
     /// The directory of `task`'s database.
     pub(crate) fn task_dir(&self, task: TaskId) -> PathBuf {
         self.root.join(task.to_string())

@@ -101,6 +101,8 @@ pub(crate) struct StateBoard {
     board: Mutex<Board>,
     changed: Condvar,
     listener: Mutex<Option<Listener>>,
+    /// Where the states are published as gauges, once attached.
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl StateBoard {
@@ -112,7 +114,52 @@ impl StateBoard {
             }),
             changed: Condvar::new(),
             listener: Mutex::new(None),
+            metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Publishes the instance's and threads' states in `metrics` from now on:
+    /// `sluice_instance_state{state}` and `sluice_stream_thread_state{thread,state}`, 1 for the
+    /// current state and 0 for states left (Prometheus' state-set pattern).
+    pub(crate) fn attach_metrics(&self, metrics: crate::metrics::Metrics) {
+        let b = self.board.lock().expect("state lock poisoned");
+        if self.metrics.set(metrics).is_ok() {
+            self.publish_instance(None, b.state);
+            for (i, s) in b.threads.iter().enumerate() {
+                self.publish_thread(i, None, *s);
+            }
+        }
+    }
+
+    fn publish_instance(&self, old: Option<StreamsState>, new: StreamsState) {
+        let Some(m) = self.metrics.get() else { return };
+        let gauge = |s: StreamsState| {
+            m.gauge(
+                crate::metrics::names::INSTANCE_STATE,
+                "1 for the instance's current state",
+                &[("state", &s.to_string())],
+            )
+        };
+        if let Some(old) = old {
+            gauge(old).set(0);
+        }
+        gauge(new).set(1);
+    }
+
+    fn publish_thread(&self, index: usize, old: Option<ThreadState>, new: ThreadState) {
+        let Some(m) = self.metrics.get() else { return };
+        let thread = index.to_string();
+        let gauge = |s: ThreadState| {
+            m.gauge(
+                crate::metrics::names::THREAD_STATE,
+                "1 for a stream thread's current state",
+                &[("thread", &thread), ("state", &format!("{s:?}"))],
+            )
+        };
+        if let Some(old) = old {
+            gauge(old).set(0);
+        }
+        gauge(new).set(1);
     }
 
     pub(crate) fn state(&self) -> StreamsState {
@@ -138,6 +185,7 @@ impl StateBoard {
             return false;
         }
         b.state = next;
+        self.publish_instance(Some(old), next);
         tracing::info!(from = %old, to = %next, "streams state");
         if let Some(l) = self.listener.lock().expect("listener lock poisoned").as_ref() {
             l(old, next);
@@ -152,7 +200,9 @@ impl StateBoard {
         if b.threads.len() <= index {
             b.threads.resize(index + 1, ThreadState::Created);
         }
+        let old = b.threads[index];
         b.threads[index] = ThreadState::Created;
+        self.publish_thread(index, Some(old), ThreadState::Created);
     }
 
     /// Records a thread's transition (invalid ones are ignored and logged) and derives the
@@ -168,6 +218,7 @@ impl StateBoard {
             return;
         }
         b.threads[index] = next;
+        self.publish_thread(index, Some(old), next);
         let live: Vec<ThreadState> = b
             .threads
             .iter()

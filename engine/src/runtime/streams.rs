@@ -94,13 +94,15 @@ impl Streams {
         let root = config.state_dir.join(&config.application_id);
         let directory = StateDirectory::lock(&root)?;
         let instance = Instance::new(Arc::new(topology), Arc::clone(&config), root)?;
+        let board = Arc::new(StateBoard::new());
+        board.attach_metrics(instance.metrics.clone());
         Ok(Streams {
             inner: Arc::new(Inner {
                 client_prefix: format!("{}-{}", config.application_id, directory.process_id_str()),
                 directory: Mutex::new(Some(directory)),
                 instance,
                 client,
-                board: Arc::new(StateBoard::new()),
+                board,
                 shutdown: Arc::new(AtomicBool::new(false)),
                 threads: Mutex::new(Vec::new()),
                 global: Mutex::new(None),

@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::{ErrorHandler, ProcessingGuarantee};
 use crate::error::StreamsError;
 use crate::instance::Instance;
-use crate::metrics::DropReason;
+use crate::metrics::{names, DropReason};
 use crate::task::{RestoreStep, Task, UNKNOWN_TIME};
 use crate::task_id::TaskId;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -313,6 +313,33 @@ impl TaskManager {
         self.tasks.values().any(|t| t.restoring)
     }
 
+    /// Publishes the instance's RocksDB memory use against its bound (after each commit: the
+    /// figures move with flushes and compactions, a commit's pace is enough to follow them).
+    fn report_rocksdb_memory(&self) {
+        let Some((cache, memtables)) = self.instance.state.rocksdb_usage() else {
+            return;
+        };
+        let m = &self.instance.metrics;
+        m.gauge(
+            names::ROCKSDB_CACHE_USAGE,
+            "Bytes in use of RocksDB's shared block cache (memtables charged to it included)",
+            &[],
+        )
+        .set(cache as u64);
+        m.gauge(
+            names::ROCKSDB_MEMTABLE_USAGE,
+            "Bytes of memtables of all RocksDB stores",
+            &[],
+        )
+        .set(memtables as u64);
+        m.gauge(
+            names::ROCKSDB_MEMORY_BOUND,
+            "The RocksDB memory bound (rocksdb.block.cache.bytes)",
+            &[],
+        )
+        .set(self.instance.config.rocksdb_block_cache_bytes as u64);
+    }
+
     /// Interactive queries: `f` on the store `name` of every active task holding it, with the
     /// task's stream time as of its last commit (its committed state is what `f` should read). A restoring task's store is not served: the
     /// query fails as Kafka Streams' does while a store migrates.
@@ -508,6 +535,7 @@ impl TaskManager {
             self.commit_at_least_once(consumer, &running)
         };
         if committed.is_ok() {
+            self.report_rocksdb_memory();
             // Every running task's stores hold committed state now, changed or not since the
             // last commit (an idle task's last changes still deserve a snapshot).
             let now = self.clock.now_ms();

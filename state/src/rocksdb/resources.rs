@@ -38,6 +38,11 @@ impl RocksDbResources {
         RocksDbResources { shared: None }
     }
 
+    /// Current memory use of all memtables under the bound, if bounded.
+    pub fn memtable_usage(&self) -> Option<usize> {
+        self.shared.as_ref().map(|(_, wbm)| wbm.get_usage())
+    }
+
     /// Current memory use of the shared cache (blocks and charged memtables), if bounded.
     pub fn cache_usage(&self) -> Option<usize> {
         self.shared.as_ref().map(|(c, _)| c.get_usage())
