@@ -240,6 +240,16 @@ fn a_taken_port_fails_the_start() {
 }
 
 #[test]
+fn application_server_must_be_host_and_port() {
+    let mut config = sluice::engine::StreamsConfig::new("app", "localhost:9092");
+    config.set("application.server", "queries.internal:9464").unwrap();
+    for bad in ["queries.internal", "host:port", ":9464", "a@b:1"] {
+        let err = config.set("application.server", bad).unwrap_err();
+        assert!(err.to_string().contains("application.server"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn a_bad_listen_address_is_a_config_error() {
     let mut config = sluice::engine::StreamsConfig::new("app", "localhost:9092");
     let err = config.set("http.server.listen", "localhost").unwrap_err();

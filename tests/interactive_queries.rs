@@ -191,3 +191,140 @@ fn windowed_counts_are_fetched_by_key_and_time() {
     ));
     streams.close().unwrap();
 }
+
+/// A free loopback port (bound, read, released: the instance binds it again right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn keys_are_found_on_the_instance_that_holds_them_and_move_with_a_rebalance() {
+    let b = broker();
+    let (input, output) = b.topic_pair("iq-two", 4);
+    let app = unique("iq-two");
+    let dirs = [state_dir(), state_dir()];
+    let start = |i: usize| {
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut config = b.config(&app);
+        config.state_dir = dirs[i].path().to_path_buf();
+        config.set("commit.interval.ms", "100").unwrap();
+        config.set("http.server.listen", &address).unwrap();
+        config.set("application.server", &address).unwrap();
+        let streams = Streams::new(count_topology(&input, &output), config).unwrap();
+        streams.start().unwrap();
+        (streams, address)
+    };
+    let (a, a_host) = start(0);
+    let (bb, b_host) = start(1);
+
+    let mut reference: BTreeMap<String, i64> = BTreeMap::new();
+    let mut records = Vec::new();
+    for i in 0..40i64 {
+        for _ in 0..(i % 3 + 1) {
+            records.push((format!("key-{i}"), "v".to_string(), 1_000));
+        }
+        reference.insert(format!("key-{i}"), i % 3 + 1);
+    }
+    b.produce(&input, &records);
+
+    // Both instances own some keys; each key is answered by its owner, found through the
+    // group's membership from either instance.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let located: Vec<_> = reference
+            .keys()
+            .map(|k| a.query_metadata_for_key("counts", k).ok())
+            .collect();
+        let answered = reference.iter().zip(&located).all(|((k, n), m)| {
+            let Some(m) = m else { return false };
+            let owner = if m.active_host.as_deref() == Some(a_host.as_str()) {
+                &a
+            } else {
+                &bb
+            };
+            owner
+                .key_value_store::<String, i64>("counts")
+                .and_then(|s| s.get(k))
+                .ok()
+                == Some(Some(*n))
+        });
+        let hosts: std::collections::BTreeSet<_> =
+            located.iter().flatten().map(|m| m.active_host.clone()).collect();
+        if answered && hosts.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keys never answered by their owners: {located:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for k in reference.keys() {
+        let (ma, mb) = (
+            a.query_metadata_for_key("counts", k).unwrap(),
+            bb.query_metadata_for_key("counts", k).unwrap(),
+        );
+        assert_eq!(
+            (ma.active_host.clone(), ma.partition),
+            (mb.active_host.clone(), mb.partition),
+            "{k}"
+        );
+        assert_ne!(ma.local, mb.local, "{k}: exactly one of them holds it");
+        // The other instance does not have it locally...
+        let other = if ma.local { &bb } else { &a };
+        assert_eq!(
+            other
+                .key_value_store::<String, i64>("counts")
+                .unwrap()
+                .get(k)
+                .unwrap(),
+            None
+        );
+    }
+    // ... and over HTTP it points to the owner (307), which answers.
+    let k = reference
+        .keys()
+        .find(|k| a.query_metadata_for_key("counts", *k).unwrap().local)
+        .unwrap();
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    // (Without redirects, ureq hands back the 307 itself.)
+    let r = agent
+        .get(&format!("http://{b_host}/stores/counts/keys/{k}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("http://{a_host}/stores/counts/keys/{k}").as_str())
+    );
+    assert!(r.into_string().unwrap().contains(&a_host));
+    let followed = ureq::get(&format!("http://{b_host}/stores/counts/keys/{k}"))
+        .call()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&followed.into_string().unwrap()).unwrap();
+    assert_eq!(body["value"], serde_json::json!(reference[k]));
+
+    // B leaves: after the rebalance every key is A's, restored from the changelog.
+    bb.close().unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let all_local = reference.iter().all(|(k, n)| {
+            a.query_metadata_for_key("counts", k)
+                .is_ok_and(|m| m.local && m.active_host.as_deref() == Some(a_host.as_str()))
+                && a.key_value_store::<String, i64>("counts").unwrap().get(k).ok() == Some(Some(*n))
+        });
+        if all_local {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keys never moved to the remaining instance"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    a.close().unwrap();
+}

@@ -165,6 +165,9 @@ pub struct StreamsConfig {
     /// built-in HTTP endpoint listens (`/metrics`, `/health/live`, `/health/ready`,
     /// `/topology`). `None` (default): no endpoint.
     pub http_server_listen: Option<std::net::SocketAddr>,
+    /// `application.server` (`host:port`): how other instances (and clients) reach this one
+    /// for interactive queries; published through the group membership (Kafka Streams' key).
+    pub application_server: Option<String>,
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -237,6 +240,7 @@ impl StreamsConfig {
             state_snapshot_options: BTreeMap::new(),
             state_snapshot_inline: false,
             http_server_listen: None,
+            application_server: None,
         }
     }
 
@@ -332,6 +336,20 @@ impl StreamsConfig {
                     return Err(invalid(key, value, "must be -1 or more"));
                 }
                 self.max_task_idle_ms = ms;
+            }
+            "application.server" => {
+                let v = value.trim();
+                self.application_server = if v.is_empty() {
+                    None
+                } else if v
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                    && !v.contains(['@', ' '])
+                {
+                    Some(v.to_string())
+                } else {
+                    return Err(invalid(key, value, "expected host:port"));
+                }
             }
             "http.server.listen" => {
                 self.http_server_listen = if value.trim().is_empty() {

@@ -4,6 +4,7 @@
 //! demos) and a deterministic simulated cluster used to prove exactly-once under crashes,
 //! fencing, aborts and rebalances (DESIGN.md "Kafka client seam").
 
+pub(crate) mod partitioner;
 pub mod rdkafka;
 pub mod sim;
 
@@ -212,6 +213,25 @@ pub trait Admin: Send + Sync {
     fn create_topics(&self, topics: &[NewTopic]) -> Result<(), ClientError>;
     /// The partition count of `topic`, or `None` if it does not exist.
     fn partitions(&self, topic: &str) -> Result<Option<i32>, ClientError>;
+    /// The members of consumer group `group` and the partitions each is assigned, as the
+    /// group coordinator knows them (interactive queries find a key's instance with it).
+    /// Clients that cannot describe groups (the default) say so.
+    fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, ClientError> {
+        Err(ClientError::new(
+            ClientErrorKind::Fatal,
+            "describe group",
+            format!("this client cannot describe consumer group {group}"),
+        ))
+    }
+}
+
+/// A member of a consumer group (see [`Admin::group_members`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The member's `client.id`.
+    pub client_id: String,
+    /// Its assigned partitions.
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// Which consumer is wanted.

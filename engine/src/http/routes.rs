@@ -12,6 +12,7 @@
 
 use super::stores::StoreRoutes;
 use crate::metrics::{names, Metrics};
+use crate::query::KeyLocator;
 use crate::runtime::query_registry::QueryRegistry;
 use crate::runtime::state::{StateBoard, StreamsState};
 use sluice_dsl::Topology;
@@ -23,6 +24,8 @@ pub(crate) struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// A redirect's target (`Location`).
+    pub location: Option<String>,
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -39,6 +42,7 @@ impl Response {
             status,
             content_type: TEXT,
             body,
+            location: None,
         }
     }
 }
@@ -50,6 +54,8 @@ pub(crate) struct Endpoints {
     pub board: Arc<StateBoard>,
     pub topology: Arc<Topology>,
     pub queries: Arc<QueryRegistry>,
+    /// Finds the instance holding a key this one does not (`None` in unit tests).
+    pub locator: Option<Arc<KeyLocator>>,
 }
 
 impl Endpoints {
@@ -76,6 +82,7 @@ impl Endpoints {
                 status: 200,
                 content_type: PROMETHEUS,
                 body: self.metrics.render_prometheus(),
+                location: None,
             },
             "/health/live" => match self.board.state() {
                 StreamsState::Error => Response::text(503, "not live: the instance stopped after an error"),
@@ -86,6 +93,7 @@ impl Endpoints {
                 topology: &self.topology,
                 queries: &self.queries,
                 board: &self.board,
+                locator: self.locator.as_deref(),
             }
             .respond(&path["/stores".len()..], query),
             _ => Response::text(200, self.topology.describe().to_string()),
@@ -119,6 +127,7 @@ mod tests {
             board: Arc::new(StateBoard::new()),
             topology: Arc::new(b.build().unwrap()),
             queries: Arc::default(),
+            locator: None,
         }
     }
 

@@ -123,9 +123,16 @@ fn answer(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<B
     } else {
         Bytes::from(r.body)
     };
-    Response::builder()
+    let mut response = Response::builder()
         .status(r.status)
-        .header(hyper::header::CONTENT_TYPE, r.content_type)
-        .body(Full::new(body))
-        .expect("a status code and header known to be valid")
+        .header(hyper::header::CONTENT_TYPE, r.content_type);
+    if let Some(location) = &r.location {
+        response = response.header(hyper::header::LOCATION, location);
+    }
+    response.body(Full::new(body)).unwrap_or_else(|e| {
+        // A Location that is no valid header (a host with odd bytes): say so instead.
+        let mut failed = Response::new(Full::new(Bytes::from(format!("cannot answer: {e}\n"))));
+        *failed.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        failed
+    })
 }

@@ -15,7 +15,7 @@
 
 use super::routes::Response;
 use crate::error::StreamsError;
-use crate::query::MAX_RANGE_ENTRIES;
+use crate::query::{KeyLocator, MAX_RANGE_ENTRIES};
 use crate::runtime::query_registry::QueryRegistry;
 use crate::runtime::state::{StateBoard, StreamsState};
 use serde_json::{json, Value};
@@ -36,6 +36,8 @@ pub(crate) struct StoreRoutes<'a> {
     pub topology: &'a Topology,
     pub queries: &'a QueryRegistry,
     pub board: &'a StateBoard,
+    /// Where keys not held here live.
+    pub locator: Option<&'a KeyLocator>,
 }
 
 fn json_response(status: u16, body: Value) -> Response {
@@ -43,6 +45,7 @@ fn json_response(status: u16, body: Value) -> Response {
         status,
         content_type: "application/json",
         body: format!("{body}\n"),
+        location: None,
     }
 }
 
@@ -120,10 +123,13 @@ impl StoreRoutes<'_> {
                         200,
                         json!({ "key": key_text, "value": value_json(spec, &v) }),
                     )),
-                    None => Err(error(
-                        404,
-                        format!("key {key_text:?} is not in {} on this instance", spec.name),
-                    )),
+                    None => Err(match self.owner_elsewhere(spec, &key_bytes) {
+                        Some(host) => redirect(&host, spec, key, query, &key_text),
+                        None => error(
+                            404,
+                            format!("key {key_text:?} is not in {} on this instance", spec.name),
+                        ),
+                    }),
                 }
             }
             StoreKind::Window {
@@ -143,6 +149,11 @@ impl StoreRoutes<'_> {
                     );
                     Ok(())
                 })?;
+                if windows.is_empty() {
+                    if let Some(host) = self.owner_elsewhere(spec, &key_bytes) {
+                        return Err(redirect(&host, spec, key, query, &key_text));
+                    }
+                }
                 windows.sort_by_key(|(start, _)| *start);
                 let windows: Vec<Value> = windows
                     .iter()
@@ -223,6 +234,40 @@ impl StoreRoutes<'_> {
             _ => Err(not_served(spec)),
         }
     }
+}
+
+impl StoreRoutes<'_> {
+    /// The `application.server` of the instance holding `key_bytes` of `spec`, if that is
+    /// another instance (and it set one).
+    fn owner_elsewhere(&self, spec: &StoreSpec, key_bytes: &[u8]) -> Option<String> {
+        let m = self.locator?.locate(&spec.name, key_bytes).ok()?;
+        if m.local {
+            return None;
+        }
+        m.active_host
+    }
+}
+
+/// 307 to the same route on the instance `host` that holds the key.
+fn redirect(host: &str, spec: &StoreSpec, raw_key: &str, query: &str, key_text: &str) -> Response {
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let location = format!(
+        "http://{host}/stores/{}/keys/{raw_key}{query}",
+        percent_encoding::utf8_percent_encode(&spec.name, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let mut r = json_response(
+        307,
+        json!({
+            "error": format!("key {key_text:?} of {} is held by {host}", spec.name),
+            "active_host": host,
+        }),
+    );
+    r.location = Some(location);
+    r
 }
 
 /// Session stores (and kinds to come) are not served over HTTP yet.

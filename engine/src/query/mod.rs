@@ -3,10 +3,13 @@
 
 mod codec;
 mod key_value;
+mod metadata;
 mod target;
 mod window;
 
 pub(crate) use codec::StoreCodec;
 pub use key_value::{ReadOnlyKeyValueStore, MAX_RANGE_ENTRIES};
+pub use metadata::KeyQueryMetadata;
+pub(crate) use metadata::{KeyLocator, SERVER_SEPARATOR};
 pub(crate) use target::QueryTarget;
 pub use window::ReadOnlyWindowStore;

@@ -103,7 +103,12 @@ impl StreamThread {
         let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
         let mut consumer = client
             .consumer(ConsumerRole::Main {
-                client_id: format!("{name}-consumer"),
+                // Other instances find this one's `application.server` in the group's
+                // membership, after the separator.
+                client_id: match &instance.config.application_server {
+                    Some(server) => format!("{name}-consumer{}{server}", crate::query::SERVER_SEPARATOR),
+                    None => format!("{name}-consumer"),
+                },
             })
             .map_err(|e| StreamsError::client("creating the consumer", e))?;
         let restore = client

@@ -12,7 +12,9 @@ use crate::error::StreamsError;
 use crate::http::{Endpoints, HttpServer};
 use crate::instance::Instance;
 use crate::metrics::Metrics;
-use crate::query::{QueryTarget, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreCodec};
+use crate::query::{
+    KeyLocator, KeyQueryMetadata, QueryTarget, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreCodec,
+};
 use sluice_dsl::dynamic::Data;
 use sluice_dsl::topology::StoreKind;
 use sluice_dsl::Topology;
@@ -49,6 +51,8 @@ struct Inner {
     errors: Mutex<Vec<String>>,
     /// The HTTP endpoint, from start until close (`http.server.listen`).
     http: Mutex<Option<HttpServer>>,
+    /// Finds which instance holds a key (interactive queries).
+    locator: Arc<KeyLocator>,
 }
 
 /// A Sluice application instance: stream threads in the application's consumer group running
@@ -96,9 +100,17 @@ impl Streams {
         let instance = Instance::new(Arc::new(topology), Arc::clone(&config), root)?;
         let board = Arc::new(StateBoard::new());
         board.attach_metrics(instance.metrics.clone());
+        let client_prefix = format!("{}-{}", config.application_id, directory.process_id_str());
+        let locator = Arc::new(KeyLocator::new(
+            Arc::clone(&instance.topology),
+            Arc::clone(&config),
+            Arc::clone(&client),
+            client_prefix.clone(),
+        ));
         Ok(Streams {
             inner: Arc::new(Inner {
-                client_prefix: format!("{}-{}", config.application_id, directory.process_id_str()),
+                client_prefix,
+                locator,
                 directory: Mutex::new(Some(directory)),
                 instance,
                 client,
@@ -131,6 +143,7 @@ impl Streams {
                     board: Arc::clone(&inner.board),
                     topology: Arc::clone(&inner.instance.topology),
                     queries: Arc::clone(&inner.instance.queries),
+                    locator: Some(Arc::clone(&inner.locator)),
                 };
                 *inner.http.lock().expect("http lock poisoned") = Some(HttpServer::start(listen, endpoints)?);
             }
@@ -273,6 +286,45 @@ impl Streams {
             )),
             _ => Err(not_a(name, "window")),
         }
+    }
+
+    /// Which instance holds `key` of `store` (Kafka Streams' `queryMetadataForKey`): the
+    /// key's partition under Kafka's default partitioner, and the `application.server` of the
+    /// group member assigned it, from the group coordinator. Fails with `StoreUnavailable`
+    /// while no member holds that partition (a rebalance).
+    pub fn query_metadata_for_key<K: Data + Clone>(
+        &self,
+        store: &str,
+        key: &K,
+    ) -> Result<KeyQueryMetadata, StreamsError> {
+        let spec = self
+            .inner
+            .instance
+            .topology
+            .store(store)
+            .ok_or_else(|| StreamsError::StoreAccess {
+                store: store.to_string(),
+                reason: "no such store".into(),
+            })?;
+        if spec.key_serde.value_type_id() != std::any::TypeId::of::<K>() {
+            return Err(StreamsError::StoreAccess {
+                store: store.to_string(),
+                reason: format!(
+                    "keyed by {}, not {}",
+                    spec.key_serde.type_name(),
+                    std::any::type_name::<K>()
+                ),
+            });
+        }
+        let bytes = spec
+            .key_serde
+            .serialize(&sluice_dsl::dynamic::erase(key.clone()))
+            .map_err(|e| StreamsError::StoreAccess {
+                store: store.to_string(),
+                reason: format!("cannot serialize the key: {e}"),
+            })?
+            .unwrap_or_default();
+        self.inner.locator.locate(store, &bytes)
     }
 
     fn query_target<K: Data + Clone, V: 'static>(

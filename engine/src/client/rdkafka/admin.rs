@@ -1,7 +1,7 @@
 //! Topic administration over rdkafka's `AdminClient`.
 
 use super::classify;
-use crate::client::{Admin, ClientError, ClientErrorKind, NewTopic};
+use crate::client::{Admin, ClientError, ClientErrorKind, GroupMember, NewTopic};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic as RdNewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -72,5 +72,26 @@ impl Admin for RdAdmin {
             .find(|t| t.name() == topic)
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| t.partitions().len() as i32))
+    }
+
+    fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, ClientError> {
+        let groups = self
+            .client
+            .inner()
+            .fetch_group_list(Some(group), TIMEOUT)
+            .map_err(|e| classify("describe group", e))?;
+        let Some(g) = groups.groups().iter().find(|g| g.name() == group) else {
+            return Ok(Vec::new());
+        };
+        Ok(g.members()
+            .iter()
+            .map(|m| GroupMember {
+                client_id: m.client_id().to_string(),
+                partitions: m
+                    .assignment()
+                    .and_then(super::assignment::partitions)
+                    .unwrap_or_default(),
+            })
+            .collect())
     }
 }

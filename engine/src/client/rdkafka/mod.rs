@@ -2,6 +2,7 @@
 //! mock cluster for demos.
 
 mod admin;
+mod assignment;
 mod consumer;
 mod errors;
 mod producer;

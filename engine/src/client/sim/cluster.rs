@@ -4,8 +4,8 @@
 
 use super::group::Group;
 use super::log::{DataRecord, PartitionLog, TxnStatus};
-use super::partitioner::partition_for;
 use super::{Faults, SimStats};
+use crate::client::partitioner::partition_for;
 use crate::client::{ClientError, ClientErrorKind, OffsetAndMetadata, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -18,7 +18,6 @@ mod cluster;
 mod consumer;
 mod group;
 mod log;
-mod partitioner;
 mod producer;
 
 use super::{Admin, ClientError, Consumer, ConsumerRole, KafkaClient, NewTopic, Producer, TopicPartition};

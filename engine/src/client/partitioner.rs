@@ -33,8 +33,9 @@ pub(crate) fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The partition of `key` among `partitions` (records without a key go to partition 0: the
-/// simulation's producers always key their records).
+/// The partition of `key` among `partitions`, as Kafka's default partitioner puts keyed
+/// records (records without a key go to partition 0: the simulation's producers always key
+/// their records; interactive queries only ask for keys).
 pub(crate) fn partition_for(key: Option<&[u8]>, partitions: i32) -> i32 {
     match key {
         Some(k) => (murmur2(k) & 0x7fff_ffff) % partitions.max(1),
