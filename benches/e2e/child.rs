@@ -93,6 +93,11 @@ pub fn run(spec: Spec) {
                 config
                     .set("commit.interval.ms", &COMMIT_INTERVAL_MS.to_string())
                     .expect("commit interval");
+                if spec.kind == Kind::StatelessMetricsOff {
+                    config
+                        .set("metrics.recording.level", "OFF")
+                        .expect("metrics level");
+                }
                 if spec.kind == Kind::WindowedCountSnapshots {
                     let store = std::path::Path::new(&spec.state_dir).with_extension("snapshots");
                     std::fs::create_dir_all(&store).expect("snapshot directory");

@@ -625,6 +625,7 @@ fn main() {
     let kinds: Vec<Kind> = [
         Kind::Passthrough,
         Kind::Stateless,
+        Kind::StatelessMetricsOff,
         Kind::WindowedCount,
         Kind::WindowedCountSnapshots,
         Kind::Join,
@@ -692,6 +693,23 @@ fn main() {
                     .find(|(k, g, _)| (*k, *g) == (kind, guarantee))
                     .map(|(_, _, t)| (t.records as f64 / t.seconds, t.snapshots))
             };
+            // What metrics cost: records per CPU-second with them over without (CPU, not wall
+            // time: the broker and the load share the machine).
+            let per_cpu = |kind: Kind| {
+                throughputs
+                    .iter()
+                    .find(|(k, g, _)| (*k, *g) == (kind, guarantee))
+                    .map(|(_, _, t)| t.records as f64 / t.cpu_seconds)
+            };
+            if let (Some(on), Some(off)) = (per_cpu(Kind::Stateless), per_cpu(Kind::StatelessMetricsOff)) {
+                let note = format!(
+                    "{size} B {}: stateless records per CPU-second with metrics / without = {:.3} (goal: cost under 3%, at least 0.970)",
+                    guarantee.label(),
+                    on / off
+                );
+                println!("  {note}");
+                notes.push(note);
+            }
             if let (Some((without, _)), Some((with, taken))) = (
                 rate_of(Kind::WindowedCount),
                 rate_of(Kind::WindowedCountSnapshots),

@@ -35,7 +35,7 @@ pub fn topology(spec: &Spec) -> Topology {
     let input = b.stream(&spec.input, Consumed::with(Serde::string(), Serde::bytes()));
     let out = Produced::with(Serde::string(), Serde::bytes());
     match spec.kind {
-        Kind::Stateless => {
+        Kind::Stateless | Kind::StatelessMetricsOff => {
             input
                 .filter(|_, v| reading(v) >= 64.0)
                 .map_values(|v| {

@@ -9,6 +9,9 @@ pub enum Kind {
     Passthrough,
     /// (b) Stateless filter + map.
     Stateless,
+    /// (b) with `metrics.recording.level=OFF` (no latency histograms, no lag statistics):
+    /// what Sluice's metrics cost.
+    StatelessMetricsOff,
     /// (c) Windowed count, 5-minute tumbling windows per key (fraud velocity shape).
     WindowedCount,
     /// (c) with snapshots of its RocksDB stores to a local `file://` snapshot store every
@@ -45,6 +48,7 @@ impl Kind {
         match self {
             Kind::Passthrough => "(a) rdkafka passthrough",
             Kind::Stateless => "(b) stateless filter/map",
+            Kind::StatelessMetricsOff => "(b) with metrics off",
             Kind::WindowedCount => "(c) windowed count",
             Kind::WindowedCountSnapshots => "(c) + snapshots every 1 s",
             Kind::Join => "(d) stream-table join",

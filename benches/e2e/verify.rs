@@ -40,7 +40,7 @@ pub fn check(spec: &Spec, input: &Input) -> Result<String, String> {
     let output = read_all(&spec.bootstrap, &spec.output).map_err(|e| format!("reading the output: {e}"))?;
     match spec.kind {
         Kind::Passthrough => same_records(&output, input.records().map(|(k, v, _)| (k, v))),
-        Kind::Stateless | Kind::KafkaStreamsStateless => same_records(
+        Kind::Stateless | Kind::StatelessMetricsOff | Kind::KafkaStreamsStateless => same_records(
             &output,
             input
                 .records()

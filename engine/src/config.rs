@@ -168,6 +168,20 @@ pub struct StreamsConfig {
     /// `application.server` (`host:port`): how other instances (and clients) reach this one
     /// for interactive queries; published through the group membership (Kafka Streams' key).
     pub application_server: Option<String>,
+    /// `metrics.recording.level` (Kafka Streams' key): `INFO` (default), `DEBUG` and `TRACE`
+    /// record everything Sluice has; `OFF` (Sluice's own) skips the per-record and per-commit
+    /// latency histograms and the consumer lag statistics, keeping the counters.
+    pub metrics_recording_level: MetricsLevel,
+}
+
+/// How much `metrics.recording.level` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricsLevel {
+    /// Everything (`INFO`, `DEBUG`, `TRACE`).
+    Info,
+    /// Counters and gauges only: no latency histograms, no lag statistics (`OFF`).
+    Off,
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -241,6 +255,7 @@ impl StreamsConfig {
             state_snapshot_inline: false,
             http_server_listen: None,
             application_server: None,
+            metrics_recording_level: MetricsLevel::Info,
         }
     }
 
@@ -336,6 +351,13 @@ impl StreamsConfig {
                     return Err(invalid(key, value, "must be -1 or more"));
                 }
                 self.max_task_idle_ms = ms;
+            }
+            "metrics.recording.level" => {
+                self.metrics_recording_level = match value.trim() {
+                    "INFO" | "DEBUG" | "TRACE" => MetricsLevel::Info,
+                    "OFF" => MetricsLevel::Off,
+                    _ => return Err(invalid(key, value, "expected INFO, DEBUG, TRACE or OFF")),
+                }
             }
             "application.server" => {
                 let v = value.trim();

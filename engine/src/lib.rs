@@ -22,7 +22,7 @@ mod task;
 mod task_id;
 pub mod test_driver;
 
-pub use config::{ConfigError, ErrorHandler, ProcessingGuarantee, StreamsConfig};
+pub use config::{ConfigError, ErrorHandler, MetricsLevel, ProcessingGuarantee, StreamsConfig};
 pub use error::{RecordPosition, StreamsError};
 pub use handlers::dlq_headers;
 pub use metrics::{DropReason, Metrics};

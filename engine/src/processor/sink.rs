@@ -1,6 +1,7 @@
 //! Sinks: serialize and hand records to the producer.
 
 use super::{Processor, ProcessorContext};
+use crate::config::MetricsLevel;
 use crate::error::StreamsError;
 use crate::handlers;
 use crate::metrics::{DropReason, Histogram};
@@ -68,9 +69,11 @@ impl Processor for Sink {
             Ok(v) => v.flatten(),
             Err(e) => return self.failed(ctx, "value", e),
         };
-        self.e2e_latency
-            .get_or_insert_with(|| ctx.metrics.e2e_latency(ctx.node))
-            .observe_ms(ctx.wall_clock_ms.saturating_sub(record.timestamp));
+        if ctx.config.metrics_recording_level != MetricsLevel::Off {
+            self.e2e_latency
+                .get_or_insert_with(|| ctx.metrics.e2e_latency(ctx.node))
+                .observe_ms(ctx.wall_clock_ms.saturating_sub(record.timestamp));
+        }
         ctx.output.push(OutputRecord {
             topic: Arc::clone(&self.topic),
             partition: None,

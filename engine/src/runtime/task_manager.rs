@@ -623,7 +623,9 @@ impl TaskManager {
     fn record_committed(&mut self, running: &[TaskId]) {
         self.thread_counter(crate::metrics::names::COMMITS, "Commits")
             .inc();
-        self.commit_latency.observe(self.commit_started.elapsed());
+        if self.instance.config.metrics_recording_level != crate::config::MetricsLevel::Off {
+            self.commit_latency.observe(self.commit_started.elapsed());
+        }
         for id in running {
             let t = self.tasks.get_mut(id).expect("running task");
             let consumed: Vec<(TopicPartition, i64)> =

@@ -68,7 +68,9 @@ impl KafkaClient for RdKafkaClient {
                 c.set("group.id", &self.config.application_id);
                 c.set("partition.assignment.strategy", "range");
                 // The consumer lag metric comes from librdkafka's statistics.
-                c.set_if_absent("statistics.interval.ms", "1000");
+                if self.config.metrics_recording_level != crate::config::MetricsLevel::Off {
+                    c.set_if_absent("statistics.interval.ms", "1000");
+                }
                 c
             }
             ConsumerRole::Restore { client_id } => {
