@@ -191,6 +191,26 @@ fn metrics_lag_health_and_topology_over_http() {
     eventually("k3's committed count served over HTTP", || {
         get(&format!("{base}/stores/counts/keys/k3")) == (200, "{\"key\":\"k3\",\"value\":30}\n".to_string())
     });
+    // Keys from k1 to k2, both included, in byte order: k1, k10..k16, k2.
+    let (status, range) = get(&format!("{base}/stores/counts/range?from=k1&to=k2"));
+    assert_eq!(status, 200, "{range}");
+    let range: serde_json::Value = serde_json::from_str(&range).unwrap();
+    let keys: Vec<&str> = range["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["k1", "k10", "k11", "k12", "k13", "k14", "k15", "k16", "k2"]
+    );
+    // One record in 64 is timed for the process latency.
+    let sampled = histogram_count(&scrape(&base), "sluice_process_latency_seconds");
+    assert!(
+        (4.0..=8.0).contains(&sampled),
+        "500 records over two tasks: {sampled} samples"
+    );
     let (status, page) = get(&format!("{base}/stores/counts/all?limit=5"));
     assert_eq!(status, 200);
     let page: serde_json::Value = serde_json::from_str(&page).unwrap();

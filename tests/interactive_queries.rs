@@ -328,3 +328,70 @@ fn keys_are_found_on_the_instance_that_holds_them_and_move_with_a_rebalance() {
     }
     a.close().unwrap();
 }
+
+#[test]
+fn sessions_are_fetched_by_key_typed_and_over_http() {
+    use sluice::prelude::*;
+    let b = broker();
+    let (input, output) = b.topic_pair("iq-sessions", 2);
+    let dir = state_dir();
+    let mut config = b.config(&unique("iq-sessions"));
+    config.state_dir = dir.path().to_path_buf();
+    config.set("commit.interval.ms", "100").unwrap();
+    config.set("http.server.listen", "127.0.0.1:0").unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_with_no_grace(
+            Duration::from_secs(300),
+        ))
+        // Closed sessions stay queryable for an hour (the default keeps gap plus grace).
+        .count(Materialized::as_("visits").with_retention(Duration::from_secs(3600)))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}", w.key, w.window.start), n.to_string()))
+        .to(&output, Produced::with(Serde::string(), Serde::string()));
+    let streams = Streams::new(builder.build().unwrap(), config).unwrap();
+    streams.start().unwrap();
+
+    // user-a: three clicks a minute apart (one session), then one 20 minutes later.
+    let t = 1_700_000_000_000i64;
+    let clicks = [0, 60_000, 120_000, 1_200_000].map(|d| ("user-a".to_string(), "click".to_string(), t + d));
+    b.produce(&input, &clicks);
+    let visits = streams.session_store::<String, i64>("visits").unwrap();
+    let expected = vec![
+        (Window::new(t, t + 120_000), 3),
+        (Window::new(t + 1_200_000, t + 1_200_000), 1),
+    ];
+    let deadline = Instant::now() + WAIT;
+    while visits.fetch(&"user-a".to_string()).ok() != Some(expected.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "sessions never matched: {:?}",
+            visits.fetch(&"user-a".to_string())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(visits.fetch(&"user-b".to_string()).unwrap().is_empty());
+    let base = format!("http://{}", streams.http_address().unwrap());
+    let answer: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{base}/stores/visits/keys/user-a"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        answer["sessions"],
+        serde_json::json!([
+            {"start": t, "end": t + 120_000, "value": 3},
+            {"start": t + 1_200_000, "end": t + 1_200_000, "value": 1}
+        ])
+    );
+    assert!(matches!(
+        streams.window_store::<String, i64>("visits"),
+        Err(StreamsError::StoreAccess { .. })
+    ));
+    streams.close().unwrap();
+}

@@ -330,6 +330,9 @@ pub mod names {
     /// took (flush, stores, offsets; the transaction's commit under exactly-once), in seconds:
     /// its count equals `sluice_commits_total`.
     pub const COMMIT_LATENCY: &str = "sluice_commit_latency_seconds";
+    /// Histogram per task (`task`): time to process one input record through the task's
+    /// sub-topology (Kafka Streams' `process-latency`), one record in 64 timed, in seconds.
+    pub const PROCESS_LATENCY: &str = "sluice_process_latency_seconds";
 }
 
 /// Why a record was skipped: the `reason` label of [`names::DROPPED`].
@@ -386,6 +389,42 @@ pub(crate) struct TaskMetrics {
     /// Created on first use: only tasks with a snapshot store download.
     snapshot_remaining: Option<Gauge>,
     restore_remaining: Vec<(String, Gauge)>,
+    /// `sluice_process_latency_seconds`, created on the first sample.
+    process_latency: Option<Histogram>,
+    /// Records since the last sampled one.
+    unsampled: u32,
+}
+
+/// One record in this many is timed for `sluice_process_latency_seconds` (two clock reads
+/// per record would cost more than the rest of the task's metrics).
+pub(crate) const PROCESS_LATENCY_SAMPLING: u32 = 64;
+
+impl TaskMetrics {
+    /// Whether to time the record about to be processed (one in
+    /// [`PROCESS_LATENCY_SAMPLING`]).
+    pub(crate) fn sample_process(&mut self) -> bool {
+        self.unsampled += 1;
+        if self.unsampled >= PROCESS_LATENCY_SAMPLING {
+            self.unsampled = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a sampled record's processing time.
+    pub(crate) fn process_latency(&mut self, d: std::time::Duration) {
+        let (metrics, task) = (&self.metrics, &self.task);
+        self.process_latency
+            .get_or_insert_with(|| {
+                metrics.histogram(
+                    names::PROCESS_LATENCY,
+                    "Time to process a record through its sub-topology (one record in 64 timed)",
+                    &[("task", task)],
+                )
+            })
+            .observe(d);
+    }
 }
 
 impl TaskMetrics {
@@ -424,6 +463,8 @@ impl TaskMetrics {
             expired_writes: Vec::new(),
             snapshot_remaining: None,
             restore_remaining: Vec::new(),
+            process_latency: None,
+            unsampled: 0,
         }
     }
 

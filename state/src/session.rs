@@ -84,6 +84,16 @@ impl SessionSchema {
         (stream_time - self.retention_ms).max(0)
     }
 
+    /// Every live session of `key`, by end (what a query of the key answers).
+    pub fn key_sessions(
+        &self,
+        kv: &impl RangeRead,
+        key: &[u8],
+        stream_time: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.find_sessions(kv, key, i64::MIN / 2, i64::MAX / 2, stream_time)
+    }
+
     /// `key`'s live sessions with `end >= earliest_end` and `start <= latest_start`, by end;
     /// sessions never end after `stream_time`.
     pub fn find_sessions(

@@ -15,7 +15,7 @@
 
 use super::routes::Response;
 use crate::error::StreamsError;
-use crate::query::{KeyLocator, MAX_RANGE_ENTRIES};
+use crate::query::{bound_ref as as_ref, KeyLocator, MAX_RANGE_ENTRIES};
 use crate::runtime::query_registry::QueryRegistry;
 use crate::runtime::state::{StateBoard, StreamsState};
 use serde_json::{json, Value};
@@ -23,7 +23,7 @@ use sluice_dsl::dynamic::{erase, DynBox};
 use sluice_dsl::serde::ErasedSerde;
 use sluice_dsl::topology::{StoreKind, StoreSpec};
 use sluice_dsl::Topology;
-use sluice_state::{Committed, KeyValueStore, WindowSchema};
+use sluice_state::{Committed, KeyValueStore, SessionSchema, WindowSchema};
 use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -61,9 +61,10 @@ impl StoreRoutes<'_> {
             [""] => self.list(),
             [name, "keys", key] => self.with_store(name, |spec| self.key(spec, key, query)),
             [name, "all"] => self.with_store(name, |spec| self.all(spec, query)),
+            [name, "range"] => self.with_store(name, |spec| self.range(spec, query)),
             _ => error(
                 404,
-                "no such route: /stores, /stores/<name>/keys/<key> or /stores/<name>/all",
+                "no such route: /stores, /stores/<name>/keys/<key>, /stores/<name>/range or /stores/<name>/all",
             ),
         }
     }
@@ -161,46 +162,61 @@ impl StoreRoutes<'_> {
                     .collect();
                 Ok(json_response(200, json!({ "key": key_text, "windows": windows })))
             }
+            StoreKind::Session { retention_ms } => {
+                let schema = SessionSchema::new(retention_ms);
+                let mut sessions = Vec::new();
+                self.visit(spec, |kv, stream_time| {
+                    sessions.extend(
+                        schema
+                            .key_sessions(&Committed(kv), &key_bytes, stream_time)
+                            .map_err(|e| store_error(spec, e))?,
+                    );
+                    Ok(())
+                })?;
+                if sessions.is_empty() {
+                    if let Some(host) = self.owner_elsewhere(spec, &key_bytes) {
+                        return Err(redirect(&host, spec, key, query, &key_text));
+                    }
+                }
+                sessions.sort_by_key(|s| (s.end, s.start));
+                let sessions: Vec<Value> = sessions
+                    .iter()
+                    .map(|s| json!({ "start": s.start, "end": s.end, "value": value_json(spec, &s.value) }))
+                    .collect();
+                Ok(json_response(
+                    200,
+                    json!({ "key": key_text, "sessions": sessions }),
+                ))
+            }
             _ => Err(not_served(spec)),
         }
     }
 
-    fn all(&self, spec: &StoreSpec, query: &str) -> Result<Response, Response> {
+    /// `?from=&to=` (keys, both included, either may be left out) and `?limit=` of a
+    /// key-value store.
+    fn range(&self, spec: &StoreSpec, query: &str) -> Result<Response, Response> {
+        if spec.kind != StoreKind::KeyValue {
+            return Err(error(
+                400,
+                format!("{} is not a key-value store: ranges are of keys", spec.name),
+            ));
+        }
         let params = parse_query(query);
-        let limit = match params.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n) if n <= MAX_RANGE_ENTRIES => n,
-                Ok(n) => {
-                    return Err(error(
-                        400,
-                        format!("limit {n} is above {MAX_RANGE_ENTRIES}: page with smaller ones"),
-                    ))
-                }
-                Err(_) => return Err(error(400, format!("limit {l:?} is not a number"))),
-            },
+        let bound = |name: &str| -> Result<Bound<Vec<u8>>, Response> {
+            params.get(name).map_or(Ok(Bound::Unbounded), |text| {
+                key_from_text(&spec.key_serde, text)
+                    .map(Bound::Included)
+                    .map_err(|e| error(400, format!("{name}: {e}")))
+            })
         };
+        let (from, to) = (bound("from")?, bound("to")?);
+        self.entries(spec, limit(&params)?, from, to)
+    }
+
+    fn all(&self, spec: &StoreSpec, query: &str) -> Result<Response, Response> {
+        let limit = limit(&parse_query(query))?;
         match spec.kind {
-            StoreKind::KeyValue => {
-                let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-                self.visit(spec, |kv, _| {
-                    for e in kv
-                        .range_committed(Bound::Unbounded, Bound::Unbounded)
-                        .map_err(|e| store_error(spec, e))?
-                        .take(limit)
-                    {
-                        entries.push(e.map_err(|e| store_error(spec, e))?);
-                    }
-                    Ok(())
-                })?;
-                entries.sort();
-                entries.truncate(limit);
-                let entries: Vec<Value> = entries
-                    .iter()
-                    .map(|(k, v)| json!({ "key": key_json(spec, k), "value": value_json(spec, v) }))
-                    .collect();
-                Ok(json_response(200, json!({ "entries": entries })))
-            }
+            StoreKind::KeyValue => self.entries(spec, limit, Bound::Unbounded, Bound::Unbounded),
             StoreKind::Window {
                 retention_ms,
                 size_ms,
@@ -233,6 +249,35 @@ impl StoreRoutes<'_> {
             }
             _ => Err(not_served(spec)),
         }
+    }
+
+    /// Up to `limit` committed entries of a key-value store between the bounds, in
+    /// serialized-key order, over the local tasks.
+    fn entries(
+        &self,
+        spec: &StoreSpec,
+        limit: usize,
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+    ) -> Result<Response, Response> {
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        self.visit(spec, |kv, _| {
+            for e in kv
+                .range_committed(as_ref(&from), as_ref(&to))
+                .map_err(|e| store_error(spec, e))?
+                .take(limit)
+            {
+                entries.push(e.map_err(|e| store_error(spec, e))?);
+            }
+            Ok(())
+        })?;
+        entries.sort();
+        entries.truncate(limit);
+        let entries: Vec<Value> = entries
+            .iter()
+            .map(|(k, v)| json!({ "key": key_json(spec, k), "value": value_json(spec, v) }))
+            .collect();
+        Ok(json_response(200, json!({ "entries": entries })))
     }
 }
 
@@ -270,7 +315,22 @@ fn redirect(host: &str, spec: &StoreSpec, raw_key: &str, query: &str, key_text: 
     r
 }
 
-/// Session stores (and kinds to come) are not served over HTTP yet.
+/// `?limit=` (default 100, at most 10,000).
+fn limit(params: &BTreeMap<String, String>) -> Result<usize, Response> {
+    match params.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n <= MAX_RANGE_ENTRIES => Ok(n),
+            Ok(n) => Err(error(
+                400,
+                format!("limit {n} is above {MAX_RANGE_ENTRIES}: page with smaller ones"),
+            )),
+            Err(_) => Err(error(400, format!("limit {l:?} is not a number"))),
+        },
+    }
+}
+
+/// Session stores' `/all` (and kinds to come) are not served over HTTP yet.
 fn not_served(spec: &StoreSpec) -> Response {
     error(
         400,

@@ -84,7 +84,7 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
         self.0.visit(|kv, _| {
             // Each task's entries are ascending: the first `limit` of each suffice.
             for entry in kv
-                .range_committed(as_ref(&from), as_ref(&to))
+                .range_committed(bound_ref(&from), bound_ref(&to))
                 .map_err(|e| self.0.unreadable(e))?
                 .take(limit)
             {
@@ -121,7 +121,8 @@ impl<K: Data + Clone, V: 'static> ReadOnlyKeyValueStore<K, V> {
     }
 }
 
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+/// A borrowed view of an owned key bound.
+pub(crate) fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(v) => Bound::Included(v.as_slice()),
         Bound::Excluded(v) => Bound::Excluded(v.as_slice()),

@@ -31,6 +31,17 @@ impl<K, V> QueryTarget<K, V> {
         }
     }
 
+    /// The stored bytes of `key` (`None`: its serde writes it as null, so no store holds it).
+    pub(crate) fn key_bytes(&self, key: &K) -> Result<Option<Vec<u8>>, StreamsError>
+    where
+        K: sluice_dsl::dynamic::Data + Clone,
+        V: 'static,
+    {
+        self.codec
+            .key_bytes(key)
+            .map_err(|e| self.unreadable(format_args!("cannot serialize the key: {e}")))
+    }
+
     /// Runs `f` on every local active task's store and its committed stream time, once the
     /// instance is `Running` (else, or while such a task restores: `StoreUnavailable`).
     pub(crate) fn visit(

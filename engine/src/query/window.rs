@@ -43,11 +43,7 @@ impl<K: Data + Clone, V: 'static> ReadOnlyWindowStore<K, V> {
     /// `key`'s windows with `from <= start <= to`, by start.
     pub fn fetch(&self, key: &K, from: i64, to: i64) -> Result<Vec<(Window, V)>, StreamsError> {
         let t = &self.target;
-        let Some(key_bytes) = t
-            .codec
-            .key_bytes(key)
-            .map_err(|e| t.unreadable(format_args!("cannot serialize the key: {e}")))?
-        else {
+        let Some(key_bytes) = t.key_bytes(key)? else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();

@@ -13,12 +13,13 @@ use crate::http::{Endpoints, HttpServer};
 use crate::instance::Instance;
 use crate::metrics::Metrics;
 use crate::query::{
-    KeyLocator, KeyQueryMetadata, QueryTarget, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreCodec,
+    KeyLocator, KeyQueryMetadata, QueryTarget, ReadOnlyKeyValueStore, ReadOnlySessionStore,
+    ReadOnlyWindowStore, StoreCodec,
 };
 use sluice_dsl::dynamic::Data;
 use sluice_dsl::topology::StoreKind;
 use sluice_dsl::Topology;
-use sluice_state::WindowSchema;
+use sluice_state::{SessionSchema, WindowSchema};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -285,6 +286,23 @@ impl Streams {
                 size_ms,
             )),
             _ => Err(not_a(name, "window")),
+        }
+    }
+
+    /// A read-only view of the session store `name` (a session aggregation's) over this
+    /// instance's active tasks (Kafka Streams' `sessionStore()` query type). Fails as
+    /// [`Streams::key_value_store`] does.
+    pub fn session_store<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlySessionStore<K, V>, StreamsError> {
+        let target = self.query_target::<K, V>(name)?;
+        match target.codec.kind {
+            StoreKind::Session { retention_ms } => Ok(ReadOnlySessionStore::new(
+                target,
+                SessionSchema::new(retention_ms),
+            )),
+            _ => Err(not_a(name, "session")),
         }
     }
 

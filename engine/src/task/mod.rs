@@ -166,8 +166,21 @@ impl Task {
         self.wall_clock_ms = ms;
     }
 
-    /// Processes one input record through the sub-topology.
+    /// Processes one input record through the sub-topology (timing one in 64 for
+    /// `sluice_process_latency_seconds`).
     pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<(), StreamsError> {
+        if self.config.metrics_recording_level == crate::config::MetricsLevel::Off
+            || !self.metrics.sample_process()
+        {
+            return self.process_record(raw);
+        }
+        let started = std::time::Instant::now();
+        let result = self.process_record(raw);
+        self.metrics.process_latency(started.elapsed());
+        result
+    }
+
+    fn process_record(&mut self, raw: &RawRecord) -> Result<(), StreamsError> {
         let Some(&source) = self.sources.get(&raw.topic) else {
             return Err(StreamsError::UnknownTopic {
                 topic: raw.topic.to_string(),
