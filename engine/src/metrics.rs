@@ -309,7 +309,9 @@ pub mod names {
     pub const RESTORING: &str = "sluice_task_restoring";
     /// Gauge per assigned input partition (`thread`, `topic`, `partition`): records between
     /// the consumer's position and the partition's end (the last stable offset under
-    /// exactly-once), from the consumer's statistics (`statistics.interval.ms`, default 1 s).
+    /// exactly-once). Updated at every commit and whenever new ends come: the position is
+    /// read then, the end is the newest from the consumer's statistics
+    /// (`statistics.interval.ms`, default 1 s).
     pub const CONSUMER_LAG: &str = "sluice_consumer_lag";
     /// Gauge per state (`state`): 1 for the instance's current state, 0 for the others it has
     /// been in.

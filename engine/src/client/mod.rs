@@ -147,10 +147,12 @@ pub trait Consumer: ConsumerOps + Send {
     fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64, ClientError>;
     /// The next offset this consumer will read from `partition`.
     fn position(&mut self, partition: &TopicPartition) -> Result<Option<i64>, ClientError>;
-    /// The lag of every assigned partition whose lag is known (records between the read
-    /// position and the end), if the client learned newer figures since the last call; `None`
-    /// otherwise. Clients without such figures (the default) never report any.
-    fn take_lag(&mut self) -> Option<Vec<(TopicPartition, i64)>> {
+    /// The lag of every assigned partition whose end is known: its end (as last reported by
+    /// the client's statistics) minus the consumer's position now. `None` unless `committed`
+    /// (the caller just committed) or newer end figures came since the last call. Clients
+    /// without such figures (the default) never report any.
+    fn lag(&mut self, committed: bool) -> Option<Vec<(TopicPartition, i64)>> {
+        let _ = committed;
         None
     }
     /// Leaves the group and joins it again as a new member (Kafka's `enforceRebalance` after

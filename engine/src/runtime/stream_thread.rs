@@ -261,11 +261,13 @@ impl StreamThread {
                 .resume(&resume)
                 .map_err(|e| StreamsError::client("resuming partitions", e))?;
         }
-        if m.commit_due() {
+        let committed = m.commit_due();
+        if committed {
             m.commit(&*self.consumer)?;
         }
         drop(m);
-        if let Some(lag) = self.consumer.take_lag() {
+        // At every commit, and whenever the client learned newer ends (an idle thread too).
+        if let Some(lag) = self.consumer.lag(committed) {
             self.lag.update(&lag);
         }
         Ok(())

@@ -11,6 +11,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,9 +20,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct Context {
     listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
-    /// Lag per assigned partition from the newest statistics not yet taken.
-    lag: Mutex<Option<Vec<(TopicPartition, i64)>>>,
+    /// Ends of the assigned partitions from the newest statistics (high watermark, last
+    /// stable offset), and whether they came since the last `lag` call.
+    ends: Mutex<(bool, Ends)>,
 }
+
+/// Per assigned partition: (high watermark, last stable offset).
+type Ends = BTreeMap<TopicPartition, (i64, i64)>;
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -44,21 +49,22 @@ impl ClientContext for Context {
         tracing::warn!(target: "librdkafka", %error, reason, "client error");
     }
 
-    /// librdkafka's statistics (every `statistics.interval.ms`, delivered inside `poll`): its
-    /// `consumer_lag` per partition is the end (high watermark, or last stable offset when
-    /// reading committed) minus the position, both as the consumer last saw them.
+    /// librdkafka's statistics (every `statistics.interval.ms`, delivered inside `poll`): the
+    /// ends of the assigned partitions as the last fetches saw them.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut lag = Vec::new();
+        let mut ends = BTreeMap::new();
         for (topic, t) in &statistics.topics {
             for (&partition, p) in &t.partitions {
-                // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
-                if partition >= 0 && p.desired && p.consumer_lag >= 0 {
-                    lag.push((TopicPartition::new(topic.as_str(), partition), p.consumer_lag));
+                // -1 is librdkafka's internal "unassigned" partition; -1 offsets are unknown.
+                if partition >= 0 && p.desired && p.hi_offset >= 0 {
+                    ends.insert(
+                        TopicPartition::new(topic.as_str(), partition),
+                        (p.hi_offset, p.ls_offset),
+                    );
                 }
             }
         }
-        lag.sort();
-        *self.lag.lock().expect("lag lock poisoned") = Some(lag);
+        *self.ends.lock().expect("ends lock poisoned") = (true, ends);
     }
 }
 
@@ -157,6 +163,8 @@ impl ConsumerOps for Ops<'_> {
 /// A librdkafka consumer.
 pub(crate) struct RdConsumer {
     consumer: BaseConsumer<Context>,
+    /// `isolation.level=read_committed`: the end of a partition is its last stable offset.
+    read_committed: bool,
 }
 
 impl RdConsumer {
@@ -165,13 +173,17 @@ impl RdConsumer {
             // Manual assignment still needs a group id in librdkafka; it never joins.
             config.set("group.id", "sluice-unused-group");
         }
+        let read_committed = config.get("isolation.level") == Some("read_committed");
         let consumer = config
             .create_with_context(Context {
                 listener: Mutex::new(None),
-                lag: Mutex::new(None),
+                ends: Mutex::new((false, BTreeMap::new())),
             })
             .map_err(|e| classify("create consumer", e))?;
-        Ok(RdConsumer { consumer })
+        Ok(RdConsumer {
+            consumer,
+            read_committed,
+        })
     }
 }
 
@@ -306,13 +318,30 @@ impl Consumer for RdConsumer {
             }))
     }
 
-    fn take_lag(&mut self) -> Option<Vec<(TopicPartition, i64)>> {
-        self.consumer
-            .context()
-            .lag
-            .lock()
-            .expect("lag lock poisoned")
-            .take()
+    fn lag(&mut self, committed: bool) -> Option<Vec<(TopicPartition, i64)>> {
+        let ends = {
+            let mut guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
+            let (fresh, ends) = &mut *guard;
+            if !(committed || *fresh) || ends.is_empty() {
+                return None;
+            }
+            *fresh = false;
+            ends.clone()
+        };
+        // Positions are local (no request): fresh at every call.
+        let positions = self.consumer.position().ok()?;
+        let mut lag = Vec::new();
+        for e in positions.elements() {
+            let Offset::Offset(position) = e.offset() else {
+                continue;
+            };
+            let tp = TopicPartition::new(e.topic(), e.partition());
+            if let Some(&(hi, ls)) = ends.get(&tp) {
+                let end = if self.read_committed && ls >= 0 { ls } else { hi };
+                lag.push((tp, (end - position).max(0)));
+            }
+        }
+        Some(lag)
     }
 
     fn close(&mut self) -> Result<(), ClientError> {
