@@ -102,9 +102,6 @@ impl ActiveTask {
     }
 }
 
-/// How often lagging partitions' positions are read (see `TaskManager::check_backlogs`).
-const BACKLOG_SWEEP_MS: u64 = 200;
-
 /// True if a task could not open its state because another open copy holds it.
 fn is_locked(e: &StreamsError) -> bool {
     matches!(
@@ -214,8 +211,6 @@ pub(crate) struct TaskManager {
     /// Partitions assigned since the last step whose backlog is still to check (see
     /// `check_backlogs`).
     pending_backlog_checks: BTreeSet<TopicPartition>,
-    /// When `check_backlogs` last read positions (the runtime's clock).
-    last_backlog_sweep_ms: u64,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
@@ -288,7 +283,6 @@ impl TaskManager {
             pending_resets: BTreeSet::new(),
             pending_resumes: BTreeSet::new(),
             pending_backlog_checks: BTreeSet::new(),
-            last_backlog_sweep_ms: 0,
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
@@ -1072,14 +1066,6 @@ impl TaskManager {
                 t.input.set_lagging(tp);
             }
         }
-        // Reading positions asks librdkafka's main thread for the assignment: at most every
-        // BACKLOG_SWEEP_MS, not every step (a buffered record at the end catches a partition
-        // up at once; the sweep is for ends past the last record, such as transaction markers).
-        let now = self.clock.now_ms();
-        if now.saturating_sub(self.last_backlog_sweep_ms) < BACKLOG_SWEEP_MS {
-            return;
-        }
-        self.last_backlog_sweep_ms = now;
         for t in self.tasks.values_mut().filter(|t| !t.backlog.is_empty()) {
             let caught_up: Vec<TopicPartition> = t
                 .backlog
