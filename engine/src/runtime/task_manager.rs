@@ -78,8 +78,6 @@ struct ActiveTask {
     /// was processed elsewhere: its state is stale.
     committed: BTreeMap<TopicPartition, i64>,
     paused: BTreeSet<TopicPartition>,
-    /// Lagging partitions (see `TaskManager::check_backlogs`) and their ends when assigned.
-    backlog: BTreeMap<TopicPartition, i64>,
     /// Processed records since the last commit.
     dirty: bool,
 }
@@ -96,7 +94,6 @@ impl ActiveTask {
             floors: BTreeMap::new(),
             committed: BTreeMap::new(),
             paused: BTreeSet::new(),
-            backlog: BTreeMap::new(),
             dirty: false,
         }
     }
@@ -208,9 +205,6 @@ pub(crate) struct TaskManager {
     /// revoked task forgets what it paused: without this, a partition paused (full buffer) at
     /// a rebalance would stay paused forever and its task would stall.
     pending_resumes: BTreeSet<TopicPartition>,
-    /// Partitions assigned since the last step whose backlog is still to check (see
-    /// `check_backlogs`).
-    pending_backlog_checks: BTreeSet<TopicPartition>,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
@@ -282,7 +276,6 @@ impl TaskManager {
             latest_sources,
             pending_resets: BTreeSet::new(),
             pending_resumes: BTreeSet::new(),
-            pending_backlog_checks: BTreeSet::new(),
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
@@ -441,10 +434,6 @@ impl TaskManager {
             if task.floors.get(&tp).is_some_and(|&floor| r.offset < floor) {
                 // Fetched before the partition moved to its end (`latest`).
                 continue;
-            }
-            if task.backlog.get(&tp).is_some_and(|&end| r.offset + 1 >= end) {
-                task.backlog.remove(&tp);
-                task.input.caught_up(&tp);
             }
             let queued = task.input.add(tp, r);
             debug_assert!(
@@ -1005,7 +994,6 @@ impl TaskManager {
                 if !t.paused.contains(tp) {
                     self.pending_resumes.insert(tp.clone());
                 }
-                self.pending_backlog_checks.insert(tp.clone());
                 if let Some(&o) = offsets.get(tp) {
                     t.committed.insert(tp.clone(), o);
                 } else if self.latest_sources.contains(&tp.topic) {
@@ -1041,43 +1029,6 @@ impl TaskManager {
                 .map_err(|e| StreamsError::client("resuming assigned partitions", e))?;
         }
         Ok(())
-    }
-
-    /// Kafka Streams' KIP-695 at assignment: a task with several input partitions does not
-    /// process while one of them is empty but has records on the broker it has not fetched yet
-    /// (its end when assigned is past where the task starts reading), so that, say, a table's
-    /// rows are in before the stream records that join them. A partition stops lagging once
-    /// the consumer's position reaches that end (or a record at it is buffered). Reading the
-    /// end needs the broker: a partition whose end cannot be read does not wait.
-    pub(crate) fn check_backlogs(&mut self, consumer: &mut dyn Consumer) {
-        for tp in std::mem::take(&mut self.pending_backlog_checks) {
-            let Some(t) = self.task_of(&tp).and_then(|id| self.tasks.get_mut(&id)) else {
-                continue;
-            };
-            if !t.partitions.contains(&tp) || t.partitions.len() < 2 || t.floors.contains_key(&tp) {
-                continue;
-            }
-            let Ok(end) = consumer.end_offset(&tp) else {
-                continue;
-            };
-            let start = t.committed.get(&tp).copied().unwrap_or(0);
-            if end > start {
-                t.backlog.insert(tp.clone(), end);
-                t.input.set_lagging(tp);
-            }
-        }
-        for t in self.tasks.values_mut().filter(|t| !t.backlog.is_empty()) {
-            let caught_up: Vec<TopicPartition> = t
-                .backlog
-                .iter()
-                .filter(|(tp, &end)| consumer.position(tp).ok().flatten().is_some_and(|p| p >= end))
-                .map(|(tp, _)| tp.clone())
-                .collect();
-            for tp in caught_up {
-                t.backlog.remove(&tp);
-                t.input.caught_up(&tp);
-            }
-        }
     }
 
     /// Moves partitions of `latest` sources that had no committed offset to their end (outside
