@@ -15,9 +15,9 @@
 
 use super::routes::Response;
 use crate::error::StreamsError;
-use crate::query::{bound_ref as as_ref, KeyLocator, MAX_RANGE_ENTRIES};
+use crate::query::{bound_ref as as_ref, value_bytes, KeyLocator, MAX_RANGE_ENTRIES};
 use crate::runtime::query_registry::QueryRegistry;
-use crate::runtime::state::{StateBoard, StreamsState};
+use crate::runtime::state::StateBoard;
 use serde_json::{json, Value};
 use sluice_dsl::dynamic::{erase, DynBox};
 use sluice_dsl::serde::ErasedSerde;
@@ -93,17 +93,12 @@ impl StoreRoutes<'_> {
         spec: &StoreSpec,
         mut f: impl FnMut(&KeyValueStore, i64) -> Result<(), StreamsError>,
     ) -> Result<(), Response> {
-        let state = self.board.state();
-        if state != StreamsState::Running {
-            return Err(error(
-                503,
-                format!("the instance is {state}; stores are queryable while Running"),
-            ));
-        }
-        self.queries.visit(&spec.name, &mut f).map_err(|e| match e {
-            StreamsError::StoreUnavailable { .. } => error(503, e.to_string()),
-            other => error(500, other.to_string()),
-        })
+        self.queries
+            .visit(self.board, &spec.name, &mut f)
+            .map_err(|e| match e {
+                StreamsError::StoreUnavailable { .. } => error(503, e.to_string()),
+                other => error(500, other.to_string()),
+            })
     }
 
     fn key(&self, spec: &StoreSpec, key: &str, query: &str) -> Result<Response, Response> {
@@ -433,12 +428,7 @@ fn key_json(spec: &StoreSpec, bytes: &[u8]) -> Value {
 }
 
 fn value_json(spec: &StoreSpec, stored: &[u8]) -> Value {
-    let bytes = if spec.timestamped {
-        stored.get(8..).unwrap_or_default()
-    } else {
-        stored
-    };
-    bytes_json(&spec.value_serde, bytes)
+    bytes_json(&spec.value_serde, value_bytes(spec.timestamped, stored))
 }
 
 fn hex(bytes: &[u8]) -> String {

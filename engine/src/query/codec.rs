@@ -75,13 +75,18 @@ impl<K: Data + Clone, V: 'static> StoreCodec<K, V> {
     }
 
     pub(crate) fn decode_value(&self, stored: &[u8]) -> Result<V, SerdeError> {
-        let bytes = if self.timestamped {
-            stored.get(8..).unwrap_or_default()
-        } else {
-            stored
-        };
         self.value_serde
-            .deserialize_box(Some(bytes))
+            .deserialize_box(Some(value_bytes(self.timestamped, stored)))
             .map(downcast_box::<V>)
+    }
+}
+
+/// The serialized value in a store's stored bytes: after the 8-byte timestamp of a
+/// timestamped store.
+pub(crate) fn value_bytes(timestamped: bool, stored: &[u8]) -> &[u8] {
+    if timestamped {
+        stored.get(8..).unwrap_or_default()
+    } else {
+        stored
     }
 }

@@ -8,7 +8,7 @@ mod session;
 mod target;
 mod window;
 
-pub(crate) use codec::StoreCodec;
+pub(crate) use codec::{value_bytes, StoreCodec};
 pub(crate) use key_value::bound_ref;
 pub use key_value::{ReadOnlyKeyValueStore, MAX_RANGE_ENTRIES};
 pub use metadata::KeyQueryMetadata;

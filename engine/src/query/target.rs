@@ -4,7 +4,7 @@
 use super::StoreCodec;
 use crate::error::StreamsError;
 use crate::runtime::query_registry::QueryRegistry;
-use crate::runtime::state::{StateBoard, StreamsState};
+use crate::runtime::state::StateBoard;
 use sluice_state::KeyValueStore;
 use std::sync::Arc;
 
@@ -48,13 +48,6 @@ impl<K, V> QueryTarget<K, V> {
         &self,
         mut f: impl FnMut(&KeyValueStore, i64) -> Result<(), StreamsError>,
     ) -> Result<(), StreamsError> {
-        let state = self.board.state();
-        if state != StreamsState::Running {
-            return Err(StreamsError::StoreUnavailable {
-                store: self.codec.name.clone(),
-                reason: format!("the instance is {state}; stores are queryable while Running"),
-            });
-        }
-        self.queries.visit(&self.codec.name, &mut f)
+        self.queries.visit(&self.board, &self.codec.name, &mut f)
     }
 }

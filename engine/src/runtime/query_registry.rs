@@ -1,6 +1,7 @@
 //! Where interactive queries find an instance's stores: every stream thread registers its
 //! task manager here, and a query visits them in turn.
 
+use super::state::{StateBoard, StreamsState};
 use super::task_manager::TaskManager;
 use crate::error::StreamsError;
 use sluice_state::KeyValueStore;
@@ -26,16 +27,24 @@ impl QueryRegistry {
     }
 
     /// Calls `f` with the store `name` of every active task of this instance that holds it
-    /// (and the task's committed stream time);
+    /// (and the task's committed stream time), once the instance (`board`) is `Running`;
     /// fails (before calling `f` for any task of that thread) if one of them is restoring.
     ///
     /// Each thread's manager is locked while its stores are read, so a query waits for the
     /// thread's current step (a batch of records, a commit) and sees committed state only.
     pub(crate) fn visit(
         &self,
+        board: &StateBoard,
         name: &str,
         f: &mut dyn FnMut(&KeyValueStore, i64) -> Result<(), StreamsError>,
     ) -> Result<(), StreamsError> {
+        let state = board.state();
+        if state != StreamsState::Running {
+            return Err(StreamsError::StoreUnavailable {
+                store: name.to_string(),
+                reason: format!("the instance is {state}; stores are queryable while Running"),
+            });
+        }
         let managers: Vec<Arc<Mutex<TaskManager>>> = self
             .threads
             .lock()
