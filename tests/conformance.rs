@@ -310,5 +310,7 @@ cases!(
     table_table_outer_join,
     global_join,
     global_left_join,
+    process_count_punctuate,
+    process_values_metadata,
     long_sum_bad_input,
 );

@@ -206,6 +206,14 @@ impl StreamsBuilder {
         (node, consumed.key_serde, consumed.value_serde)
     }
 
+    /// Adds a state store for the processors of the Processor API (Kafka Streams'
+    /// `addStateStore`): name it in [`KStream::process`](crate::KStream::process) to connect it.
+    /// Every processor connected to one store runs in the same task.
+    pub fn add_state_store(&self, store: crate::processor::StoreBuilder) -> &Self {
+        self.graph.borrow_mut().add_store(store.spec);
+        self
+    }
+
     /// Validates the graph and returns the topology, or the first thing wrong with it.
     pub fn build(self) -> Result<Topology, TopologyError> {
         let graph = std::mem::take(&mut *self.graph.borrow_mut());

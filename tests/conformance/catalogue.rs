@@ -4,6 +4,7 @@
 //! Values on `s*` and `t*` topics are a letter and a digit (`"b7"`); `n1` carries 8-byte
 //! big-endian longs (and, from the generator, some corrupt ones).
 
+use sluice::dsl::processor::*;
 use sluice::prelude::*;
 use std::time::Duration;
 
@@ -238,6 +239,9 @@ pub const CATALOGUE: &[Case] = &[
     case("table_table_outer_join", T1_T2, &[]),
     case("global_join", S1_G1, &[]),
     case("global_left_join", S1_G1, &[]),
+    // Processor API
+    case("process_count_punctuate", S1, &[kv("proc-counts", true)]),
+    case("process_values_metadata", S1, &[]),
     // bad input
     Case {
         continue_on_bad_input: true,
@@ -543,6 +547,19 @@ pub fn build(name: &str) -> Topology {
             .reduce(|a, v| a + v, Materialized::as_("sums"))
             .to_stream()
             .to("out", out_long()),
+        "process_count_punctuate" => {
+            b.add_state_store(Stores::key_value_store_builder(
+                Stores::in_memory_key_value_store("proc-counts"),
+                Serde::string(),
+                Serde::<i64>::i64(),
+            ));
+            input(&b, "s1")
+                .process(|| CountAndReport, &["proc-counts"])
+                .to("out", out());
+        }
+        "process_values_metadata" => input(&b, "s1")
+            .process_values(|| OffsetTagger, &[])
+            .to("out", out()),
         other => panic!("no case named {other}"),
     }
     b.build()
@@ -560,4 +577,60 @@ fn or_null(v: Option<&String>) -> &str {
 
 fn joined() -> StreamJoined<String, String, String> {
     StreamJoined::with(Serde::string(), Serde::string(), Serde::string())
+}
+
+/// Counts values per key in its store (a null value deletes the key) and forwards each value
+/// with its count; every 10 s of stream time it forwards every count, in key order.
+struct CountAndReport;
+
+impl Processor<String, String, String, String> for CountAndReport {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<(), ProcessorError> {
+        ctx.schedule(Duration::from_secs(10), PunctuationType::StreamTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let mut store = ctx.key_value_store::<String, i64>("proc-counts")?;
+        let Some(v) = r.value.clone() else {
+            store.delete(&r.key)?;
+            ctx.forward(r);
+            return Ok(());
+        };
+        let next = store.get(&r.key)?.unwrap_or(0) + 1;
+        store.put(r.key.clone(), next)?;
+        ctx.forward(r.with_value(Some(format!("{v}#{next}"))));
+        Ok(())
+    }
+
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        _schedule: Schedule,
+        timestamp: i64,
+    ) -> Result<(), ProcessorError> {
+        for (k, n) in ctx.key_value_store::<String, i64>("proc-counts")?.all()? {
+            ctx.forward(Record::new(k, Some(format!("total={n}")), timestamp));
+        }
+        Ok(())
+    }
+}
+
+/// Appends the input record's offset to its value (a null value stays null).
+struct OffsetTagger;
+
+impl FixedKeyProcessor<String, String, String> for OffsetTagger {
+    fn process(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, String, String>,
+        r: FixedKeyRecord<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let offset = ctx.record_metadata().expect("a record is being processed").offset;
+        let value = r.value.clone().map(|v| format!("{}@{offset}", v.to_uppercase()));
+        ctx.forward(r.with_value(value));
+        Ok(())
+    }
 }

@@ -17,6 +17,7 @@ impl Topology {
             ..
         } = graph;
         drop_unread_stores(&mut nodes, &mut stores, &on_demand_stores);
+        check_processor_stores(&nodes, &mut stores, &global_tables)?;
         check_unique_names(&nodes, &stores)?;
         check_sources(&nodes, &global_tables)?;
 
@@ -105,6 +106,36 @@ fn drop_unread_stores(nodes: &mut [Node], stores: &mut Vec<StoreSpec>, on_demand
         }
         stores.retain(|s| &s.name != name);
     }
+}
+
+/// Every store a processor names exists; stores added with `add_state_store` that no
+/// processor uses are dropped (as in Kafka Streams, such a store belongs to no task: it is
+/// never opened and has no changelog).
+fn check_processor_stores(
+    nodes: &[Node],
+    stores: &mut Vec<StoreSpec>,
+    globals: &[GlobalTableSpec],
+) -> Result<(), TopologyError> {
+    for n in nodes {
+        if let NodeKind::Processor(p @ ProcessorSpec::Process { .. }) = &n.kind {
+            for s in p.stores() {
+                if !stores.iter().any(|spec| spec.name == s) {
+                    return Err(TopologyError::UnknownStore {
+                        node: n.name.clone(),
+                        store: s.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    stores.retain(|spec| {
+        globals.iter().any(|g| g.store == spec.name)
+            || nodes.iter().any(|n| match &n.kind {
+                NodeKind::Processor(p) => p.stores().contains(&spec.name.as_str()),
+                _ => false,
+            })
+    });
+    Ok(())
 }
 
 fn check_unique_names(nodes: &[Node], stores: &[StoreSpec]) -> Result<(), TopologyError> {

@@ -70,6 +70,14 @@ pub enum TopologyError {
         /// The operation.
         operation: &'static str,
     },
+    /// A processor names a state store that the topology does not have.
+    #[error("processor {node} uses state store {store:?}, which was not added: add it with StreamsBuilder::add_state_store before building")]
+    UnknownStore {
+        /// The processor.
+        node: String,
+        /// The store.
+        store: String,
+    },
     /// Streams from two different builders were combined.
     #[error("{operation} combines streams or tables of two different StreamsBuilders")]
     ForeignBuilder {

@@ -193,6 +193,15 @@ pub enum ProcessorSpec {
     },
     /// Forwards unchanged (branch children, merges).
     PassThrough,
+    /// A processor of the Processor API (`KStream::process` / `process_values`).
+    Process {
+        /// Makes each task's instance.
+        supplier: crate::processor::ProcessorSupplierFn,
+        /// The stores connected to it, in the order given.
+        stores: Vec<String>,
+        /// `process_values`: keys never change.
+        fixed_key: bool,
+    },
     /// Drops records whose key serializes to null (before a repartition topic).
     DropNullKeys {
         /// Serde of the keys.
@@ -439,6 +448,8 @@ impl ProcessorSpec {
             ProcessorSpec::TableFilter { .. } => "table_filter",
             ProcessorSpec::DropNullKeys { .. } => "drop_null_keys",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
+            ProcessorSpec::Process { fixed_key: false, .. } => "process",
+            ProcessorSpec::Process { fixed_key: true, .. } => "process_values",
         }
     }
 
@@ -461,6 +472,7 @@ impl ProcessorSpec {
             ProcessorSpec::StreamTableJoin { table: view, .. }
             | ProcessorSpec::TableTableJoin { other: view, .. } => vec![view.store.as_str()],
             ProcessorSpec::JoinWindow { store, .. } => vec![store.as_str()],
+            ProcessorSpec::Process { stores, .. } => stores.iter().map(String::as_str).collect(),
             // As Kafka Streams lists them: the other side's store, then the shared outer store.
             ProcessorSpec::StreamStreamJoin {
                 other_store,

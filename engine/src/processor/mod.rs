@@ -6,6 +6,7 @@
 //! context; table processors forward old and new values; caching ones forward at `flush`.
 
 mod aggregate;
+mod custom;
 mod emit_progress;
 mod record_cache;
 mod session_aggregate;
@@ -134,6 +135,30 @@ pub(crate) trait Processor: Send {
     /// Drops cached state after an aborted transaction, and any stream time it advanced: the
     /// task calls `init` with the committed stream time right after.
     fn abort(&mut self) {}
+
+    /// Processor API nodes: initializes the user's processor (it may schedule punctuations)
+    /// if that has not happened since the task's start or last abort.
+    fn start(&mut self, _ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
+        Ok(())
+    }
+
+    /// Processor API nodes: runs the punctuations of `kind` due at `now`; true if any ran.
+    fn punctuate(
+        &mut self,
+        _ctx: &mut ProcessorContext<'_>,
+        _kind: sluice_dsl::processor::PunctuationType,
+        _now: i64,
+    ) -> Result<bool, StreamsError> {
+        Ok(false)
+    }
+
+    /// True for Processor API nodes (the task starts and punctuates them).
+    fn is_custom(&self) -> bool {
+        false
+    }
+
+    /// The task is closing cleanly.
+    fn close(&mut self) {}
 }
 
 /// Forwards records unchanged (source nodes, branch children, merges).
@@ -166,6 +191,37 @@ pub(crate) fn build(
     match n.kind() {
         NodeKind::Source(_) => Box::new(PassThrough),
         NodeKind::Sink(spec) => Box::new(sink::Sink::new(spec, &config.application_id)),
+        NodeKind::Processor(ProcessorSpec::Process {
+            supplier,
+            stores: names,
+            ..
+        }) => {
+            let connected = names
+                .iter()
+                .map(|name| {
+                    let spec = topology
+                        .store(name)
+                        .expect("the topology declares every store it uses");
+                    (
+                        name.clone(),
+                        stores.index(name),
+                        spec.key_serde.clone(),
+                        spec.value_serde.clone(),
+                        spec.kind == StoreKind::KeyValue,
+                    )
+                })
+                .collect();
+            let children = n
+                .children()
+                .iter()
+                .map(|&c| topology.node(c).name().to_string())
+                .collect();
+            Box::new(custom::Custom::new(
+                std::sync::Arc::clone(supplier),
+                connected,
+                children,
+            ))
+        }
         NodeKind::Processor(spec) => build_processor(spec, topology, stores, budget, shared),
         _ => unreachable!("node kinds are matched exhaustively by the engine's version of the DSL"),
     }

@@ -14,7 +14,16 @@ pub(crate) struct PartitionGroup {
     len: usize,
     /// When a queue was first seen empty while others had records; reset once all have some.
     idle_since: Option<u64>,
+    /// Partitions with records on the broker not fetched yet since their assignment (Kafka
+    /// Streams' KIP-695 for `max.task.idle.ms` = 0): while one's queue is empty, the task
+    /// waits for it rather than process the others ahead of it (a stream record before the
+    /// table row it joins). Each maps to when the wait began (the runtime's clock).
+    lagging: BTreeMap<TopicPartition, Option<u64>>,
 }
+
+/// The longest a task waits for a lagging partition's records before processing the others
+/// anyway (a partition that cannot be fetched must not stop its task).
+pub(crate) const LAGGING_WAIT_MS: u64 = 30_000;
 
 impl PartitionGroup {
     /// Makes `tp` an input of the task, so that an empty queue for it holds the task back
@@ -29,6 +38,20 @@ impl PartitionGroup {
         if self.len == 0 {
             return false;
         }
+        let queues = &self.queues;
+        for (tp, since) in self.lagging.iter_mut() {
+            if !queues.get(tp).is_some_and(VecDeque::is_empty) {
+                *since = None;
+                continue;
+            }
+            let waited = now_ms.saturating_sub(*since.get_or_insert(now_ms));
+            if waited < LAGGING_WAIT_MS {
+                return false;
+            }
+            if waited == LAGGING_WAIT_MS {
+                tracing::warn!(partition = %tp, "no records fetched for a lagging partition within {LAGGING_WAIT_MS} ms; processing the others");
+            }
+        }
         let Some(max_idle) = max_idle_ms else {
             return true;
         };
@@ -38,6 +61,16 @@ impl PartitionGroup {
         }
         let since = *self.idle_since.get_or_insert(now_ms);
         now_ms.saturating_sub(since) >= max_idle
+    }
+
+    /// Marks `tp` as lagging: records up to its end are on the broker, not fetched yet.
+    pub(crate) fn set_lagging(&mut self, tp: TopicPartition) {
+        self.lagging.insert(tp, None);
+    }
+
+    /// `tp` caught up with the end it had when marked lagging (or moved away).
+    pub(crate) fn caught_up(&mut self, tp: &TopicPartition) {
+        self.lagging.remove(tp);
     }
 
     /// Buffers a record; returns the queue's length afterwards.
@@ -108,6 +141,40 @@ mod tests {
         let order: Vec<i64> = std::iter::from_fn(|| g.next().map(|(_, r)| r.timestamp)).collect();
         assert_eq!(order, vec![10, 20, 30]);
         assert_eq!(g.len(), 0);
+    }
+
+    #[test]
+    fn a_lagging_empty_partition_holds_the_task_back_even_without_max_task_idle() {
+        let mut g = PartitionGroup::default();
+        let (stream, table) = (TopicPartition::new("stream", 0), TopicPartition::new("table", 0));
+        g.register(stream.clone());
+        g.register(table.clone());
+        g.set_lagging(table.clone());
+        g.add(stream.clone(), rec("stream", 0, 100));
+        assert!(!g.ready(None, 0), "the table's rows are still on the broker");
+        assert!(!g.ready(None, LAGGING_WAIT_MS - 1));
+        // Its records arrive: ready, in timestamp order (the table row first).
+        g.add(table.clone(), rec("table", 0, 50));
+        assert!(g.ready(None, LAGGING_WAIT_MS - 1));
+        assert_eq!(g.next().unwrap().0, table);
+        // Empty again while still lagging: the wait starts over.
+        assert!(!g.ready(None, LAGGING_WAIT_MS));
+        g.caught_up(&table);
+        assert!(
+            g.ready(None, LAGGING_WAIT_MS),
+            "caught up: an empty queue means no data"
+        );
+    }
+
+    #[test]
+    fn a_lagging_partition_that_never_delivers_stops_holding_the_task_back() {
+        let mut g = PartitionGroup::default();
+        let (stream, table) = (TopicPartition::new("stream", 0), TopicPartition::new("table", 0));
+        g.set_lagging(table.clone());
+        g.register(table);
+        g.add(stream, rec("stream", 0, 100));
+        assert!(!g.ready(None, 1_000));
+        assert!(g.ready(None, 1_000 + LAGGING_WAIT_MS));
     }
 
     #[test]

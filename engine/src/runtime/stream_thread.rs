@@ -196,6 +196,7 @@ impl StreamThread {
             let mut m = self.manager.lock().expect("task manager lock poisoned");
             m.resume_assigned(&mut *self.consumer)?;
             m.apply_offset_resets(&mut *self.consumer)?;
+            m.check_backlogs(&mut *self.consumer);
         }
         let wait = if self.busy || self.restoring {
             Duration::ZERO

@@ -78,6 +78,8 @@ struct ActiveTask {
     /// was processed elsewhere: its state is stale.
     committed: BTreeMap<TopicPartition, i64>,
     paused: BTreeSet<TopicPartition>,
+    /// Lagging partitions (see `TaskManager::check_backlogs`) and their ends when assigned.
+    backlog: BTreeMap<TopicPartition, i64>,
     /// Processed records since the last commit.
     dirty: bool,
 }
@@ -94,10 +96,14 @@ impl ActiveTask {
             floors: BTreeMap::new(),
             committed: BTreeMap::new(),
             paused: BTreeSet::new(),
+            backlog: BTreeMap::new(),
             dirty: false,
         }
     }
 }
+
+/// How often lagging partitions' positions are read (see `TaskManager::check_backlogs`).
+const BACKLOG_SWEEP_MS: u64 = 200;
 
 /// True if a task could not open its state because another open copy holds it.
 fn is_locked(e: &StreamsError) -> bool {
@@ -205,6 +211,11 @@ pub(crate) struct TaskManager {
     /// revoked task forgets what it paused: without this, a partition paused (full buffer) at
     /// a rebalance would stay paused forever and its task would stall.
     pending_resumes: BTreeSet<TopicPartition>,
+    /// Partitions assigned since the last step whose backlog is still to check (see
+    /// `check_backlogs`).
+    pending_backlog_checks: BTreeSet<TopicPartition>,
+    /// When `check_backlogs` last read positions (the runtime's clock).
+    last_backlog_sweep_ms: u64,
     tasks: BTreeMap<TaskId, ActiveTask>,
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
@@ -276,6 +287,8 @@ impl TaskManager {
             latest_sources,
             pending_resets: BTreeSet::new(),
             pending_resumes: BTreeSet::new(),
+            pending_backlog_checks: BTreeSet::new(),
+            last_backlog_sweep_ms: 0,
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             blocked: BTreeMap::new(),
@@ -435,6 +448,10 @@ impl TaskManager {
                 // Fetched before the partition moved to its end (`latest`).
                 continue;
             }
+            if task.backlog.get(&tp).is_some_and(|&end| r.offset + 1 >= end) {
+                task.backlog.remove(&tp);
+                task.input.caught_up(&tp);
+            }
             let queued = task.input.add(tp, r);
             debug_assert!(
                 queued < bound.max(1) + POLL_MAX,
@@ -470,6 +487,11 @@ impl TaskManager {
                 t.consumed.insert(tp.clone(), record.offset + 1);
                 t.dirty = true;
                 processed += 1;
+            }
+            // Processor API punctuations, after each batch (as Kafka Streams' stream threads):
+            // stream-time ones at the time the batch reached, wall-clock ones at `wall_clock`.
+            if t.task.has_punctuation() && t.task.punctuate()? {
+                t.dirty = true;
             }
             let output = t.task.take_output();
             if !output.is_empty() {
@@ -994,6 +1016,7 @@ impl TaskManager {
                 if !t.paused.contains(tp) {
                     self.pending_resumes.insert(tp.clone());
                 }
+                self.pending_backlog_checks.insert(tp.clone());
                 if let Some(&o) = offsets.get(tp) {
                     t.committed.insert(tp.clone(), o);
                 } else if self.latest_sources.contains(&tp.topic) {
@@ -1029,6 +1052,51 @@ impl TaskManager {
                 .map_err(|e| StreamsError::client("resuming assigned partitions", e))?;
         }
         Ok(())
+    }
+
+    /// Kafka Streams' KIP-695 at assignment: a task with several input partitions does not
+    /// process while one of them is empty but has records on the broker it has not fetched yet
+    /// (its end when assigned is past where the task starts reading), so that, say, a table's
+    /// rows are in before the stream records that join them. A partition stops lagging once
+    /// the consumer's position reaches that end (or a record at it is buffered). Reading the
+    /// end needs the broker: a partition whose end cannot be read does not wait.
+    pub(crate) fn check_backlogs(&mut self, consumer: &mut dyn Consumer) {
+        for tp in std::mem::take(&mut self.pending_backlog_checks) {
+            let Some(t) = self.task_of(&tp).and_then(|id| self.tasks.get_mut(&id)) else {
+                continue;
+            };
+            if !t.partitions.contains(&tp) || t.partitions.len() < 2 || t.floors.contains_key(&tp) {
+                continue;
+            }
+            let Ok(end) = consumer.end_offset(&tp) else {
+                continue;
+            };
+            let start = t.committed.get(&tp).copied().unwrap_or(0);
+            if end > start {
+                t.backlog.insert(tp.clone(), end);
+                t.input.set_lagging(tp);
+            }
+        }
+        // Reading positions asks librdkafka's main thread for the assignment: at most every
+        // BACKLOG_SWEEP_MS, not every step (a buffered record at the end catches a partition
+        // up at once; the sweep is for ends past the last record, such as transaction markers).
+        let now = self.clock.now_ms();
+        if now.saturating_sub(self.last_backlog_sweep_ms) < BACKLOG_SWEEP_MS {
+            return;
+        }
+        self.last_backlog_sweep_ms = now;
+        for t in self.tasks.values_mut().filter(|t| !t.backlog.is_empty()) {
+            let caught_up: Vec<TopicPartition> = t
+                .backlog
+                .iter()
+                .filter(|(tp, &end)| consumer.position(tp).ok().flatten().is_some_and(|p| p >= end))
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            for tp in caught_up {
+                t.backlog.remove(&tp);
+                t.input.caught_up(&tp);
+            }
+        }
     }
 
     /// Moves partitions of `latest` sources that had no committed offset to their end (outside
@@ -1122,7 +1190,8 @@ impl TaskManager {
                     let records: u64 = restored.iter().map(|r| r.records).sum();
                     let elapsed_ms = now.saturating_sub(started);
                     tracing::info!(task = %id, records, elapsed_ms, "task restored");
-                    t.task.init_processors();
+                    t.task.set_wall_clock(crate::task::wall_clock_ms());
+                    t.task.init_processors()?;
                     t.restoring = false;
                     progressed = true;
                 }

@@ -20,6 +20,7 @@ use crate::metrics::{DropReason, TaskMetrics};
 use crate::processor::{self, Forward, Processor, ProcessorContext};
 use crate::record::{OutputRecord, RawRecord, Record};
 use crate::task_id::TaskId;
+use sluice_dsl::processor::PunctuationType;
 use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
 use sluice_state::KeyValueStore;
 use std::collections::HashMap;
@@ -39,6 +40,10 @@ struct NodeRuntime {
 enum Call<'r> {
     Process(Record, Option<&'r RawRecord>),
     Flush,
+    /// Initialize a Processor API node (if it is not yet).
+    Start,
+    /// Run a Processor API node's punctuations of a kind due at a time.
+    Punctuate(PunctuationType, i64),
 }
 
 pub(crate) struct Task {
@@ -51,6 +56,8 @@ pub(crate) struct Task {
     sources: HashMap<Arc<str>, NodeId>,
     /// Nodes with record caches, in topological order (flush order).
     caching: Vec<NodeId>,
+    /// Processor API nodes, in topological order (punctuation order).
+    custom: Vec<NodeId>,
     stores: StoreSet,
     /// Where the stores come from (to reopen them after a snapshot replaced the database).
     state: crate::state_provider::StateProvider,
@@ -68,6 +75,8 @@ pub(crate) struct Task {
     changelog_targets: HashMap<String, i64>,
     /// Reused forward buffers: one per dispatch depth.
     pool: Vec<Vec<(Forward, Record)>>,
+    /// A punctuation ran since `punctuate` last looked (set by `dispatch`).
+    punctuated: bool,
     /// How far restoring the stores got.
     restoration: restoration::Restoration,
 }
@@ -94,6 +103,7 @@ impl Task {
         let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
         let mut sources = HashMap::new();
         let mut caching = Vec::new();
+        let mut custom = Vec::new();
         let mut shared = processor::BuildShared::default();
         for &n in &sub.nodes {
             let node = topology.node(n);
@@ -105,6 +115,9 @@ impl Task {
             let processor = processor::build(&topology, n, &stores, &config, &instance.budget, &mut shared);
             if processor.has_cache() {
                 caching.push(n);
+            }
+            if processor.is_custom() {
+                custom.push(n);
             }
             nodes[n] = Some(NodeRuntime {
                 name: node.name().to_string(),
@@ -120,6 +133,7 @@ impl Task {
             nodes,
             sources,
             caching,
+            custom,
             stores,
             state: instance.state.clone(),
             snapshots: instance.snapshots.clone(),
@@ -130,6 +144,7 @@ impl Task {
             changelog_targets: HashMap::new(),
             committed_stream_time,
             pool: Vec::new(),
+            punctuated: false,
             restoration: restoration::Restoration::Start,
         })
     }
@@ -140,10 +155,16 @@ impl Task {
     }
 
     /// Lets processors pick up the committed stream time (once stores are restored).
-    pub(crate) fn init_processors(&mut self) {
+    /// Processor API nodes are initialized here too (their `init` may schedule wall-clock
+    /// punctuations, which count from now).
+    pub(crate) fn init_processors(&mut self) -> Result<(), StreamsError> {
         for node in self.nodes.iter_mut().flatten() {
             node.processor.init(self.committed_stream_time);
         }
+        for i in 0..self.custom.len() {
+            self.dispatch(self.custom[i], Call::Start)?;
+        }
+        Ok(())
     }
 
     /// The stream time of the last commit: what a restarted task resumes from (Kafka Streams
@@ -285,7 +306,7 @@ impl Task {
         let mut forwards = self.pool.pop().unwrap_or_default();
         let input = match &call {
             Call::Process(_, input) => *input,
-            Call::Flush => None,
+            Call::Flush | Call::Start | Call::Punctuate(..) => None,
         };
         let runtime = self.nodes[node]
             .as_mut()
@@ -304,10 +325,16 @@ impl Task {
             config: &self.config,
         };
         let processor = &mut runtime.processor;
+        let mut punctuated = false;
         let outcome = catch_unwind(AssertUnwindSafe(|| match call {
             Call::Process(record, _) => processor.process(&mut ctx, record),
             Call::Flush => processor.flush(&mut ctx),
+            Call::Start => processor.start(&mut ctx),
+            Call::Punctuate(kind, now) => processor
+                .punctuate(&mut ctx, kind, now)
+                .map(|fired| punctuated = fired),
         }));
+        self.punctuated |= punctuated;
         let result = match outcome {
             Ok(result) => result,
             Err(panic) => {
@@ -380,6 +407,41 @@ impl Task {
             self.dispatch(node, Call::Flush)?;
         }
         Ok(())
+    }
+
+    /// Runs the Processor API's punctuations that are due: stream-time ones at the task's
+    /// stream time (once it is known), wall-clock ones at the wall clock set last
+    /// (`set_wall_clock`). Initializes Processor API nodes first if needed, so that wall-clock
+    /// punctuations run before the first record too. True if any ran (the task then has
+    /// output or writes to commit).
+    pub(crate) fn punctuate(&mut self) -> Result<bool, StreamsError> {
+        if self.custom.is_empty() {
+            return Ok(false);
+        }
+        self.punctuated = false;
+        for i in 0..self.custom.len() {
+            let node = self.custom[i];
+            self.dispatch(node, Call::Start)?;
+            if self.stream_time != UNKNOWN_TIME {
+                self.dispatch(
+                    node,
+                    Call::Punctuate(PunctuationType::StreamTime, self.stream_time),
+                )?;
+            }
+        }
+        for i in 0..self.custom.len() {
+            let node = self.custom[i];
+            self.dispatch(
+                node,
+                Call::Punctuate(PunctuationType::WallClockTime, self.wall_clock_ms),
+            )?;
+        }
+        Ok(std::mem::take(&mut self.punctuated))
+    }
+
+    /// Whether the task has Processor API nodes (only those punctuate).
+    pub(crate) fn has_punctuation(&self) -> bool {
+        !self.custom.is_empty()
     }
 
     /// Records for sinks (and the dead-letter topic) since the last call.
@@ -505,6 +567,11 @@ impl Task {
     /// Closes the task cleanly: uncommitted work is dropped and committed state made durable,
     /// so that a restart replays nothing already applied.
     pub(crate) fn close_clean(mut self) -> Result<(), StreamsError> {
+        for &n in &self.custom {
+            if let Some(node) = self.nodes[n].as_mut() {
+                node.processor.close();
+            }
+        }
         self.abort();
         let task = self.id;
         for store in self.stores.iter_mut() {

@@ -92,6 +92,12 @@ pub(crate) struct DriverState {
     /// Per task, the records it processed since its last commit: replayed after a crash or a
     /// failed record, as the runtime re-reads them from the committed offsets.
     uncommitted: Vec<Vec<RawRecord>>,
+    /// Per task, whether a punctuation ran since its last commit (it has work to commit
+    /// even without records).
+    punctuated: Vec<bool>,
+    /// The driver's wall clock (ms since the epoch): the real time at creation, then moved
+    /// only by `advance_wall_clock_time`, as Kafka Streams' driver's mock clock.
+    wall_clock_ms: i64,
     /// This driver's own state directory, deleted when the driver is dropped.
     state_dir: tempfile::TempDir,
 }
@@ -127,6 +133,8 @@ impl TopologyTestDriver {
             commit_every: 1,
             piped_since_commit: 0,
             uncommitted: Vec::new(),
+            punctuated: Vec::new(),
+            wall_clock_ms: crate::task::wall_clock_ms(),
             state_dir,
         };
         driver.open_tasks()?;
@@ -174,6 +182,13 @@ impl TopologyTestDriver {
     /// processes what the topology wrote to topics it reads, until nothing is left.
     pub fn commit(&self) -> Result<(), StreamsError> {
         self.state.borrow_mut().commit_all()
+    }
+
+    /// Moves the driver's wall clock on (Kafka Streams' `advanceWallClockTime`): wall-clock
+    /// punctuations that come due run, then every task commits. The clock starts at the real
+    /// time when the driver is created and moves only here.
+    pub fn advance_wall_clock_time(&self, by: std::time::Duration) -> Result<(), StreamsError> {
+        self.state.borrow_mut().advance_wall_clock(by.as_millis() as i64)
     }
 
     /// A typed handle to pipe records into `topic`, starting at timestamp 0.
@@ -352,13 +367,15 @@ impl DriverState {
                     records: r.records,
                 });
             }
-            task.init_processors();
+            task.set_wall_clock(self.wall_clock_ms);
+            task.init_processors()?;
             for topic in task.source_topics() {
                 self.routes.insert(Arc::clone(topic), self.tasks.len());
             }
             self.tasks.push(task);
         }
         self.uncommitted = vec![Vec::new(); self.tasks.len()];
+        self.punctuated = vec![false; self.tasks.len()];
         self.piped_since_commit = 0;
         Ok(restored)
     }
@@ -449,7 +466,23 @@ impl DriverState {
             return Err(e);
         }
         self.uncommitted[task].push(raw);
+        // Stream-time punctuations after each record, as Kafka Streams' driver.
+        if self.tasks[task].punctuate()? {
+            self.punctuated[task] = true;
+        }
         Ok(())
+    }
+
+    /// Moves the wall clock on by `ms`, runs the wall-clock punctuations now due and commits.
+    pub(crate) fn advance_wall_clock(&mut self, ms: i64) -> Result<(), StreamsError> {
+        self.wall_clock_ms += ms;
+        for task in 0..self.tasks.len() {
+            self.tasks[task].set_wall_clock(self.wall_clock_ms);
+            if self.tasks[task].punctuate()? {
+                self.punctuated[task] = true;
+            }
+        }
+        self.commit_all()
     }
 
     /// Commits every task with uncommitted records, then processes the records those commits
@@ -461,7 +494,7 @@ impl DriverState {
         let mut queue = routed::Routed::default();
         loop {
             let dirty: Vec<usize> = (0..self.tasks.len())
-                .filter(|&t| !self.uncommitted[t].is_empty())
+                .filter(|&t| !self.uncommitted[t].is_empty() || self.punctuated[t])
                 .collect();
             if dirty.is_empty() && queue.is_empty() {
                 return Ok(());
@@ -485,6 +518,7 @@ impl DriverState {
             self.tasks[task].abort();
         }
         self.uncommitted[task].clear();
+        self.punctuated[task] = false;
         result
     }
 

@@ -27,6 +27,16 @@ import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 
 /**
  * The conformance catalogue in Kafka Streams' DSL. Each case mirrors, operator for operator and
@@ -282,6 +292,14 @@ final class Catalogue {
                 GlobalKTable<String, String> g = b.globalTable("g1", IN);
                 b.stream("s1", IN).leftJoin(g, (k, v) -> letter(v), (v, gv) -> v + "/" + gv).to("out", OUT);
             }
+            // ---- Processor API ----
+            case "process_count_punctuate" -> {
+                b.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("proc-counts"), S, L));
+                b.stream("s1", IN).process(CountAndReport::new, "proc-counts").to("out", OUT);
+            }
+            case "process_values_metadata" -> b.stream("s1", IN)
+                .processValues(OffsetTagger::new)
+                .to("out", OUT);
             // ---- bad input ----
             case "long_sum_bad_input" -> b.stream("n1", Consumed.with(S, L))
                 .groupByKey(Grouped.with(S, L))
@@ -289,6 +307,59 @@ final class Catalogue {
                 .toStream()
                 .to("out", OUT_LONG);
             default -> throw new IllegalArgumentException("no topology named " + name);
+        }
+    }
+
+    /**
+     * Counts values per key in its store (a null value deletes the key) and forwards each value
+     * with its count; every 10 s of stream time it forwards every count, in key order.
+     */
+    static final class CountAndReport implements Processor<String, String, String, String> {
+        private ProcessorContext<String, String> ctx;
+        private KeyValueStore<String, Long> store;
+
+        @Override
+        public void init(ProcessorContext<String, String> context) {
+            ctx = context;
+            store = context.getStateStore("proc-counts");
+            context.schedule(Duration.ofSeconds(10), PunctuationType.STREAM_TIME, ts -> {
+                try (KeyValueIterator<String, Long> it = store.all()) {
+                    while (it.hasNext()) {
+                        KeyValue<String, Long> kv = it.next();
+                        ctx.forward(new Record<>(kv.key, "total=" + kv.value, ts));
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void process(Record<String, String> r) {
+            if (r.value() == null) {
+                store.delete(r.key());
+                ctx.forward(r);
+                return;
+            }
+            Long n = store.get(r.key());
+            long next = (n == null ? 0 : n) + 1;
+            store.put(r.key(), next);
+            ctx.forward(r.withValue(r.value() + "#" + next));
+        }
+    }
+
+    /** Appends the input record's offset to its value (a null value stays null). */
+    static final class OffsetTagger implements FixedKeyProcessor<String, String, String> {
+        private FixedKeyProcessorContext<String, String> ctx;
+
+        @Override
+        public void init(FixedKeyProcessorContext<String, String> context) {
+            ctx = context;
+        }
+
+        @Override
+        public void process(FixedKeyRecord<String, String> r) {
+            String v = r.value();
+            long offset = ctx.recordMetadata().orElseThrow().offset();
+            ctx.forward(r.withValue(v == null ? null : v.toUpperCase() + "@" + offset));
         }
     }
 
