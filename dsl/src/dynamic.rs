@@ -84,6 +84,11 @@ pub type InitializerFn = Arc<dyn Fn() -> DynBox + Send + Sync>;
 pub type AggregatorFn = Arc<dyn Fn(&Dyn, &Dyn, DynBox) -> Dyn + Send + Sync>;
 /// `(aggregate, value) -> new aggregate`
 pub type ReducerFn = Arc<dyn Fn(DynBox, &Dyn) -> Dyn + Send + Sync>;
+/// `(key, value, aggregate) -> new aggregate`, owned in and out (a table aggregation's adder
+/// and subtractor run one after the other on one aggregate).
+pub type TableAggregatorFn = Arc<dyn Fn(&Dyn, &Dyn, DynBox) -> DynBox + Send + Sync>;
+/// `(aggregate, value) -> new aggregate`, owned in and out (table reduce).
+pub type TableReducerFn = Arc<dyn Fn(DynBox, &Dyn) -> DynBox + Send + Sync>;
 /// `(key, aggregate, aggregate) -> merged aggregate` (session merges)
 pub type MergerFn = Arc<dyn Fn(&Dyn, DynBox, DynBox) -> DynBox + Send + Sync>;
 /// `(key, window) -> Windowed<key>`

@@ -30,6 +30,7 @@ pub mod grouped;
 pub mod headers;
 pub mod join_windows;
 pub mod kgrouped_stream;
+pub mod kgrouped_table;
 pub mod kstream;
 mod kstream_joins;
 mod kstream_process;
@@ -55,6 +56,7 @@ pub use global_ktable::GlobalKTable;
 pub use grouped::Grouped;
 pub use join_windows::JoinWindows;
 pub use kgrouped_stream::{KGroupedStream, WindowedBy};
+pub use kgrouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use materialized::{Materialized, StoreType};
@@ -73,8 +75,8 @@ pub mod prelude {
         BufferConfig, EmitStrategy, SessionWindows, SlidingWindows, Suppressed, TimeWindows, Window, Windowed,
     };
     pub use crate::{
-        AutoOffsetReset, Branched, Consumed, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KStream,
-        KTable, Materialized, Named, Produced, Repartitioned, SessionWindowedKStream, StoreType,
-        StreamJoined, StreamsBuilder, TimeWindowedKStream, Topology, TopologyError,
+        AutoOffsetReset, Branched, Consumed, GlobalKTable, Grouped, JoinWindows, KGroupedStream,
+        KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned, SessionWindowedKStream,
+        StoreType, StreamJoined, StreamsBuilder, TimeWindowedKStream, Topology, TopologyError,
     };
 }

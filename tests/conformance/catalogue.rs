@@ -239,6 +239,10 @@ pub const CATALOGUE: &[Case] = &[
     case("table_table_outer_join", T1_T2, &[]),
     case("global_join", S1_G1, &[]),
     case("global_left_join", S1_G1, &[]),
+    // table re-grouping
+    case("table_group_by_count", T1, &[kv("per-letter", true)]),
+    case("table_group_by_reduce", T1, &[kv("digit-sums", true)]),
+    case("table_group_by_aggregate", T1, &[kv("letter-digits", false)]),
     // Processor API
     case("process_count_punctuate", S1, &[kv("proc-counts", true)]),
     case("process_values_metadata", S1, &[]),
@@ -547,6 +551,41 @@ pub fn build(name: &str) -> Topology {
             .reduce(|a, v| a + v, Materialized::as_("sums"))
             .to_stream()
             .to("out", out_long()),
+        "table_group_by_count" => table(&b, "t1")
+            .group_by_with(
+                |_, v| (letter(v), v.clone()),
+                Grouped::with(Serde::string(), Serde::string()),
+            )
+            .count(Materialized::as_("per-letter"))
+            .to_stream()
+            .to("out", out_long()),
+        "table_group_by_reduce" => table(&b, "t1")
+            .group_by_with(
+                |_, v| (letter(v), digit(v) as i64),
+                Grouped::with(Serde::string(), Serde::<i64>::i64()),
+            )
+            .reduce(
+                |agg, v| agg + v,
+                |agg, old| agg - old,
+                Materialized::as_("digit-sums"),
+            )
+            .to_stream()
+            .to("out", out_long()),
+        "table_group_by_aggregate" => table(&b, "t1")
+            .group_by_with(
+                |_, v| (letter(v), v.clone()),
+                Grouped::as_("by-letter")
+                    .with_key_serde(Serde::string())
+                    .with_value_serde(Serde::string()),
+            )
+            .aggregate(
+                String::new,
+                |_, v, agg| tail(agg + &digit(v).to_string()),
+                |_, _, agg| if agg.is_empty() { agg } else { agg[1..].to_string() },
+                Materialized::as_("letter-digits").with_value_serde(Serde::string()),
+            )
+            .to_stream()
+            .to("out", out()),
         "process_count_punctuate" => {
             b.add_state_store(Stores::key_value_store_builder(
                 Stores::in_memory_key_value_store("proc-counts"),

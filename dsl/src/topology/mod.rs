@@ -2,10 +2,12 @@
 //! sub-topologies, with its state stores and internal topics.
 
 mod build;
+mod change;
 mod describe;
 mod error;
 mod node;
 
+pub use change::{change_serde, TableChange};
 pub use describe::TopologyDescription;
 pub use error::TopologyError;
 pub use node::*;

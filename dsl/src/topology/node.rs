@@ -193,6 +193,24 @@ pub enum ProcessorSpec {
     },
     /// Forwards unchanged (branch children, merges).
     PassThrough,
+    /// `KTable::group_by`: each update of the table goes to the selected key as a
+    /// [`TableChange`](super::TableChange) stream record: one with both values when the old
+    /// and the new value select the same key, else the retraction to the old key first, then
+    /// the addition to the new one.
+    TableGroupBy {
+        /// `(key, value) -> (new key, new value)`.
+        mapper: KeyValueMapperFn,
+        /// Serde of the new keys (keys are compared by their bytes).
+        key_serde: ErasedSerde,
+    },
+    /// `KGroupedTable` `count` / `reduce` / `aggregate`: applies each `TableChange` to the
+    /// key's aggregate (retract the old value, then add the new one).
+    TableAggregate {
+        /// The aggregate store.
+        store: String,
+        /// Adder and subtractor.
+        aggregation: TableAggregation,
+    },
     /// A processor of the Processor API (`KStream::process` / `process_values`).
     Process {
         /// Makes each task's instance.
@@ -448,6 +466,8 @@ impl ProcessorSpec {
             ProcessorSpec::TableFilter { .. } => "table_filter",
             ProcessorSpec::DropNullKeys { .. } => "drop_null_keys",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
+            ProcessorSpec::TableGroupBy { .. } => "table_group_by",
+            ProcessorSpec::TableAggregate { .. } => "table_aggregate",
             ProcessorSpec::Process { fixed_key: false, .. } => "process",
             ProcessorSpec::Process { fixed_key: true, .. } => "process_values",
         }
@@ -460,6 +480,7 @@ impl ProcessorSpec {
             ProcessorSpec::ToTable { store }
             | ProcessorSpec::JoinResult { store }
             | ProcessorSpec::Aggregate { store, .. }
+            | ProcessorSpec::TableAggregate { store, .. }
             | ProcessorSpec::Suppress { store, .. } => vec![store.as_str()],
             ProcessorSpec::WindowAggregate {
                 store, emit_store, ..
@@ -542,6 +563,30 @@ impl Aggregation {
     pub fn counts_null_values(&self) -> bool {
         matches!(self, Aggregation::Count)
     }
+}
+
+/// How updates of a re-grouped table fold into an aggregate (Kafka Streams' adder and
+/// subtractor): the old value is retracted, then the new one added.
+#[derive(Clone)]
+pub enum TableAggregation {
+    /// `count()`: +1 and -1 from 0 (an `i64`).
+    Count,
+    /// `reduce(adder, subtractor)`: the first value is the aggregate.
+    Reduce {
+        /// `(aggregate, value) -> aggregate`.
+        adder: TableReducerFn,
+        /// `(aggregate, old value) -> aggregate`.
+        subtractor: TableReducerFn,
+    },
+    /// `aggregate(initializer, adder, subtractor)`.
+    Aggregate {
+        /// The aggregate of a key before its first value.
+        initializer: InitializerFn,
+        /// `(key, value, aggregate) -> aggregate`.
+        adder: TableAggregatorFn,
+        /// `(key, old value, aggregate) -> aggregate`.
+        subtractor: TableAggregatorFn,
+    },
 }
 
 /// What shape a store has.

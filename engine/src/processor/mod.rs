@@ -16,6 +16,8 @@ mod stream_stream_join;
 mod stream_table_join;
 mod suppress;
 mod table;
+mod table_aggregate;
+mod table_group_by;
 mod table_reader;
 mod table_table_join;
 mod window_aggregate;
@@ -289,6 +291,13 @@ fn build_processor(
             send_old_values: *send_old_values,
         }),
         ProcessorSpec::TableMapValues(f) => Box::new(table::TableMapValues(Arc::clone(f))),
+        ProcessorSpec::TableGroupBy { mapper, key_serde } => Box::new(table_group_by::TableGroupBy {
+            mapper: Arc::clone(mapper),
+            key_serde: key_serde.clone(),
+        }),
+        ProcessorSpec::TableAggregate { store, aggregation } => Box::new(
+            table_aggregate::TableAggregate::new(emitter(store), aggregation.clone()),
+        ),
         ProcessorSpec::Aggregate { store, aggregation } => {
             Box::new(aggregate::Aggregate::new(emitter(store), aggregation.clone()))
         }

@@ -34,6 +34,7 @@ import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
@@ -292,6 +293,26 @@ final class Catalogue {
                 GlobalKTable<String, String> g = b.globalTable("g1", IN);
                 b.stream("s1", IN).leftJoin(g, (k, v) -> letter(v), (v, gv) -> v + "/" + gv).to("out", OUT);
             }
+            // ---- table re-grouping ----
+            case "table_group_by_count" -> b.table("t1", IN)
+                .groupBy((k, v) -> KeyValue.pair(letter(v), v), Grouped.with(S, S))
+                .count(Materialized.as("per-letter"))
+                .toStream()
+                .to("out", OUT_LONG);
+            case "table_group_by_reduce" -> b.table("t1", IN)
+                .groupBy((k, v) -> KeyValue.pair(letter(v), (long) digit(v)), Grouped.with(S, L))
+                .reduce(Long::sum, (agg, old) -> agg - old, Materialized.as("digit-sums"))
+                .toStream()
+                .to("out", OUT_LONG);
+            case "table_group_by_aggregate" -> b.table("t1", IN)
+                .groupBy((k, v) -> KeyValue.pair(letter(v), v), Grouped.with("by-letter", S, S))
+                .aggregate(
+                    () -> "",
+                    (k, v, agg) -> tail(agg + String.valueOf(digit(v))),
+                    (k, v, agg) -> agg.isEmpty() ? agg : agg.substring(1),
+                    Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("letter-digits").withValueSerde(S))
+                .toStream()
+                .to("out", OUT);
             // ---- Processor API ----
             case "process_count_punctuate" -> {
                 b.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("proc-counts"), S, L));
