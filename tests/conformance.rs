@@ -313,6 +313,8 @@ cases!(
     table_group_by_count,
     table_group_by_reduce,
     table_group_by_aggregate,
+    cogroup_aggregate,
+    cogroup_rekeyed,
     process_count_punctuate,
     process_values_metadata,
     long_sum_bad_input,

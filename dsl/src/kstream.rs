@@ -309,7 +309,12 @@ impl<K: Data, V: Data> KStream<K, V> {
     where
         F: Fn(&K, &V) -> K2 + Send + Sync + 'static,
     {
-        KGroupedStream::new(self.select_key(selector), grouped)
+        let selected = self.select_key(selector);
+        // As Kafka Streams: a named grouping names the key-selecting node too.
+        if let Some(name) = &grouped.name {
+            self.graph.borrow_mut().rename(selected.node, name.clone());
+        }
+        KGroupedStream::new(selected, grouped)
     }
 
     /// A table of the latest value per key of this stream (null values delete).

@@ -22,6 +22,7 @@
 
 pub mod branched;
 pub mod builder;
+pub mod cogrouped_kstream;
 pub mod consumed;
 pub mod dynamic;
 pub mod global_ktable;
@@ -51,6 +52,7 @@ pub mod windows;
 
 pub use branched::{Branched, BranchedKStream};
 pub use builder::StreamsBuilder;
+pub use cogrouped_kstream::CogroupedKStream;
 pub use consumed::{AutoOffsetReset, Consumed};
 pub use global_ktable::GlobalKTable;
 pub use grouped::Grouped;
@@ -75,8 +77,9 @@ pub mod prelude {
         BufferConfig, EmitStrategy, SessionWindows, SlidingWindows, Suppressed, TimeWindows, Window, Windowed,
     };
     pub use crate::{
-        AutoOffsetReset, Branched, Consumed, GlobalKTable, Grouped, JoinWindows, KGroupedStream,
-        KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned, SessionWindowedKStream,
-        StoreType, StreamJoined, StreamsBuilder, TimeWindowedKStream, Topology, TopologyError,
+        AutoOffsetReset, Branched, CogroupedKStream, Consumed, GlobalKTable, Grouped, JoinWindows,
+        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned,
+        SessionWindowedKStream, StoreType, StreamJoined, StreamsBuilder, TimeWindowedKStream, Topology,
+        TopologyError,
     };
 }

@@ -243,6 +243,12 @@ pub const CATALOGUE: &[Case] = &[
     case("table_group_by_count", T1, &[kv("per-letter", true)]),
     case("table_group_by_reduce", T1, &[kv("digit-sums", true)]),
     case("table_group_by_aggregate", T1, &[kv("letter-digits", false)]),
+    // cogroup
+    case("cogroup_aggregate", S1_S2, &[kv("cogrouped", false)]),
+    Case {
+        per_record_commits: true,
+        ..case("cogroup_rekeyed", S1_S2_NO_NULLS, &[kv("cogrouped-sums", true)])
+    },
     // Processor API
     case("process_count_punctuate", S1, &[kv("proc-counts", true)]),
     case("process_values_metadata", S1, &[]),
@@ -586,6 +592,37 @@ pub fn build(name: &str) -> Topology {
             )
             .to_stream()
             .to("out", out()),
+        "cogroup_aggregate" => {
+            let g1 = input(&b, "s1").group_by_key();
+            let g2 = input(&b, "s2").group_by_key();
+            g1.cogroup(|_, v: &String, agg: String| tail(agg + &letter(v)))
+                .cogroup(&g2, |_, v: &String, agg: String| {
+                    tail(agg + &digit(v).to_string())
+                })
+                .aggregate(
+                    String::new,
+                    Materialized::as_("cogrouped").with_value_serde(Serde::string()),
+                )
+                .to_stream()
+                .to("out", out());
+        }
+        "cogroup_rekeyed" => {
+            let g1 = input(&b, "s1").group_by_with(
+                |_, v| letter(v),
+                Grouped::as_("by-letter")
+                    .with_key_serde(Serde::string())
+                    .with_value_serde(Serde::string()),
+            );
+            let g2 = input(&b, "s2").group_by_key();
+            g1.cogroup(|_, _: &String, agg: i64| agg + 1)
+                .cogroup(&g2, |_, v: &String, agg: i64| agg + i64::from(digit(v)))
+                .aggregate(
+                    || 0,
+                    Materialized::as_("cogrouped-sums").with_value_serde(Serde::<i64>::i64()),
+                )
+                .to_stream()
+                .to("out", out_long());
+        }
         "process_count_punctuate" => {
             b.add_state_store(Stores::key_value_store_builder(
                 Stores::in_memory_key_value_store("proc-counts"),

@@ -319,6 +319,18 @@ fn upstream_sources(nodes: &[Node], node: NodeId, out: &mut BTreeSet<TopicRef>) 
 
 /// For each join, the source topics feeding either side must be co-partitioned; joins sharing a
 /// topic share a group.
+/// Adds `group` to `groups`, merged with every group it overlaps.
+fn merge_group(groups: &mut Vec<BTreeSet<TopicRef>>, mut group: BTreeSet<TopicRef>) {
+    let (overlapping, rest): (Vec<_>, Vec<_>) = std::mem::take(groups)
+        .into_iter()
+        .partition(|g| !g.is_disjoint(&group));
+    for g in overlapping {
+        group.extend(g);
+    }
+    *groups = rest;
+    groups.push(group);
+}
+
 fn copartition_groups(nodes: &[Node]) -> Vec<Vec<TopicRef>> {
     let writers = store_writers(nodes);
     let mut groups: Vec<BTreeSet<TopicRef>> = Vec::new();
@@ -335,13 +347,21 @@ fn copartition_groups(nodes: &[Node]) -> Vec<Vec<TopicRef>> {
         if let Some(&writer) = writers.get(other_store.as_str()) {
             upstream_sources(nodes, writer, &mut group);
         }
-        // Merge with every group it overlaps.
-        let (overlapping, rest): (Vec<_>, Vec<_>) = groups.into_iter().partition(|g| !g.is_disjoint(&group));
-        for g in overlapping {
-            group.extend(g);
+        merge_group(&mut groups, group);
+    }
+    // A cogroup: several aggregations write one store, so their inputs meet per key.
+    let mut aggregators: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        if let NodeKind::Processor(ProcessorSpec::Aggregate { store, .. }) = &n.kind {
+            aggregators.entry(store.as_str()).or_default().push(id);
         }
-        groups = rest;
-        groups.push(group);
+    }
+    for ids in aggregators.values().filter(|ids| ids.len() > 1) {
+        let mut group = BTreeSet::new();
+        for &id in ids {
+            upstream_sources(nodes, id, &mut group);
+        }
+        merge_group(&mut groups, group);
     }
     let mut out: Vec<Vec<TopicRef>> = groups
         .into_iter()

@@ -1,6 +1,6 @@
 //! `aggregate`, `count` and `reduce` on grouped streams.
 
-use super::table::TableEmitter;
+use super::table::EmitterHandle;
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
@@ -10,12 +10,12 @@ use sluice_dsl::topology::Aggregation;
 /// A per-key aggregate in a key-value store. Records with a null key or value are skipped
 /// and counted, as in Kafka Streams.
 pub(crate) struct Aggregate {
-    emitter: TableEmitter,
+    emitter: EmitterHandle,
     aggregation: Aggregation,
 }
 
 impl Aggregate {
-    pub(crate) fn new(emitter: TableEmitter, aggregation: Aggregation) -> Self {
+    pub(crate) fn new(emitter: EmitterHandle, aggregation: Aggregation) -> Self {
         Aggregate { emitter, aggregation }
     }
 }
@@ -26,23 +26,24 @@ impl Processor for Aggregate {
             ctx.drop_record(DropReason::NullValue);
             return Ok(());
         };
-        let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
+        let mut emitter = self.emitter.get();
+        let Some(key_bytes) = emitter.key_bytes(ctx, &record.key)? else {
             ctx.drop_record(DropReason::NullKey);
             return Ok(());
         };
-        let old = self.emitter.read(ctx, &key_bytes)?;
+        let old = emitter.read(ctx, &key_bytes)?;
         let aggregate = old
             .as_deref()
-            .map(|b| self.emitter.deserialize_box(ctx, b))
+            .map(|b| emitter.deserialize_box(ctx, b))
             .transpose()?;
         let new = self.aggregation.fold(&record.key, value, aggregate);
-        let new_bytes = self.emitter.value_bytes(ctx, &new)?;
+        let new_bytes = emitter.value_bytes(ctx, &new)?;
         // As Kafka Streams: an aggregate's time is the latest time of the records in it.
         let timestamp = old
             .as_deref()
-            .and_then(|o| self.emitter.stored_timestamp(o))
+            .and_then(|o| emitter.stored_timestamp(o))
             .map_or(record.timestamp, |t| t.max(record.timestamp));
-        self.emitter.write(
+        emitter.write(
             ctx,
             &key_bytes,
             &record.key,
@@ -54,14 +55,17 @@ impl Processor for Aggregate {
     }
 
     fn flush(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
-        self.emitter.flush(ctx)
+        self.emitter.get().flush(ctx)
     }
 
     fn has_cache(&self) -> bool {
-        self.emitter.has_cache()
+        match &self.emitter {
+            EmitterHandle::Own(e) => e.has_cache(),
+            EmitterHandle::Shared(e) => e.lock().expect("emitter lock poisoned").has_cache(),
+        }
     }
 
     fn abort(&mut self) {
-        self.emitter.abort();
+        self.emitter.get().abort();
     }
 }

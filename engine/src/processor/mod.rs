@@ -178,6 +178,8 @@ impl Processor for PassThrough {
 #[derive(Default)]
 pub(crate) struct BuildShared {
     join_clocks: std::collections::HashMap<String, SharedClock>,
+    /// Per store written by several aggregations (a cogroup), their one emitter.
+    emitters: std::collections::HashMap<String, Arc<std::sync::Mutex<table::TableEmitter>>>,
 }
 
 /// Creates the processor for `node`.
@@ -299,7 +301,21 @@ fn build_processor(
             table_aggregate::TableAggregate::new(emitter(store), aggregation.clone()),
         ),
         ProcessorSpec::Aggregate { store, aggregation } => {
-            Box::new(aggregate::Aggregate::new(emitter(store), aggregation.clone()))
+            let writers = topology
+                .nodes()
+                .iter()
+                .filter(|n| matches!(n.kind(), NodeKind::Processor(ProcessorSpec::Aggregate { store: s, .. }) if s == store))
+                .count();
+            let handle = if writers > 1 {
+                let shared = shared
+                    .emitters
+                    .entry(store.clone())
+                    .or_insert_with(|| Arc::new(std::sync::Mutex::new(emitter(store))));
+                table::EmitterHandle::Shared(Arc::clone(shared))
+            } else {
+                table::EmitterHandle::Own(emitter(store))
+            };
+            Box::new(aggregate::Aggregate::new(handle, aggregation.clone()))
         }
         ProcessorSpec::WindowAggregate {
             store,

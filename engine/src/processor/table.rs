@@ -390,3 +390,46 @@ impl Processor for TableMapValues {
         Ok(())
     }
 }
+
+/// A [`TableEmitter`] of one processor, or shared by the processors that write one store (a
+/// cogroup's aggregations): one record cache then coalesces all their updates of a key, and
+/// the first of them to flush forwards them all (they share their child, the merge node).
+pub(crate) enum EmitterHandle {
+    Own(TableEmitter),
+    Shared(std::sync::Arc<std::sync::Mutex<TableEmitter>>),
+}
+
+/// A borrowed emitter (see [`EmitterHandle::get`]).
+pub(crate) enum EmitterGuard<'a> {
+    Own(&'a mut TableEmitter),
+    Shared(std::sync::MutexGuard<'a, TableEmitter>),
+}
+
+impl EmitterHandle {
+    /// The emitter. The lock is never contended: the processors sharing it run in one task.
+    pub(crate) fn get(&mut self) -> EmitterGuard<'_> {
+        match self {
+            EmitterHandle::Own(e) => EmitterGuard::Own(e),
+            EmitterHandle::Shared(e) => EmitterGuard::Shared(e.lock().expect("emitter lock poisoned")),
+        }
+    }
+}
+
+impl std::ops::Deref for EmitterGuard<'_> {
+    type Target = TableEmitter;
+    fn deref(&self) -> &TableEmitter {
+        match self {
+            EmitterGuard::Own(e) => e,
+            EmitterGuard::Shared(e) => e,
+        }
+    }
+}
+
+impl std::ops::DerefMut for EmitterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TableEmitter {
+        match self {
+            EmitterGuard::Own(e) => e,
+            EmitterGuard::Shared(e) => e,
+        }
+    }
+}

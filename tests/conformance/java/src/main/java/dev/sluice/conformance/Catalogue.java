@@ -15,6 +15,7 @@ import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -313,6 +314,26 @@ final class Catalogue {
                     Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("letter-digits").withValueSerde(S))
                 .toStream()
                 .to("out", OUT);
+            // ---- cogroup ----
+            case "cogroup_aggregate" -> {
+                KGroupedStream<String, String> g1 = b.stream("s1", IN).groupByKey();
+                KGroupedStream<String, String> g2 = b.stream("s2", IN).groupByKey();
+                g1.cogroup((String k, String v, String agg) -> tail(agg + letter(v)))
+                    .cogroup(g2, (k, v, agg) -> tail(agg + digit(v)))
+                    .aggregate(() -> "", Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("cogrouped").withValueSerde(S))
+                    .toStream()
+                    .to("out", OUT);
+            }
+            case "cogroup_rekeyed" -> {
+                KGroupedStream<String, String> g1 = b.stream("s1", IN)
+                    .groupBy((k, v) -> letter(v), Grouped.with("by-letter", S, S));
+                KGroupedStream<String, String> g2 = b.stream("s2", IN).groupByKey();
+                g1.cogroup((String k, String v, Long agg) -> agg + 1)
+                    .cogroup(g2, (k, v, agg) -> agg + digit(v))
+                    .aggregate(() -> 0L, Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>as("cogrouped-sums").withValueSerde(L))
+                    .toStream()
+                    .to("out", OUT_LONG);
+            }
             // ---- Processor API ----
             case "process_count_punctuate" -> {
                 b.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("proc-counts"), S, L));
