@@ -316,6 +316,7 @@ cases!(
     cogroup_aggregate,
     cogroup_rekeyed,
     process_count_punctuate,
+    process_wall_clock_punctuate,
     process_values_metadata,
     long_sum_bad_input,
 );

@@ -251,6 +251,7 @@ pub const CATALOGUE: &[Case] = &[
     },
     // Processor API
     case("process_count_punctuate", S1, &[kv("proc-counts", true)]),
+    case("process_wall_clock_punctuate", S1, &[kv("wall-counts", true)]),
     case("process_values_metadata", S1, &[]),
     // bad input
     Case {
@@ -633,6 +634,16 @@ pub fn build(name: &str) -> Topology {
                 .process(|| CountAndReport, &["proc-counts"])
                 .to("out", out());
         }
+        "process_wall_clock_punctuate" => {
+            b.add_state_store(Stores::key_value_store_builder(
+                Stores::in_memory_key_value_store("wall-counts"),
+                Serde::string(),
+                Serde::<i64>::i64(),
+            ));
+            input(&b, "s1")
+                .process(|| WallClockReport, &["wall-counts"])
+                .to("out", out());
+        }
         "process_values_metadata" => input(&b, "s1")
             .process_values(|| OffsetTagger, &[])
             .to("out", out()),
@@ -690,6 +701,41 @@ impl Processor<String, String, String, String> for CountAndReport {
     ) -> Result<(), ProcessorError> {
         for (k, n) in ctx.key_value_store::<String, i64>("proc-counts")?.all()? {
             ctx.forward(Record::new(k, Some(format!("total={n}")), timestamp));
+        }
+        Ok(())
+    }
+}
+
+/// Counts values per key; every 10 s of wall-clock time forwards every count.
+struct WallClockReport;
+
+impl Processor<String, String, String, String> for WallClockReport {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<(), ProcessorError> {
+        ctx.schedule(Duration::from_secs(10), PunctuationType::WallClockTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        if r.value.is_none() {
+            return Ok(());
+        }
+        let mut store = ctx.key_value_store::<String, i64>("wall-counts")?;
+        let n = store.get(&r.key)?.unwrap_or(0) + 1;
+        store.put(r.key, n)
+    }
+
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        _schedule: Schedule,
+        timestamp: i64,
+    ) -> Result<(), ProcessorError> {
+        for (k, n) in ctx.key_value_store::<String, i64>("wall-counts")?.all()? {
+            ctx.forward(Record::new(k, Some(format!("seen={n}@{timestamp}")), timestamp));
         }
         Ok(())
     }

@@ -26,7 +26,8 @@ pub fn run(case: &Case, events: &[Event], run: super::Run, keys: &[String]) -> O
             .set("deserialization.exception.handler", "LogAndContinue")
             .unwrap();
     }
-    let driver = TopologyTestDriver::with_config(topology, config)
+    // Both drivers' wall clocks start at 0 and move only with the events' advances.
+    let driver = TopologyTestDriver::with_config_at(topology, config, std::time::UNIX_EPOCH)
         .expect("the driver starts")
         .with_commit_every(run.commit_every);
     let mut error = None;
@@ -44,7 +45,13 @@ pub fn run(case: &Case, events: &[Event], run: super::Run, keys: &[String]) -> O
                     break;
                 }
             }
-            Event::WallClock { .. } => {}
+            Event::WallClock { wall_ms } => {
+                let advance = std::time::Duration::from_millis(*wall_ms as u64);
+                if let Err(e) = driver.advance_wall_clock_time(advance) {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
         }
     }
     if error.is_none() {

@@ -115,6 +115,17 @@ impl TopologyTestDriver {
     /// A driver with `config` (application id, exception handlers, cache size, store type...).
     /// RocksDB stores live in a fresh directory under `state.dir`, deleted with the driver.
     pub fn with_config(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        Self::with_config_at(topology, config, std::time::SystemTime::now())
+    }
+
+    /// [`with_config`](Self::with_config) with the driver's wall clock starting at
+    /// `wall_clock` (Kafka Streams' `initialWallClockTime`): wall-clock punctuations count from
+    /// it, and only [`advance_wall_clock_time`](Self::advance_wall_clock_time) moves it.
+    pub fn with_config_at(
+        topology: Topology,
+        config: StreamsConfig,
+        wall_clock: std::time::SystemTime,
+    ) -> Result<Self, StreamsError> {
         config.validate()?;
         std::fs::create_dir_all(&config.state_dir).map_err(|e| io_error(&config, e))?;
         let state_dir = tempfile::Builder::new()
@@ -134,7 +145,9 @@ impl TopologyTestDriver {
             piped_since_commit: 0,
             uncommitted: Vec::new(),
             punctuated: Vec::new(),
-            wall_clock_ms: crate::task::wall_clock_ms(),
+            wall_clock_ms: wall_clock
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             state_dir,
         };
         driver.open_tasks()?;

@@ -339,6 +339,10 @@ final class Catalogue {
                 b.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("proc-counts"), S, L));
                 b.stream("s1", IN).process(CountAndReport::new, "proc-counts").to("out", OUT);
             }
+            case "process_wall_clock_punctuate" -> {
+                b.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("wall-counts"), S, L));
+                b.stream("s1", IN).process(WallClockReport::new, "wall-counts").to("out", OUT);
+            }
             case "process_values_metadata" -> b.stream("s1", IN)
                 .processValues(OffsetTagger::new)
                 .to("out", OUT);
@@ -385,6 +389,33 @@ final class Catalogue {
             long next = (n == null ? 0 : n) + 1;
             store.put(r.key(), next);
             ctx.forward(r.withValue(r.value() + "#" + next));
+        }
+    }
+
+    /** Counts values per key; every 10 s of wall-clock time forwards every count. */
+    static final class WallClockReport implements Processor<String, String, String, String> {
+        private KeyValueStore<String, Long> store;
+
+        @Override
+        public void init(ProcessorContext<String, String> context) {
+            store = context.getStateStore("wall-counts");
+            context.schedule(Duration.ofSeconds(10), PunctuationType.WALL_CLOCK_TIME, ts -> {
+                try (KeyValueIterator<String, Long> it = store.all()) {
+                    while (it.hasNext()) {
+                        KeyValue<String, Long> kv = it.next();
+                        context.forward(new Record<>(kv.key, "seen=" + kv.value + "@" + ts, ts));
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void process(Record<String, String> r) {
+            if (r.value() == null) {
+                return;
+            }
+            Long n = store.get(r.key());
+            store.put(r.key(), (n == null ? 0 : n) + 1);
         }
     }
 
