@@ -318,5 +318,6 @@ cases!(
     process_count_punctuate,
     process_wall_clock_punctuate,
     process_values_metadata,
+    topology_count_tag,
     long_sum_bad_input,
 );

@@ -385,3 +385,70 @@ fn a_processor_error_goes_to_the_processing_exception_handler() {
         "{text}"
     );
 }
+
+#[test]
+fn a_topology_built_node_by_node_runs_and_its_mistakes_are_reported() {
+    struct Route;
+    impl Processor<String, i64, String, i64> for Route {
+        fn process(
+            &mut self,
+            ctx: &mut ProcessorContext<'_, String, i64>,
+            r: Record<String, i64>,
+        ) -> Result<(), ProcessorError> {
+            let sink = if r.value.unwrap_or(0) >= 100 {
+                "Large"
+            } else {
+                "Small"
+            };
+            ctx.forward_to(sink, r);
+            Ok(())
+        }
+    }
+    let mut t = TopologyBuilder::new();
+    t.add_source("Source", &["amounts"], Serde::string(), Serde::<i64>::i64())
+        .add_processor("Sum", || Summer { heartbeat: None }, &["Source"])
+        .add_state_store(sums_store(), &["Sum"])
+        .add_sink("SumSink", "sums-out", Serde::string(), Serde::string(), &["Sum"])
+        .add_processor("Route", || Route, &["Source"])
+        .add_sink("Large", "large", Serde::string(), Serde::<i64>::i64(), &["Route"])
+        .add_sink("Small", "small", Serde::string(), Serde::<i64>::i64(), &["Route"]);
+    let topology = t.build().unwrap();
+    assert!(topology
+        .describe()
+        .to_string()
+        .contains("Processor: Sum (stores: [sums])"));
+    let driver = TopologyTestDriver::new(topology);
+    let input = driver.create_input_topic("amounts", Serde::string(), Serde::<i64>::i64());
+    let large = driver.create_output_topic("large", Serde::string(), Serde::<i64>::i64());
+    let small = driver.create_output_topic("small", Serde::string(), Serde::<i64>::i64());
+    input.pipe_input_at("a".into(), 150, 1);
+    input.pipe_input_at("a".into(), 5, 2);
+    assert_eq!(large.read_values_to_list(), vec![150]);
+    assert_eq!(small.read_values_to_list(), vec![5]);
+    let sums = driver.key_value_store::<String, i64>("sums").unwrap();
+    assert_eq!(sums.get(&"a".to_string()), Some(155));
+
+    // A parent not added yet.
+    let mut t = TopologyBuilder::new();
+    t.add_processor("Sum", || Summer { heartbeat: None }, &["Source"]);
+    let e = t.build().unwrap_err();
+    assert!(matches!(e, TopologyError::UnknownNode { .. }), "{e}");
+    // A parent forwarding other types.
+    let mut t = TopologyBuilder::new();
+    t.add_source("Source", &["amounts"], Serde::string(), Serde::string())
+        .add_processor("Sum", || Summer { heartbeat: None }, &["Source"]);
+    let e = t.build().unwrap_err().to_string();
+    assert!(
+        e.contains("Sum reads (alloc::string::String, i64)")
+            && e.contains("forwards (alloc::string::String, alloc::string::String)"),
+        "{e}"
+    );
+    // A store connected to a processor that does not exist.
+    let mut t = TopologyBuilder::new();
+    t.add_source("Source", &["amounts"], Serde::string(), Serde::<i64>::i64())
+        .add_state_store(sums_store(), &["Nope"]);
+    assert!(matches!(
+        t.build().unwrap_err(),
+        TopologyError::UnknownNode { .. }
+    ));
+}

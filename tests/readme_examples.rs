@@ -91,5 +91,30 @@ fn readme_processor_api() -> Result<(), Box<dyn std::error::Error>> {
         report.read_key_values_to_list(),
         vec![("a".to_string(), 1), ("a".to_string(), 2), ("b".to_string(), 1)]
     );
+
+    // The same without the DSL.
+    let mut t = TopologyBuilder::new();
+    t.add_source("Source", &["events"], Serde::string(), Serde::string())
+        .add_processor("Count", || CountAndReport, &["Source"])
+        .add_state_store(
+            Stores::key_value_store_builder(
+                Stores::persistent_key_value_store("counts"),
+                Serde::string(),
+                Serde::<i64>::i64(),
+            ),
+            &["Count"],
+        )
+        .add_sink(
+            "Sink",
+            "counts-report",
+            Serde::string(),
+            Serde::<i64>::i64(),
+            &["Count"],
+        );
+    let driver = TopologyTestDriver::new(t.build()?);
+    let events = driver.create_input_topic("events", Serde::string(), Serde::string());
+    let report = driver.create_output_topic("counts-report", Serde::string(), Serde::<i64>::i64());
+    events.pipe_input_at("a".into(), "x".into(), 1_000);
+    assert_eq!(report.read_key_values_to_list(), vec![("a".to_string(), 1)]);
     Ok(())
 }

@@ -80,7 +80,22 @@ impl Graph {
     }
 
     pub(crate) fn add_sink(&mut self, name: Option<String>, spec: SinkSpec, parent: NodeId) -> NodeId {
-        self.add_node("KSTREAM-SINK-", name, NodeKind::Sink(spec), &[parent])
+        self.add_sink_after(name, spec, &[parent])
+    }
+
+    /// A sink fed by several nodes (the Processor API's `add_sink`).
+    pub(crate) fn add_sink_after(
+        &mut self,
+        name: Option<String>,
+        spec: SinkSpec,
+        parents: &[NodeId],
+    ) -> NodeId {
+        self.add_node("KSTREAM-SINK-", name, NodeKind::Sink(spec), parents)
+    }
+
+    /// The node named `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
     }
 
     pub(crate) fn add_store(&mut self, spec: StoreSpec) {

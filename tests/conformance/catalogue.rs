@@ -253,6 +253,7 @@ pub const CATALOGUE: &[Case] = &[
     case("process_count_punctuate", S1, &[kv("proc-counts", true)]),
     case("process_wall_clock_punctuate", S1, &[kv("wall-counts", true)]),
     case("process_values_metadata", S1, &[]),
+    case("topology_count_tag", S1, &[kv("tag-counts", true)]),
     // bad input
     Case {
         continue_on_bad_input: true,
@@ -309,6 +310,9 @@ fn strings<K: sluice::dsl::dynamic::Data>(name: &str) -> Materialized<K, String>
 
 /// Builds the Sluice program of case `name`.
 pub fn build(name: &str) -> Topology {
+    if name.starts_with("topology_") {
+        return low_level(name);
+    }
     let b = StreamsBuilder::new();
     match name {
         // ---- stateless ----
@@ -702,6 +706,50 @@ impl Processor<String, String, String, String> for CountAndReport {
         for (k, n) in ctx.key_value_store::<String, i64>("proc-counts")?.all()? {
             ctx.forward(Record::new(k, Some(format!("total={n}")), timestamp));
         }
+        Ok(())
+    }
+}
+
+/// The cases written node by node with the Processor API, without the DSL.
+fn low_level(name: &str) -> Topology {
+    let mut t = TopologyBuilder::new();
+    match name {
+        "topology_count_tag" => {
+            t.add_source("Source", &["s1"], Serde::string(), Serde::string())
+                .add_processor("Count", || CountAndTag, &["Source"])
+                .add_state_store(
+                    Stores::key_value_store_builder(
+                        Stores::in_memory_key_value_store("tag-counts"),
+                        Serde::string(),
+                        Serde::<i64>::i64(),
+                    ),
+                    &[],
+                )
+                .connect_processor_and_state_stores("Count", &["tag-counts"])
+                .add_sink("Sink", "out", Serde::string(), Serde::string(), &["Count"]);
+        }
+        other => panic!("no case named {other}"),
+    }
+    t.build().unwrap()
+}
+
+/// Counts values per key in its store and tags each value with its count.
+struct CountAndTag;
+
+impl Processor<String, String, String, String> for CountAndTag {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let Some(v) = r.value.clone() else {
+            ctx.forward(r);
+            return Ok(());
+        };
+        let mut store = ctx.key_value_store::<String, i64>("tag-counts")?;
+        let next = store.get(&r.key)?.unwrap_or(0) + 1;
+        store.put(r.key.clone(), next)?;
+        ctx.forward(r.with_value(Some(format!("{v}#{next}"))));
         Ok(())
     }
 }

@@ -63,11 +63,13 @@ mod context;
 pub(crate) mod erased;
 mod record;
 mod store;
+mod topology_builder;
 
 pub use context::{ContextOps, FixedKeyProcessorContext, ProcessorContext, PunctuationType, Schedule};
 pub use erased::{ErasedProcessor, ProcessorSupplierFn};
 pub use record::{FixedKeyRecord, Record, RecordMetadata};
 pub use store::{KeyValueStore, KeyValueStoreSupplier, StoreBuilder, Stores};
+pub use topology_builder::TopologyBuilder;
 
 use crate::dynamic::Data;
 

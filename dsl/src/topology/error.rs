@@ -70,6 +70,28 @@ pub enum TopologyError {
         /// The operation.
         operation: &'static str,
     },
+    /// A node of a topology built with the Processor API names a parent (or a processor to
+    /// connect a store to) that was not added before it.
+    #[error("{node} names {missing:?}, which was not added before it (add parents first)")]
+    UnknownNode {
+        /// The node being added.
+        node: String,
+        /// The name not found.
+        missing: String,
+    },
+    /// A node of a topology built with the Processor API reads records of other types than its
+    /// parent forwards.
+    #[error("{node} reads {expected} records but its parent {parent} forwards {found}")]
+    TypeMismatch {
+        /// The node.
+        node: String,
+        /// The parent.
+        parent: String,
+        /// What the node reads: `(key type, value type)`.
+        expected: String,
+        /// What the parent forwards.
+        found: String,
+    },
     /// A processor names a state store that the topology does not have.
     #[error("processor {node} uses state store {store:?}, which was not added: add it with StreamsBuilder::add_state_store before building")]
     UnknownStore {

@@ -9,6 +9,7 @@ import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
@@ -73,6 +74,56 @@ final class Catalogue {
     /** Keeps the last six characters: a reducer whose value stays small. */
     static String tail(String s) {
         return s.length() <= 6 ? s : s.substring(s.length() - 6);
+    }
+
+    /** The topology of case {@code name}: written with the Processor API, or with the DSL. */
+    static Topology topology(String name) {
+        if (name.startsWith("topology_")) {
+            return lowLevel(name);
+        }
+        StreamsBuilder b = new StreamsBuilder();
+        build(name, b);
+        return b.build();
+    }
+
+    /** The cases written node by node, without the DSL. */
+    static Topology lowLevel(String name) {
+        Topology t = new Topology();
+        switch (name) {
+            case "topology_count_tag" -> {
+                t.addSource("Source", S.deserializer(), S.deserializer(), "s1");
+                t.addProcessor("Count", CountAndTag::new, "Source");
+                t.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("tag-counts"), S, L));
+                t.connectProcessorAndStateStores("Count", "tag-counts");
+                t.addSink("Sink", "out", S.serializer(), S.serializer(), "Count");
+            }
+            default -> throw new IllegalArgumentException("no topology named " + name);
+        }
+        return t;
+    }
+
+    /** Counts values per key in its store and tags each value with its count. */
+    static final class CountAndTag implements Processor<String, String, String, String> {
+        private ProcessorContext<String, String> ctx;
+        private KeyValueStore<String, Long> store;
+
+        @Override
+        public void init(ProcessorContext<String, String> context) {
+            ctx = context;
+            store = context.getStateStore("tag-counts");
+        }
+
+        @Override
+        public void process(Record<String, String> r) {
+            if (r.value() == null) {
+                ctx.forward(r);
+                return;
+            }
+            Long n = store.get(r.key());
+            long next = (n == null ? 0 : n) + 1;
+            store.put(r.key(), next);
+            ctx.forward(r.withValue(r.value() + "#" + next));
+        }
     }
 
     static void build(String name, StreamsBuilder b) {

@@ -94,9 +94,7 @@ public final class Oracle {
 
     static ObjectNode run(JsonNode request) {
         String name = request.get("topology").asText();
-        StreamsBuilder builder = new StreamsBuilder();
-        Catalogue.build(name, builder);
-        Topology topology = builder.build();
+        Topology topology = Catalogue.topology(name);
         ObjectNode response = JSON.createObjectNode();
         response.put("describe", topology.describe().toString());
         response.putNull("error");
