@@ -97,6 +97,8 @@ pub type WindowedKeyFn = Arc<dyn Fn(&Dyn, crate::windows::Window) -> Dyn + Send 
 pub type WindowOfFn = Arc<dyn Fn(&Dyn) -> crate::windows::Window + Send + Sync>;
 /// `(key, left value, right value) -> joined value`; `None` stands for a missing side.
 pub type JoinerFn = Arc<dyn Fn(&Dyn, Option<&Dyn>, Option<&Dyn>) -> Dyn + Send + Sync>;
+/// `value -> partition`, or `None` to partition by key (a sink's `PartitionOf`).
+pub type PartitionOfFn = Arc<dyn Fn(&Dyn) -> Option<i32> + Send + Sync>;
 /// `(key, value) -> another table's key` (global table joins).
 pub type KeyValueToKeyFn = Arc<dyn Fn(&Dyn, &Dyn) -> Dyn + Send + Sync>;
 /// `(key, value, record timestamp, partition time) -> event time`

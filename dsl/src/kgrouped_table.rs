@@ -181,6 +181,7 @@ impl<K: StoreData, V: StoreData> KGroupedTable<K, V> {
                 key_serde: repartition_key_serde.clone().into(),
                 value_serde: repartition_value_serde.clone().into(),
                 partitions: None,
+                partition_of: None,
             },
             self.node,
         );

@@ -281,6 +281,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 key_serde: key_serde.into(),
                 value_serde: value_serde.into(),
                 partitions: None,
+                partition_of: None,
             },
             self.node,
         );

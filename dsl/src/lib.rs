@@ -36,6 +36,7 @@ pub mod kstream;
 mod kstream_joins;
 mod kstream_process;
 pub mod ktable;
+mod ktable_fk_join;
 mod ktable_joins;
 pub mod materialized;
 pub mod named;

@@ -55,6 +55,7 @@ pub(crate) fn add_repartition<K: Data, V: Data>(
             key_serde: key_serde.clone().into(),
             value_serde: value_serde.clone().into(),
             partitions,
+            partition_of: None,
         },
         filter,
     );

@@ -243,6 +243,21 @@ pub const CATALOGUE: &[Case] = &[
     case("table_group_by_count", T1, &[kv("per-letter", true)]),
     case("table_group_by_reduce", T1, &[kv("digit-sums", true)]),
     case("table_group_by_aggregate", T1, &[kv("letter-digits", false)]),
+    // foreign-key joins
+    // Subscriptions and responses travel through two topics: per-record commits (see
+    // `per_record_commits`), as a response must meet the left value that asked for it.
+    Case {
+        per_record_commits: true,
+        ..case("fk_join", T1_T2, &[])
+    },
+    Case {
+        per_record_commits: true,
+        ..case("fk_left_join", T1_T2, &[])
+    },
+    Case {
+        per_record_commits: true,
+        ..case("fk_join_materialized", T1_T2, &[kv("fk-joined", false)])
+    },
     // cogroup
     case("cogroup_aggregate", S1_S2, &[kv("cogrouped", false)]),
     Case {
@@ -597,6 +612,33 @@ pub fn build(name: &str) -> Topology {
             )
             .to_stream()
             .to("out", out()),
+        "fk_join" => {
+            let (left, right) = (table(&b, "t1"), table(&b, "t2"));
+            left.join_on_foreign_key(&right, |v| format!("k{}", digit(v)), |v, o| format!("{v}/{o}"))
+                .to_stream()
+                .to("out", out());
+        }
+        "fk_left_join" => {
+            let (left, right) = (table(&b, "t1"), table(&b, "t2"));
+            left.left_join_on_foreign_key(
+                &right,
+                |v| format!("k{}", digit(v)),
+                |v, o: Option<&String>| format!("{v}/{}", o.map_or("null", String::as_str)),
+            )
+            .to_stream()
+            .to("out", out());
+        }
+        "fk_join_materialized" => {
+            let (left, right) = (table(&b, "t1"), table(&b, "t2"));
+            left.join_on_foreign_key_with(
+                &right,
+                |v| format!("k{}", digit(v)),
+                |v, o| letter(v) + &letter(o),
+                Materialized::as_("fk-joined").with_value_serde(Serde::string()),
+            )
+            .to_stream()
+            .to("out", out());
+        }
         "cogroup_aggregate" => {
             let g1 = input(&b, "s1").group_by_key();
             let g2 = input(&b, "s2").group_by_key();

@@ -151,6 +151,7 @@ impl TopologyBuilder {
                 key_serde: key_serde.into(),
                 value_serde: value_serde.into(),
                 partitions: None,
+                partition_of: None,
             },
             &parents,
         );

@@ -338,7 +338,11 @@ fn copartition_groups(nodes: &[Node]) -> Vec<Vec<TopicRef>> {
         let NodeKind::Processor(p) = &n.kind else { continue };
         let other_store = match p {
             ProcessorSpec::StreamTableJoin { table: view, .. }
-            | ProcessorSpec::TableTableJoin { other: view, .. } => &view.store,
+            | ProcessorSpec::TableTableJoin { other: view, .. }
+            // A foreign-key join's subscription topic meets the right table, its response
+            // topic the left one.
+            | ProcessorSpec::FkSubscriptionJoin { table: view }
+            | ProcessorSpec::FkResolve { table: view, .. } => &view.store,
             ProcessorSpec::StreamStreamJoin { other_store, .. } => other_store,
             _ => continue,
         };

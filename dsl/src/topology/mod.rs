@@ -5,11 +5,16 @@ mod build;
 mod change;
 mod describe;
 mod error;
+mod foreign_key;
 mod node;
 
 pub use change::{change_serde, TableChange};
 pub use describe::TopologyDescription;
 pub use error::TopologyError;
+pub use foreign_key::{
+    foreign_key_serde, response_serde, subscription_serde, CombinedKey, FkInstruction, FkResponse,
+    FkSubscription, ForeignKey, ValueHash,
+};
 pub use node::*;
 
 /// A connected part of the graph: it becomes one task per input partition. Sub-topologies

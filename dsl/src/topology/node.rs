@@ -132,6 +132,19 @@ pub struct SinkSpec {
     pub value_serde: ErasedSerde,
     /// Partitions of an internal topic, if chosen (`Repartitioned::with_number_of_partitions`).
     pub partitions: Option<u32>,
+    /// Chooses each record's partition from its value (a foreign-key join's responses go back
+    /// to the partition of the row that subscribed); `None` partitions by key.
+    pub partition_of: Option<PartitionOf>,
+}
+
+/// `value -> partition` for a sink (see [`SinkSpec::partition_of`]).
+#[derive(Clone)]
+pub struct PartitionOf(pub PartitionOfFn);
+
+impl fmt::Debug for PartitionOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PartitionOf")
+    }
 }
 
 /// A global table: its topic, read in full on every instance into its store.
@@ -210,6 +223,55 @@ pub enum ProcessorSpec {
         store: String,
         /// Adder and subtractor.
         aggregation: TableAggregation,
+    },
+    /// Foreign-key join, left side: turns each update of a left row into subscriptions keyed
+    /// by the foreign key (Kafka Streams' `SubscriptionSendProcessorSupplier`).
+    FkSubscribe {
+        /// `(key, value) -> foreign key`.
+        extractor: KeySelectorFn,
+        /// Serde of the foreign keys (null-ness and comparisons).
+        foreign_key_serde: ErasedSerde,
+        /// Serde of the left values (their digests).
+        value_serde: ErasedSerde,
+        /// A left join.
+        left: bool,
+    },
+    /// Foreign-key join, right side: keeps subscriptions in `store` (`SubscriptionReceive`).
+    FkReceive {
+        /// The subscription store.
+        store: String,
+        /// Serde of the foreign keys.
+        foreign_key_serde: ErasedSerde,
+        /// Serde of the left keys.
+        primary_key_serde: ErasedSerde,
+    },
+    /// Foreign-key join, right side: answers a subscription with the right row's current
+    /// value (`SubscriptionJoinProcessorSupplier`).
+    FkSubscriptionJoin {
+        /// The right table.
+        table: TableView,
+    },
+    /// Foreign-key join, right side: sends each update of a right row to every left row
+    /// subscribed to it (`ForeignTableJoinProcessorSupplier`).
+    FkForeignJoin {
+        /// The subscription store.
+        store: String,
+        /// Serde of the foreign keys.
+        foreign_key_serde: ErasedSerde,
+        /// Serde of the left keys.
+        primary_key_serde: ErasedSerde,
+    },
+    /// Foreign-key join, left side again: joins a response with the left row's current value
+    /// if it is still the value that subscribed (`ResponseJoinProcessorSupplier`).
+    FkResolve {
+        /// The left table.
+        table: TableView,
+        /// Serde of the left values (their digests).
+        value_serde: ErasedSerde,
+        /// `(key, left value, right value) -> result`.
+        joiner: JoinerFn,
+        /// A left join.
+        left: bool,
     },
     /// A processor of the Processor API (`KStream::process` / `process_values`).
     Process {
@@ -467,6 +529,11 @@ impl ProcessorSpec {
             ProcessorSpec::DropNullKeys { .. } => "drop_null_keys",
             ProcessorSpec::TableMapValues(_) => "table_map_values",
             ProcessorSpec::TableGroupBy { .. } => "table_group_by",
+            ProcessorSpec::FkSubscribe { .. } => "fk_subscribe",
+            ProcessorSpec::FkReceive { .. } => "fk_receive",
+            ProcessorSpec::FkSubscriptionJoin { .. } => "fk_subscription_join",
+            ProcessorSpec::FkForeignJoin { .. } => "fk_foreign_join",
+            ProcessorSpec::FkResolve { .. } => "fk_resolve",
             ProcessorSpec::TableAggregate { .. } => "table_aggregate",
             ProcessorSpec::Process { fixed_key: false, .. } => "process",
             ProcessorSpec::Process { fixed_key: true, .. } => "process_values",
@@ -491,7 +558,12 @@ impl ProcessorSpec {
                 .chain(emit_store.as_deref())
                 .collect(),
             ProcessorSpec::StreamTableJoin { table: view, .. }
-            | ProcessorSpec::TableTableJoin { other: view, .. } => vec![view.store.as_str()],
+            | ProcessorSpec::TableTableJoin { other: view, .. }
+            | ProcessorSpec::FkSubscriptionJoin { table: view }
+            | ProcessorSpec::FkResolve { table: view, .. } => vec![view.store.as_str()],
+            ProcessorSpec::FkReceive { store, .. } | ProcessorSpec::FkForeignJoin { store, .. } => {
+                vec![store.as_str()]
+            }
             ProcessorSpec::JoinWindow { store, .. } => vec![store.as_str()],
             ProcessorSpec::Process { stores, .. } => stores.iter().map(String::as_str).collect(),
             // As Kafka Streams lists them: the other side's store, then the shared outer store.

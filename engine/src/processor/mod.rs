@@ -8,6 +8,7 @@
 mod aggregate;
 mod custom;
 mod emit_progress;
+mod foreign_key_join;
 mod record_cache;
 mod session_aggregate;
 mod sink;
@@ -293,6 +294,57 @@ fn build_processor(
             send_old_values: *send_old_values,
         }),
         ProcessorSpec::TableMapValues(f) => Box::new(table::TableMapValues(Arc::clone(f))),
+        ProcessorSpec::FkSubscribe {
+            extractor,
+            foreign_key_serde,
+            value_serde,
+            left,
+        } => Box::new(foreign_key_join::FkSubscribe {
+            extractor: Arc::clone(extractor),
+            foreign_key_serde: foreign_key_serde.clone(),
+            value_serde: value_serde.clone(),
+            left: *left,
+        }),
+        ProcessorSpec::FkReceive {
+            store,
+            foreign_key_serde,
+            primary_key_serde,
+        } => Box::new(foreign_key_join::FkReceive {
+            store: stores.index(store),
+            foreign_key_serde: foreign_key_serde.clone(),
+            primary_key_serde: primary_key_serde.clone(),
+        }),
+        ProcessorSpec::FkSubscriptionJoin { table } => Box::new(foreign_key_join::FkSubscriptionJoin {
+            table: table_reader::TableReader::new(
+                table,
+                store_spec(&table.store),
+                stores.index(&table.store),
+            ),
+        }),
+        ProcessorSpec::FkForeignJoin {
+            store,
+            foreign_key_serde,
+            primary_key_serde,
+        } => Box::new(foreign_key_join::FkForeignJoin {
+            store: stores.index(store),
+            foreign_key_serde: foreign_key_serde.clone(),
+            primary_key_serde: primary_key_serde.clone(),
+        }),
+        ProcessorSpec::FkResolve {
+            table,
+            value_serde,
+            joiner,
+            left,
+        } => Box::new(foreign_key_join::FkResolve {
+            table: table_reader::TableReader::new(
+                table,
+                store_spec(&table.store),
+                stores.index(&table.store),
+            ),
+            value_serde: value_serde.clone(),
+            joiner: Arc::clone(joiner),
+            left: *left,
+        }),
         ProcessorSpec::TableGroupBy { mapper, key_serde } => Box::new(table_group_by::TableGroupBy {
             mapper: Arc::clone(mapper),
             key_serde: key_serde.clone(),

@@ -14,6 +14,8 @@ pub(crate) struct Sink {
     topic: Arc<str>,
     key_serde: ErasedSerde,
     value_serde: ErasedSerde,
+    /// Chooses the partition from the value (foreign-key join responses).
+    partition_of: Option<sluice_dsl::topology::PartitionOf>,
     /// `sluice_record_e2e_latency_seconds` of this sink, created on the first record.
     e2e_latency: Option<Histogram>,
 }
@@ -24,6 +26,7 @@ impl Sink {
             topic: spec.topic.resolve(app_id).into(),
             key_serde: spec.key_serde.clone(),
             value_serde: spec.value_serde.clone(),
+            partition_of: spec.partition_of.clone(),
             e2e_latency: None,
         }
     }
@@ -74,9 +77,13 @@ impl Processor for Sink {
                 .get_or_insert_with(|| ctx.metrics.e2e_latency(ctx.node))
                 .observe_ms(ctx.wall_clock_ms.saturating_sub(record.timestamp));
         }
+        let partition = match (&self.partition_of, &record.value) {
+            (Some(f), Some(v)) => (f.0)(v),
+            _ => None,
+        };
         ctx.output.push(OutputRecord {
             topic: Arc::clone(&self.topic),
-            partition: None,
+            partition,
             key,
             value,
             timestamp: record.timestamp,

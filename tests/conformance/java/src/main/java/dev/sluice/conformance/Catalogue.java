@@ -365,6 +365,29 @@ final class Catalogue {
                     Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("letter-digits").withValueSerde(S))
                 .toStream()
                 .to("out", OUT);
+            // ---- foreign-key joins ----
+            case "fk_join" -> {
+                KTable<String, String> left = b.table("t1", IN);
+                KTable<String, String> right = b.table("t2", IN);
+                left.join(right, (String v) -> "k" + digit(v), (v, o) -> v + "/" + o)
+                    .toStream()
+                    .to("out", OUT);
+            }
+            case "fk_left_join" -> {
+                KTable<String, String> left = b.table("t1", IN);
+                KTable<String, String> right = b.table("t2", IN);
+                left.leftJoin(right, (String v) -> "k" + digit(v), (v, o) -> v + "/" + o)
+                    .toStream()
+                    .to("out", OUT);
+            }
+            case "fk_join_materialized" -> {
+                KTable<String, String> left = b.table("t1", IN);
+                KTable<String, String> right = b.table("t2", IN);
+                left.join(right, (String v) -> "k" + digit(v), (v, o) -> letter(v) + letter(o),
+                        Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("fk-joined").withValueSerde(S))
+                    .toStream()
+                    .to("out", OUT);
+            }
             // ---- cogroup ----
             case "cogroup_aggregate" -> {
                 KGroupedStream<String, String> g1 = b.stream("s1", IN).groupByKey();
