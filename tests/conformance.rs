@@ -313,6 +313,8 @@ cases!(
     table_group_by_count,
     table_group_by_reduce,
     table_group_by_aggregate,
+    versioned_join,
+    versioned_left_join,
     fk_join,
     fk_left_join,
     fk_join_materialized,

@@ -34,6 +34,8 @@ pub struct Materialized<K, V> {
     pub(crate) logging: bool,
     pub(crate) store_type: Option<StoreType>,
     pub(crate) retention: Option<Duration>,
+    /// A versioned store with this history retention (`as_versioned`).
+    pub(crate) history_retention: Option<Duration>,
 }
 
 impl<K: Data, V: Data> Default for Materialized<K, V> {
@@ -46,11 +48,43 @@ impl<K: Data, V: Data> Default for Materialized<K, V> {
             logging: true,
             store_type: None,
             retention: None,
+            history_retention: None,
         }
     }
 }
 
 impl<K: Data, V: Data> Materialized<K, V> {
+    /// A versioned store with this name (Kafka Streams' `Materialized.as(Stores.
+    /// persistentVersionedKeyValueStore(name, historyRetention))`, KIP-889): it keeps every
+    /// value of a key for `history_retention` of stream time, so that a stream-table join
+    /// reads the table as of each stream record's time. For tables read from topics
+    /// (`StreamsBuilder::table_with`); updates older than the retention are dropped.
+    ///
+    /// ```
+    /// use sluice_dsl::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let rates = builder.table_with(
+    ///     "fx-rates",
+    ///     Consumed::with(Serde::string(), Serde::<f64>::f64()),
+    ///     Materialized::as_versioned("fx-rates-history", Duration::from_secs(3_600)),
+    /// );
+    /// builder
+    ///     .stream("payments", Consumed::with(Serde::string(), Serde::<f64>::f64()))
+    ///     .join_table(&rates, |amount, rate| amount * rate) // the rate at the payment's time
+    ///     .to("payments-in-eur", Produced::with(Serde::string(), Serde::<f64>::f64()));
+    /// builder.build().unwrap();
+    /// ```
+    pub fn as_versioned(name: impl Into<String>, history_retention: Duration) -> Self {
+        Materialized {
+            name: Some(name.into()),
+            caching: false,
+            history_retention: Some(history_retention),
+            ..Materialized::default()
+        }
+    }
+
     /// A store with this name.
     pub fn as_(name: impl Into<String>) -> Self {
         Materialized {
@@ -114,17 +148,25 @@ impl<K: Data, V: Data> Materialized<K, V> {
         key_serde: &Serde<K>,
         value_serde: &Serde<V>,
     ) -> StoreSpec {
+        let kind = match (kind, self.history_retention) {
+            (StoreKind::KeyValue, Some(h)) => StoreKind::Versioned {
+                history_retention_ms: h.as_millis() as i64,
+            },
+            (kind, _) => kind,
+        };
         StoreSpec {
             name: name.to_string(),
             kind,
             key_serde: key_serde.clone().into(),
             value_serde: value_serde.clone().into(),
-            caching: self.caching,
+            // Versioned stores forward every update: no cache (as in Kafka Streams).
+            caching: self.caching && self.history_retention.is_none(),
             logging: self.logging,
             store_type: self.store_type,
             // Tables and windows keep the latest record time with each value; sessions carry
             // theirs in the window.
-            timestamped: !matches!(kind, StoreKind::Session { .. }),
+            // Versioned stores keep times in their own layout.
+            timestamped: !matches!(kind, StoreKind::Session { .. } | StoreKind::Versioned { .. }),
         }
     }
 }

@@ -31,5 +31,5 @@ pub use runtime::{Streams, StreamsState, UncaughtAction};
 pub use task_id::TaskId;
 pub use test_driver::{
     KeyValueStoreView, RestoredStore, SessionStoreView, TestInputTopic, TestOutputTopic, TestRecord,
-    TopologyTestDriver, WindowStoreView,
+    TopologyTestDriver, VersionedStoreView, WindowStoreView,
 };

@@ -358,6 +358,8 @@ pub enum DropReason {
     /// Late: at least one window the record belongs to had closed (stream time past end +
     /// grace); the record still counts in its open windows. Counted once per record.
     ExpiredWindow,
+    /// A table update older than its versioned store's history retention.
+    ExpiredVersion,
 }
 
 impl DropReason {
@@ -372,6 +374,7 @@ impl DropReason {
             DropReason::SerializationError => "serialization_error",
             DropReason::NoBranch => "no_branch",
             DropReason::ExpiredWindow => "expired_window",
+            DropReason::ExpiredVersion => "expired_version",
         }
     }
 }

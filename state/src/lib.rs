@@ -15,6 +15,7 @@ pub mod rocksdb;
 mod segments;
 pub mod session;
 pub mod snapshot;
+pub mod versioned;
 pub mod window;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use memory::MemoryBackend;
 pub use rocksdb::{RocksDbBackend, RocksDbResources, TaskDb};
 pub use segments::segment_interval;
 pub use session::{Session, SessionSchema};
+pub use versioned::{VersionedPut, VersionedSchema};
 pub use window::{WindowEntry, WindowSchema};
 
 #[cfg(test)]

@@ -243,6 +243,9 @@ pub const CATALOGUE: &[Case] = &[
     case("table_group_by_count", T1, &[kv("per-letter", true)]),
     case("table_group_by_reduce", T1, &[kv("digit-sums", true)]),
     case("table_group_by_aggregate", T1, &[kv("letter-digits", false)]),
+    // versioned tables
+    case("versioned_join", S1_T1, &[]),
+    case("versioned_left_join", S1_T1, &[]),
     // foreign-key joins
     // Subscriptions and responses travel through two topics: per-record commits (see
     // `per_record_commits`), as a response must meet the left value that asked for it.
@@ -612,6 +615,28 @@ pub fn build(name: &str) -> Topology {
             )
             .to_stream()
             .to("out", out()),
+        "versioned_join" => {
+            let t = b.table_with(
+                "t1",
+                Consumed::with(Serde::string(), Serde::string()),
+                Materialized::as_versioned("t1-versions", Duration::from_secs(10)),
+            );
+            input(&b, "s1")
+                .join_table(&t, |v, tv| format!("{v}/{tv}"))
+                .to("out", out());
+        }
+        "versioned_left_join" => {
+            let t = b.table_with(
+                "t1",
+                Consumed::with(Serde::string(), Serde::string()),
+                Materialized::as_versioned("t1-versions", Duration::from_secs(10)),
+            );
+            input(&b, "s1")
+                .left_join_table(&t, |v, tv: Option<&String>| {
+                    format!("{v}/{}", tv.map_or("null", String::as_str))
+                })
+                .to("out", out());
+        }
         "fk_join" => {
             let (left, right) = (table(&b, "t1"), table(&b, "t2"));
             left.join_on_foreign_key(&right, |v| format!("k{}", digit(v)), |v, o| format!("{v}/{o}"))

@@ -18,6 +18,7 @@ impl Topology {
         } = graph;
         drop_unread_stores(&mut nodes, &mut stores, &on_demand_stores);
         check_processor_stores(&nodes, &mut stores, &global_tables)?;
+        check_versioned_stores(&nodes, &stores)?;
         check_unique_names(&nodes, &stores)?;
         check_sources(&nodes, &global_tables)?;
 
@@ -135,6 +136,31 @@ fn check_processor_stores(
                 _ => false,
             })
     });
+    Ok(())
+}
+
+/// Versioned stores are kept by table sources and read by stream-table joins only.
+fn check_versioned_stores(nodes: &[Node], stores: &[StoreSpec]) -> Result<(), TopologyError> {
+    for n in nodes {
+        let NodeKind::Processor(p) = &n.kind else { continue };
+        if matches!(
+            p,
+            ProcessorSpec::TableSource { .. } | ProcessorSpec::StreamTableJoin { .. }
+        ) {
+            continue;
+        }
+        for store in p.stores() {
+            let versioned = stores
+                .iter()
+                .any(|s| s.name == store && matches!(s.kind, StoreKind::Versioned { .. }));
+            if versioned {
+                return Err(TopologyError::VersionedStoreUse {
+                    store: store.to_string(),
+                    node: n.name.clone(),
+                });
+            }
+        }
+    }
     Ok(())
 }
 

@@ -92,6 +92,14 @@ pub enum TopologyError {
         /// What the parent forwards.
         found: String,
     },
+    /// A versioned store is used where Sluice does not support one yet.
+    #[error("store {store:?} is versioned: only a table read from a topic keeps one, and only stream-table joins (and to_stream, filter, map_values) read it; {node} cannot use it")]
+    VersionedStoreUse {
+        /// The store.
+        store: String,
+        /// The node that uses it.
+        node: String,
+    },
     /// A processor names a state store that the topology does not have.
     #[error("processor {node} uses state store {store:?}, which was not added: add it with StreamsBuilder::add_state_store before building")]
     UnknownStore {

@@ -682,6 +682,13 @@ pub enum StoreKind {
         /// Retention.
         retention_ms: i64,
     },
+    /// Every value of each key with the time it became valid, kept for
+    /// `history_retention_ms` of stream time (Kafka Streams' versioned key-value store,
+    /// KIP-889): reads can ask for the value as of a time.
+    Versioned {
+        /// How long old versions stay readable.
+        history_retention_ms: i64,
+    },
 }
 
 /// A state store declared by the topology.

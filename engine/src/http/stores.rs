@@ -349,6 +349,7 @@ fn kind_label(kind: StoreKind) -> &'static str {
         StoreKind::KeyValue => "key-value",
         StoreKind::Window { .. } => "window",
         StoreKind::Session { .. } => "session",
+        StoreKind::Versioned { .. } => "versioned",
         _ => "other",
     }
 }

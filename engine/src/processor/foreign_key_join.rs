@@ -20,6 +20,7 @@ use crate::error::StreamsError;
 use crate::metrics::DropReason;
 use crate::record::Record;
 use sha2::{Digest, Sha256};
+use sluice_state::bounds::prefix_successor;
 use sluice_dsl::dynamic::{downcast_ref, erase, Dyn, JoinerFn, KeySelectorFn};
 use sluice_dsl::serde::ErasedSerde;
 use sluice_dsl::topology::{CombinedKey, FkInstruction, FkResponse, FkSubscription, ForeignKey, ValueHash};
@@ -67,18 +68,6 @@ fn prefix(foreign_key: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(foreign_key.len() as u32).to_be_bytes());
     out.extend_from_slice(foreign_key);
     out
-}
-
-/// The smallest key after every key that starts with `prefix` (`None`: no such key).
-fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// A stored subscription: the time (8 bytes, the store's timestamp prefix), the instruction,
@@ -289,7 +278,7 @@ impl Processor for FkForeignJoin {
             return Ok(());
         };
         let from = prefix(&fk);
-        let to = after_prefix(&from);
+        let to = prefix_successor(&from);
         let task = ctx.task;
         let subscribed: Vec<(Vec<u8>, Vec<u8>)> = ctx
             .stores
@@ -366,7 +355,7 @@ mod tests {
         let a = prefix(b"a");
         let mut a_key = a.clone();
         a_key.extend_from_slice(b"left-1");
-        let end = after_prefix(&a).unwrap();
+        let end = prefix_successor(&a).unwrap();
         assert!(a_key.as_slice() >= a.as_slice() && a_key < end);
         let mut ab = prefix(b"ab");
         ab.extend_from_slice(b"x");
@@ -374,8 +363,6 @@ mod tests {
             ab >= end || ab < a,
             "a longer foreign key is not under the shorter one's prefix"
         );
-        assert_eq!(after_prefix(&[0x01, 0xFF]), Some(vec![0x02]));
-        assert_eq!(after_prefix(&[0xFF, 0xFF]), None);
     }
 
     #[test]

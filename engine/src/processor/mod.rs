@@ -21,6 +21,7 @@ mod table_aggregate;
 mod table_group_by;
 mod table_reader;
 mod table_table_join;
+mod versioned_source;
 mod window_aggregate;
 
 pub(crate) use stream_stream_join::SharedClock;
@@ -272,6 +273,21 @@ fn build_processor(
         ProcessorSpec::DropNullKeys { key_serde } => Box::new(DropNullKeys {
             key_serde: key_serde.clone(),
         }),
+        ProcessorSpec::TableSource {
+            store: Some(store), ..
+        } if matches!(store_spec(store).kind, StoreKind::Versioned { .. }) => {
+            let spec = store_spec(store);
+            let StoreKind::Versioned { history_retention_ms } = spec.kind else {
+                unreachable!("matched above")
+            };
+            Box::new(versioned_source::VersionedSource {
+                store: stores.index(store),
+                store_name: store.clone(),
+                schema: sluice_state::VersionedSchema::new(history_retention_ms),
+                key_serde: spec.key_serde.clone(),
+                value_serde: spec.value_serde.clone(),
+            })
+        }
         ProcessorSpec::TableSource {
             store: Some(store), ..
         }

@@ -40,7 +40,11 @@ impl Processor for StreamTableJoin {
             ctx.drop_record(DropReason::NullValue);
             return Ok(());
         };
-        let other = self.table.lookup(ctx, &record.key)?.map(|(v, _)| v);
+        // A versioned table answers as of the stream record's time (KIP-914).
+        let other = self
+            .table
+            .lookup_at(ctx, &record.key, record.timestamp)?
+            .map(|(v, _)| v);
         emit(ctx, &self.joiner, self.left, &record, value, other);
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::ProcessorContext;
 use crate::error::StreamsError;
 use sluice_dsl::dynamic::Dyn;
 use sluice_dsl::serde::ErasedSerde;
-use sluice_dsl::topology::{StoreSpec, TableView, ViewStep};
+use sluice_dsl::topology::{StoreKind, StoreSpec, TableView, ViewStep};
 
 pub(crate) struct TableReader {
     store: usize,
@@ -14,6 +14,8 @@ pub(crate) struct TableReader {
     key_serde: ErasedSerde,
     value_serde: ErasedSerde,
     timestamped: bool,
+    /// The store is versioned: reads can be as of a time.
+    versioned: Option<sluice_state::VersionedSchema>,
     steps: Vec<ViewStep>,
 }
 
@@ -25,8 +27,57 @@ impl TableReader {
             key_serde: spec.key_serde.clone(),
             value_serde: spec.value_serde.clone(),
             timestamped: spec.timestamped,
+            versioned: match spec.kind {
+                StoreKind::Versioned { history_retention_ms } => {
+                    Some(sluice_state::VersionedSchema::new(history_retention_ms))
+                }
+                _ => None,
+            },
             steps: view.steps.clone(),
         }
+    }
+
+    /// The table's value for `key` as of `as_of` if its store is versioned (Kafka Streams'
+    /// `get(key, asOfTimestamp)`), else its current value.
+    pub(crate) fn lookup_at(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        key: &Dyn,
+        as_of: i64,
+    ) -> Result<Option<(Dyn, i64)>, StreamsError> {
+        let Some(schema) = self.versioned else {
+            return self.lookup(ctx, key);
+        };
+        self.versioned_lookup(ctx, key, |kv, k| schema.get_as_of(kv, k, as_of, false))
+    }
+
+    fn versioned_lookup(
+        &self,
+        ctx: &mut ProcessorContext<'_>,
+        key: &Dyn,
+        read: impl FnOnce(
+            &sluice_state::KeyValueStore,
+            &[u8],
+        ) -> Result<Option<(i64, Vec<u8>)>, sluice_state::StoreError>,
+    ) -> Result<Option<(Dyn, i64)>, StreamsError> {
+        let Some(key_bytes) = self
+            .key_serde
+            .serialize(key)
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))?
+        else {
+            return Ok(None);
+        };
+        let task = ctx.task;
+        let Some((timestamp, bytes)) = read(ctx.stores.kv(self.store), &key_bytes)
+            .map_err(|source| StreamsError::Store { task, source })?
+        else {
+            return Ok(None);
+        };
+        let value = self
+            .value_serde
+            .deserialize(Some(&bytes))
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
+        Ok(apply_steps(&self.steps, key, value).map(|v| (v, timestamp)))
     }
 
     /// The table's value for `key` and the time of its last update, if it has one.
@@ -35,6 +86,9 @@ impl TableReader {
         ctx: &mut ProcessorContext<'_>,
         key: &Dyn,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
+        if let Some(schema) = self.versioned {
+            return self.versioned_lookup(ctx, key, |kv, k| schema.latest(kv, k, false));
+        }
         let Some(key_bytes) = self
             .key_serde
             .serialize(key)

@@ -20,7 +20,7 @@ mod test_record;
 
 pub use input_topic::TestInputTopic;
 pub use output_topic::TestOutputTopic;
-pub use store_view::{KeyValueStoreView, SessionStoreView, WindowStoreView};
+pub use store_view::{KeyValueStoreView, SessionStoreView, VersionedStoreView, WindowStoreView};
 pub use test_record::TestRecord;
 
 use crate::config::StreamsConfig;
@@ -231,6 +231,15 @@ impl TopologyTestDriver {
         name: &str,
     ) -> Result<KeyValueStoreView<K, V>, StreamsError> {
         KeyValueStoreView::new(Rc::clone(&self.state), name)
+    }
+
+    /// A typed read view of the versioned store `name` (a table materialized with
+    /// `Materialized::as_versioned`).
+    pub fn versioned_store<K: Data + Clone, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<VersionedStoreView<K, V>, StreamsError> {
+        VersionedStoreView::new(Rc::clone(&self.state), name)
     }
 
     /// A typed read view of the window store `name` (of a windowed aggregation).

@@ -6,7 +6,7 @@ use crate::query::StoreCodec;
 use sluice_dsl::dynamic::Data;
 use sluice_dsl::topology::StoreKind;
 use sluice_dsl::windows::{Window, Windowed};
-use sluice_state::{KeyValueStore, SessionSchema, WindowSchema};
+use sluice_state::{KeyValueStore, SessionSchema, VersionedSchema, WindowSchema};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -58,7 +58,14 @@ pub struct KeyValueStoreView<K, V>(TypedStore<K, V>);
 
 impl<K: Data + Clone, V: 'static> KeyValueStoreView<K, V> {
     pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
-        TypedStore::open(state, name).map(KeyValueStoreView)
+        let store = TypedStore::open(state, name)?;
+        if matches!(store.codec.kind, StoreKind::Versioned { .. }) {
+            return Err(StreamsError::StoreAccess {
+                store: name.to_string(),
+                reason: "a versioned store: read it with versioned_store".into(),
+            });
+        }
+        Ok(KeyValueStoreView(store))
     }
 
     /// The value of `key`.
@@ -87,6 +94,51 @@ impl<K: Data + Clone, V: 'static> KeyValueStoreView<K, V> {
     /// An estimate of the number of entries.
     pub fn approximate_num_entries(&self) -> u64 {
         self.0.with(|kv, _| kv.approximate_num_entries()).unwrap_or(0)
+    }
+}
+
+/// Typed, read-only access to a versioned key-value store (Kafka Streams'
+/// `getVersionedKeyValueStore`): the latest value, or the value as of a time.
+pub struct VersionedStoreView<K, V> {
+    store: TypedStore<K, V>,
+    schema: VersionedSchema,
+}
+
+impl<K: Data + Clone, V: 'static> VersionedStoreView<K, V> {
+    pub(crate) fn new(state: Rc<RefCell<DriverState>>, name: &str) -> Result<Self, StreamsError> {
+        let store = TypedStore::open(state, name)?;
+        let StoreKind::Versioned { history_retention_ms } = store.codec.kind else {
+            return Err(StreamsError::StoreAccess {
+                store: name.to_string(),
+                reason: "not a versioned store".into(),
+            });
+        };
+        Ok(VersionedStoreView {
+            store,
+            schema: VersionedSchema::new(history_retention_ms),
+        })
+    }
+
+    /// The latest value of `key` and the time it became valid.
+    pub fn get(&self, key: &K) -> Option<(V, i64)> {
+        self.read(key, |kv, k| self.schema.latest(kv, k, false))
+    }
+
+    /// The value `key` had at `as_of` and the time it became valid (`None` if it had none, or
+    /// `as_of` is beyond the history retention and the latest value is newer).
+    pub fn get_as_of(&self, key: &K, as_of: i64) -> Option<(V, i64)> {
+        self.read(key, |kv, k| self.schema.get_as_of(kv, k, as_of, false))
+    }
+
+    fn read(
+        &self,
+        key: &K,
+        f: impl FnOnce(&KeyValueStore, &[u8]) -> Result<Option<(i64, Vec<u8>)>, sluice_state::StoreError>,
+    ) -> Option<(V, i64)> {
+        let s = &self.store;
+        let key_bytes = s.key_bytes(key)?;
+        let (ts, bytes) = s.with(|kv, _| f(kv, &key_bytes).unwrap_or_else(|e| s.fail(e)))??;
+        Some((s.decode_value(&bytes), ts))
     }
 }
 

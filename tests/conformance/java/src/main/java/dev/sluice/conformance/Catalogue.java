@@ -365,6 +365,19 @@ final class Catalogue {
                     Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("letter-digits").withValueSerde(S))
                 .toStream()
                 .to("out", OUT);
+            // ---- versioned tables ----
+            case "versioned_join" -> {
+                KTable<String, String> t = b.table("t1", IN,
+                    Materialized.<String, String>as(Stores.persistentVersionedKeyValueStore("t1-versions", Duration.ofSeconds(10)))
+                        .withKeySerde(S).withValueSerde(S));
+                b.stream("s1", IN).join(t, (v, tv) -> v + "/" + tv).to("out", OUT);
+            }
+            case "versioned_left_join" -> {
+                KTable<String, String> t = b.table("t1", IN,
+                    Materialized.<String, String>as(Stores.persistentVersionedKeyValueStore("t1-versions", Duration.ofSeconds(10)))
+                        .withKeySerde(S).withValueSerde(S));
+                b.stream("s1", IN).leftJoin(t, (v, tv) -> v + "/" + tv).to("out", OUT);
+            }
             // ---- foreign-key joins ----
             case "fk_join" -> {
                 KTable<String, String> left = b.table("t1", IN);

@@ -5,6 +5,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -98,7 +103,17 @@ public final class Oracle {
         ObjectNode response = JSON.createObjectNode();
         response.put("describe", topology.describe().toString());
         response.putNull("error");
-        try (TopologyTestDriver driver = new TopologyTestDriver(topology, config(request), Instant.ofEpochMilli(0))) {
+        // Persistent stores (a versioned store is one) of concurrent oracles must not share
+        // the default state directory: each request gets its own, deleted after it.
+        Properties props = config(request);
+        Path stateDir;
+        try {
+            stateDir = Files.createTempDirectory("sluice-oracle-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        try (TopologyTestDriver driver = new TopologyTestDriver(topology, props, Instant.ofEpochMilli(0))) {
             Map<String, org.apache.kafka.streams.TestInputTopic<byte[], byte[]>> inputs = new HashMap<>();
             for (JsonNode event : request.get("events")) {
                 if (event.has("wall_ms")) {
@@ -139,8 +154,19 @@ public final class Oracle {
                 String storeName = store.get("name").asText();
                 stores.set(storeName, dump(driver, storeName, store.get("kind").asText(), request.get("keys")));
             }
+        } finally {
+            deleteTree(stateDir);
         }
         return response;
+    }
+
+    /** Deletes a directory and everything in it (best effort). */
+    static void deleteTree(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // A leftover temporary directory is harmless.
+        }
     }
 
     static ArrayNode dump(TopologyTestDriver driver, String name, String kind, JsonNode keys) {
