@@ -20,10 +20,10 @@ use crate::error::StreamsError;
 use crate::metrics::DropReason;
 use crate::record::Record;
 use sha2::{Digest, Sha256};
-use sluice_state::bounds::prefix_successor;
 use sluice_dsl::dynamic::{downcast_ref, erase, Dyn, JoinerFn, KeySelectorFn};
 use sluice_dsl::serde::ErasedSerde;
 use sluice_dsl::topology::{CombinedKey, FkInstruction, FkResponse, FkSubscription, ForeignKey, ValueHash};
+use sluice_state::bounds::prefix_successor;
 use std::ops::Bound;
 
 /// The first 16 bytes of the SHA-256 of a left value's bytes.

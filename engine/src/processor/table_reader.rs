@@ -48,10 +48,11 @@ impl TableReader {
         let Some(schema) = self.versioned else {
             return self.lookup(ctx, key);
         };
-        self.versioned_lookup(ctx, key, |kv, k| schema.get_as_of(kv, k, as_of, false))
+        self.read_with(ctx, key, |kv, k| schema.get_as_of(kv, k, as_of, false))
     }
 
-    fn versioned_lookup(
+    /// Reads `key` with `read` (its time and value bytes), then decodes and applies the steps.
+    fn read_with(
         &self,
         ctx: &mut ProcessorContext<'_>,
         key: &Dyn,
@@ -87,35 +88,20 @@ impl TableReader {
         key: &Dyn,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
         if let Some(schema) = self.versioned {
-            return self.versioned_lookup(ctx, key, |kv, k| schema.latest(kv, k, false));
+            return self.read_with(ctx, key, |kv, k| schema.latest(kv, k, false));
         }
-        let Some(key_bytes) = self
-            .key_serde
-            .serialize(key)
-            .map_err(|e| ctx.store_data_error(&self.store_name, e))?
-        else {
-            return Ok(None);
-        };
-        let task = ctx.task;
-        let Some(stored) = ctx
-            .stores
-            .kv(self.store)
-            .get(&key_bytes)
-            .map_err(|source| StreamsError::Store { task, source })?
-        else {
-            return Ok(None);
-        };
-        let (timestamp, bytes) = if self.timestamped && stored.len() >= TIMESTAMP_PREFIX {
-            let ts = i64::from_be_bytes(stored[..TIMESTAMP_PREFIX].try_into().expect("8 bytes"));
-            (ts, &stored[TIMESTAMP_PREFIX..])
-        } else {
-            (ctx.stream_time, &stored[..])
-        };
-        let value = self
-            .value_serde
-            .deserialize(Some(bytes))
-            .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
-        Ok(apply_steps(&self.steps, key, value).map(|v| (v, timestamp)))
+        let (timestamped, stream_time) = (self.timestamped, ctx.stream_time);
+        self.read_with(ctx, key, |kv, k| {
+            Ok(kv.get(k)?.map(|mut stored| {
+                if timestamped && stored.len() >= TIMESTAMP_PREFIX {
+                    let ts = i64::from_be_bytes(stored[..TIMESTAMP_PREFIX].try_into().expect("8 bytes"));
+                    stored.drain(..TIMESTAMP_PREFIX);
+                    (ts, stored)
+                } else {
+                    (stream_time, stored)
+                }
+            }))
+        })
     }
 }
 
