@@ -117,3 +117,45 @@ fn two_re_keyed_streams_need_their_own_repartition_names() {
     let e = b.build().unwrap_err();
     assert!(e.to_string().contains("both-repartition"), "{e}");
 }
+
+#[test]
+fn a_windowed_cogroup_folds_every_stream_per_window() {
+    use std::time::Duration;
+    let b = StreamsBuilder::new();
+    let logins = b
+        .stream("logins", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key();
+    let purchases = b
+        .stream("purchases", Consumed::with(Serde::string(), Serde::<i64>::i64()))
+        .group_by_key();
+    logins
+        .cogroup(|_, _ip: &String, (l, p): (u64, u64)| (l + 1, p))
+        .cogroup(&purchases, |_, _amount: &i64, (l, p): (u64, u64)| (l, p + 1))
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(60)))
+        .aggregate(|| (0, 0), Materialized::as_("activity-per-minute"))
+        .to_stream()
+        .map(|w, (l, p)| (format!("{}@{}", w.key, w.window.start), format!("{l}/{p}")))
+        .to("per-minute", Produced::with(Serde::string(), Serde::string()));
+    let driver = TopologyTestDriver::new(b.build().unwrap());
+    let logins = driver.create_input_topic("logins", Serde::string(), Serde::string());
+    let purchases = driver.create_input_topic("purchases", Serde::string(), Serde::<i64>::i64());
+    let out = driver.create_output_topic("per-minute", Serde::string(), Serde::string());
+    logins.pipe_input_at("ann".into(), "ip".into(), 1_000);
+    purchases.pipe_input_at("ann".into(), 5, 30_000);
+    purchases.pipe_input_at("ann".into(), 5, 61_000); // the next minute
+    let got: Vec<(String, String)> = out.read_key_values_to_list();
+    let expected = [("ann@0", "1/0"), ("ann@0", "1/1"), ("ann@60000", "0/1")];
+    assert_eq!(
+        got,
+        expected.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+    );
+    let windows = driver
+        .window_store::<String, (u64, u64)>("activity-per-minute")
+        .unwrap();
+    let fetched: Vec<(i64, (u64, u64))> = windows
+        .fetch(&"ann".to_string(), 0, 60_000)
+        .into_iter()
+        .map(|(w, v)| (w.start, v))
+        .collect();
+    assert_eq!(fetched, vec![(0, (1, 1)), (60_000, (0, 1))]);
+}

@@ -319,6 +319,7 @@ cases!(
     fk_left_join,
     fk_join_materialized,
     cogroup_aggregate,
+    cogroup_windowed,
     cogroup_rekeyed,
     process_count_punctuate,
     process_wall_clock_punctuate,

@@ -7,7 +7,9 @@ use crate::kgrouped_stream::KGroupedStream;
 use crate::ktable::KTable;
 use crate::materialized::Materialized;
 use crate::serde::Serde;
+use crate::time_windowed_kstream::{window_retention_in, windowed_key_fn};
 use crate::topology::{Aggregation, NodeId, ProcessorSpec, StoreKind, TopologyError};
+use crate::windows::{SlidingWindows, TimeWindows, WindowDefinition, Windowed};
 
 /// One grouped stream of a cogroup: where its records come from once repartitioned (if they
 /// must be) for a given store, and how they fold in.
@@ -103,6 +105,47 @@ impl<K: StoreData, VA: StoreData> CogroupedKStream<K, VA> {
     where
         I: Fn() -> VA + Send + Sync + 'static,
     {
+        let value_serde = materialized.value_serde.clone().unwrap_or_else(Serde::bincode);
+        let built = self.build(
+            initializer,
+            &materialized,
+            &value_serde,
+            |_| StoreKind::KeyValue,
+            |store, aggregation| ProcessorSpec::Aggregate { store, aggregation },
+        );
+        KTable::new(
+            self.graph.clone(),
+            built.node,
+            Some(built.key_serde),
+            Some(value_serde),
+            Some(built.store),
+        )
+    }
+
+    /// Aggregates per window: `TimeWindows` (tumbling, hopping) or `SlidingWindows` (Kafka
+    /// Streams' `windowedBy`), each stream's records into the one window store.
+    pub fn windowed_by<W: CogroupWindows>(self, windows: W) -> TimeWindowedCogroupedKStream<K, VA> {
+        let (windows, size_ms) = windows.definition();
+        TimeWindowedCogroupedKStream {
+            cogrouped: self,
+            windows,
+            size_ms,
+        }
+    }
+
+    /// The store, the repartition topics, one aggregation per stream (`spec(store, its
+    /// aggregation)`) and the merge node they all feed.
+    fn build<I>(
+        &self,
+        initializer: I,
+        materialized: &Materialized<K, VA>,
+        value_serde: &Serde<VA>,
+        kind: impl FnOnce(&str) -> StoreKind,
+        spec: impl Fn(String, Aggregation) -> ProcessorSpec,
+    ) -> Built<K>
+    where
+        I: Fn() -> VA + Send + Sync + 'static,
+    {
         let initializer: InitializerFn = std::sync::Arc::new(move || Box::new(initializer()) as DynBox);
         let store = match &materialized.name {
             Some(n) => n.clone(),
@@ -129,9 +172,9 @@ impl<K: StoreData, VA: StoreData> CogroupedKStream<K, VA> {
             .clone()
             .or_else(|| self.key_serde.clone())
             .unwrap_or_else(Serde::bincode);
-        let value_serde = materialized.value_serde.clone().unwrap_or_else(Serde::bincode);
+        let kind = kind(&store);
         let mut g = self.graph.borrow_mut();
-        g.add_store(materialized.store_spec(&store, StoreKind::KeyValue, &key_serde, &value_serde));
+        g.add_store(materialized.store_spec(&store, kind, &key_serde, value_serde));
         let aggregators: Vec<NodeId> = self
             .patterns
             .iter()
@@ -144,27 +187,97 @@ impl<K: StoreData, VA: StoreData> CogroupedKStream<K, VA> {
                 g.add_processor(
                     "COGROUPKSTREAM-AGGREGATE-",
                     None,
-                    ProcessorSpec::Aggregate {
-                        store: store.clone(),
-                        aggregation,
-                    },
+                    spec(store.clone(), aggregation),
                     &[parent],
                 )
             })
             .collect();
-        let merge = g.add_processor(
+        let node = g.add_processor(
             "COGROUPKSTREAM-MERGE-",
             None,
             ProcessorSpec::PassThrough,
             &aggregators,
         );
-        drop(g);
-        KTable::new(
-            self.graph.clone(),
-            merge,
-            Some(key_serde),
+        Built {
+            node,
+            key_serde,
+            store,
+        }
+    }
+}
+
+/// What [`CogroupedKStream::build`] added.
+struct Built<K> {
+    node: NodeId,
+    key_serde: Serde<K>,
+    store: String,
+}
+
+/// Windows a cogroup can be windowed by: `TimeWindows` and `SlidingWindows`.
+pub trait CogroupWindows {
+    /// The definition and the windows' size (a sliding window's time difference).
+    fn definition(&self) -> (WindowDefinition, i64);
+}
+
+impl CogroupWindows for TimeWindows {
+    fn definition(&self) -> (WindowDefinition, i64) {
+        let d = TimeWindows::definition(self);
+        (d, self.size_ms)
+    }
+}
+
+impl CogroupWindows for SlidingWindows {
+    fn definition(&self) -> (WindowDefinition, i64) {
+        let d = SlidingWindows::definition(self);
+        (d, self.time_difference_ms)
+    }
+}
+
+/// A cogroup aggregated per window (Kafka Streams' `TimeWindowedCogroupedKStream`), made by
+/// [`CogroupedKStream::windowed_by`].
+pub struct TimeWindowedCogroupedKStream<K, VA> {
+    cogrouped: CogroupedKStream<K, VA>,
+    windows: WindowDefinition,
+    size_ms: i64,
+}
+
+impl<K: StoreData + Clone, VA: StoreData> TimeWindowedCogroupedKStream<K, VA> {
+    /// Folds every stream's records into one aggregate per key and window that starts as
+    /// `initializer()` (each window accepts records until stream time passes its end plus
+    /// grace). Named as [`CogroupedKStream::aggregate`] names.
+    pub fn aggregate<I>(&self, initializer: I, materialized: Materialized<K, VA>) -> KTable<Windowed<K>, VA>
+    where
+        I: Fn() -> VA + Send + Sync + 'static,
+    {
+        let c = &self.cogrouped;
+        let retention_ms = window_retention_in(&c.graph, &materialized, &self.windows);
+        let value_serde = materialized.value_serde.clone().unwrap_or_else(Serde::bincode);
+        let (windows, size_ms) = (self.windows, self.size_ms);
+        let built = c.build(
+            initializer,
+            &materialized,
+            &value_serde,
+            |_| StoreKind::Window {
+                retention_ms,
+                size_ms,
+                retain_duplicates: false,
+            },
+            |store, aggregation| ProcessorSpec::WindowAggregate {
+                store,
+                windows,
+                aggregation,
+                windowed_key: windowed_key_fn::<K>(),
+                emit_store: None,
+            },
+        );
+        let mut table = KTable::new(
+            c.graph.clone(),
+            built.node,
+            Some(Serde::time_windowed(built.key_serde, size_ms)),
             Some(value_serde),
-            Some(store),
-        )
+            Some(built.store),
+        );
+        table.window_grace = Some(windows.grace_ms());
+        table
     }
 }

@@ -53,7 +53,7 @@ pub mod windows;
 
 pub use branched::{Branched, BranchedKStream};
 pub use builder::StreamsBuilder;
-pub use cogrouped_kstream::CogroupedKStream;
+pub use cogrouped_kstream::{CogroupWindows, CogroupedKStream, TimeWindowedCogroupedKStream};
 pub use consumed::{AutoOffsetReset, Consumed};
 pub use global_ktable::GlobalKTable;
 pub use grouped::Grouped;

@@ -153,18 +153,21 @@ pub(crate) fn window_retention<K: Data, V: Data, VA: Data>(
     materialized: &Materialized<K, VA>,
     windows: &WindowDefinition,
 ) -> i64 {
+    window_retention_in(&grouped.stream.graph, materialized, windows)
+}
+
+/// [`window_retention`] for a graph (mistakes are reported to it).
+pub(crate) fn window_retention_in<K: Data, VA: Data>(
+    graph: &crate::graph::GraphRef,
+    materialized: &Materialized<K, VA>,
+    windows: &WindowDefinition,
+) -> i64 {
     let min = windows.min_retention_ms();
     match materialized.retention.map(millis) {
         Some(r) if r < min => {
-            grouped
-                .stream
-                .graph
-                .borrow_mut()
-                .error(TopologyError::InvalidWindows {
-                    reason: format!(
-                        "store retention {r} ms is shorter than window size plus grace ({min} ms)"
-                    ),
-                });
+            graph.borrow_mut().error(TopologyError::InvalidWindows {
+                reason: format!("store retention {r} ms is shorter than window size plus grace ({min} ms)"),
+            });
             min
         }
         Some(r) => r,

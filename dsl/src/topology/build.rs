@@ -382,7 +382,10 @@ fn copartition_groups(nodes: &[Node]) -> Vec<Vec<TopicRef>> {
     // A cogroup: several aggregations write one store, so their inputs meet per key.
     let mut aggregators: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
     for (id, n) in nodes.iter().enumerate() {
-        if let NodeKind::Processor(ProcessorSpec::Aggregate { store, .. }) = &n.kind {
+        if let NodeKind::Processor(
+            ProcessorSpec::Aggregate { store, .. } | ProcessorSpec::WindowAggregate { store, .. },
+        ) = &n.kind
+        {
             aggregators.entry(store.as_str()).or_default().push(id);
         }
     }

@@ -247,6 +247,27 @@ fn build_processor(
             .expect("the topology declares every store it uses")
     };
     let emitter = |store: &str| table::TableEmitter::new(stores.index(store), store_spec(store), budget);
+    // The aggregations writing one store (a cogroup's) share its emitter.
+    let mut emitter_handle = |store: &str| {
+        let writers = topology
+            .nodes()
+            .iter()
+            .filter(|n| {
+                matches!(n.kind(), NodeKind::Processor(
+                    ProcessorSpec::Aggregate { store: s, .. } | ProcessorSpec::WindowAggregate { store: s, .. }
+                ) if s == store)
+            })
+            .count();
+        if writers > 1 {
+            let e = shared
+                .emitters
+                .entry(store.to_string())
+                .or_insert_with(|| Arc::new(std::sync::Mutex::new(emitter(store))));
+            table::EmitterHandle::Shared(Arc::clone(e))
+        } else {
+            table::EmitterHandle::Own(emitter(store))
+        }
+    };
     let retention = |store: &str| match store_spec(store).kind {
         StoreKind::Window { retention_ms, .. } | StoreKind::Session { retention_ms } => retention_ms,
         _ => unreachable!("windowed aggregates declare windowed stores"),
@@ -368,23 +389,10 @@ fn build_processor(
         ProcessorSpec::TableAggregate { store, aggregation } => Box::new(
             table_aggregate::TableAggregate::new(emitter(store), aggregation.clone()),
         ),
-        ProcessorSpec::Aggregate { store, aggregation } => {
-            let writers = topology
-                .nodes()
-                .iter()
-                .filter(|n| matches!(n.kind(), NodeKind::Processor(ProcessorSpec::Aggregate { store: s, .. }) if s == store))
-                .count();
-            let handle = if writers > 1 {
-                let shared = shared
-                    .emitters
-                    .entry(store.clone())
-                    .or_insert_with(|| Arc::new(std::sync::Mutex::new(emitter(store))));
-                table::EmitterHandle::Shared(Arc::clone(shared))
-            } else {
-                table::EmitterHandle::Own(emitter(store))
-            };
-            Box::new(aggregate::Aggregate::new(handle, aggregation.clone()))
-        }
+        ProcessorSpec::Aggregate { store, aggregation } => Box::new(aggregate::Aggregate::new(
+            emitter_handle(store),
+            aggregation.clone(),
+        )),
         ProcessorSpec::WindowAggregate {
             store,
             windows,
@@ -392,7 +400,7 @@ fn build_processor(
             windowed_key,
             emit_store,
         } => Box::new(window_aggregate::WindowAggregate::new(
-            emitter(store),
+            emitter_handle(store),
             retention(store),
             *windows,
             aggregation.clone(),

@@ -21,6 +21,11 @@ pub(crate) struct TableEmitter {
     /// latest record timestamp there).
     value_prefix: usize,
     cache: Option<RecordCache>,
+    /// Window stores: the largest window start written by any processor writing the store
+    /// (Kafka Streams' window stores' own "observed stream time"). A window starting a
+    /// retention before it is gone from the store. With one writer a window that old has
+    /// closed already; in a cogroup another stream's aggregation may still have it open.
+    pub(crate) store_time: i64,
 }
 
 /// Window store values: `timestamp (8 bytes, big-endian) | value`.
@@ -50,6 +55,7 @@ impl TableEmitter {
             value_serde: spec.value_serde.clone(),
             value_prefix: if spec.timestamped { TIMESTAMP_PREFIX } else { 0 },
             cache: (spec.caching && budget.enabled()).then(|| RecordCache::new(budget.clone())),
+            store_time: crate::task::UNKNOWN_TIME,
         }
     }
 

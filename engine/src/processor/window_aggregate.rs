@@ -8,7 +8,7 @@
 //! records before `d` share the window `[0, d]`.
 
 use super::emit_progress::EmitProgress;
-use super::table::{timestamp_of, timestamped, TableEmitter, TIMESTAMP_PREFIX};
+use super::table::{timestamp_of, timestamped, EmitterHandle, TIMESTAMP_PREFIX};
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
@@ -21,8 +21,14 @@ use sluice_state::WindowSchema;
 use std::collections::HashSet;
 
 pub(crate) struct WindowAggregate {
-    emitter: TableEmitter,
+    /// Shared by the aggregations of a windowed cogroup (one store, one record cache).
+    emitter: EmitterHandle,
+    /// The window store's index (the emitter's).
+    store: usize,
     schema: WindowSchema,
+    /// The store's retention: a window starting this long before the store's stream time is
+    /// gone from it (Kafka Streams' window stores answer `null` for it).
+    retention_ms: i64,
     windows: WindowDefinition,
     aggregation: Aggregation,
     windowed_key: WindowedKeyFn,
@@ -52,7 +58,7 @@ struct Stored {
 
 impl WindowAggregate {
     pub(crate) fn new(
-        emitter: TableEmitter,
+        emitter: EmitterHandle,
         retention_ms: i64,
         windows: WindowDefinition,
         aggregation: Aggregation,
@@ -60,11 +66,15 @@ impl WindowAggregate {
         emit_final: Option<EmitProgress>,
     ) -> Self {
         WindowAggregate {
-            emitter: if emit_final.is_some() {
-                emitter.without_cache()
-            } else {
-                emitter
+            store: match &emitter {
+                EmitterHandle::Own(e) => e.store,
+                EmitterHandle::Shared(e) => e.lock().expect("emitter lock poisoned").store,
             },
+            emitter: match emitter {
+                EmitterHandle::Own(e) if emit_final.is_some() => EmitterHandle::Own(e.without_cache()),
+                other => other,
+            },
+            retention_ms,
             schema: WindowSchema::new(
                 retention_ms,
                 match windows {
@@ -109,7 +119,7 @@ impl WindowAggregate {
         let task = ctx.task;
         let found = self
             .schema
-            .fetch(ctx.stores.kv(self.emitter.store), key, from, to, self.observed)
+            .fetch(ctx.stores.kv(self.store), key, from, to, self.observed)
             .map_err(|source| StreamsError::Store { task, source })?;
         Ok(found
             .into_iter()
@@ -146,11 +156,11 @@ impl WindowAggregate {
             return Ok(false);
         }
         let agg = aggregate
-            .map(|s| self.emitter.deserialize_box(ctx, &s.bytes))
+            .map(|s| self.emitter.get().deserialize_box(ctx, &s.bytes))
             .transpose()?;
         let new = self.aggregation.fold(input.key, input.value, agg);
         let max_timestamp = aggregate.map_or(input.timestamp, |s| s.max_timestamp.max(input.timestamp));
-        let bytes = self.emitter.value_bytes(ctx, &new)?;
+        let bytes = self.emitter.get().value_bytes(ctx, &new)?;
         self.write(ctx, input, start, old, bytes, new, max_timestamp)?;
         Ok(true)
     }
@@ -168,13 +178,18 @@ impl WindowAggregate {
     ) -> Result<(), StreamsError> {
         let store_key = self.schema.store_key(input.key_bytes, start);
         if self.emit_final.is_some() {
+            let mut emitter = self.emitter.get();
+            emitter.store_time = emitter.store_time.max(start);
+            drop(emitter);
             ctx.stores
-                .kv(self.emitter.store)
+                .kv(self.store)
                 .put(&store_key, &timestamped(timestamp, &bytes));
             return Ok(());
         }
         let windowed = (self.windowed_key)(input.key, self.window(start));
-        self.emitter.write(
+        let mut emitter = self.emitter.get();
+        emitter.store_time = emitter.store_time.max(start);
+        emitter.write(
             ctx,
             &store_key,
             &windowed,
@@ -194,7 +209,14 @@ impl WindowAggregate {
         let mut late = false;
         for window in self.windows.windows_for(input.timestamp) {
             let store_key = self.schema.store_key(input.key_bytes, window.start);
-            let old = self.emitter.read(ctx, &store_key)?;
+            // Open for this processor but expired from the store (a cogroup's other stream
+            // moved the store's time on): the window starts over, as in Kafka Streams.
+            let store_time = self.emitter.get().store_time;
+            let old = if store_time != UNKNOWN_TIME && window.start <= store_time - self.retention_ms {
+                None
+            } else {
+                self.emitter.get().read(ctx, &store_key)?
+            };
             let stored = old.clone().map(|bytes| Stored {
                 max_timestamp: timestamp_of(&bytes),
                 bytes,
@@ -339,6 +361,7 @@ impl WindowAggregate {
         };
         let value = self
             .emitter
+            .get()
             .deserialize(ctx, Some(&right.bytes))?
             .expect("a stored window has a value");
         // `write` stores the plain aggregate with the timestamp given.
@@ -373,17 +396,13 @@ impl WindowAggregate {
         let task = ctx.task;
         let mut closed = self
             .schema
-            .fetch_stored(
-                ctx.stores.kv(self.emitter.store),
-                last.map_or(0, |l| l + 1),
-                cutoff_start,
-            )
+            .fetch_stored(ctx.stores.kv(self.store), last.map_or(0, |l| l + 1), cutoff_start)
             .map_err(|source| StreamsError::Store { task, source })?;
         closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
         for entry in closed {
             let window = self.window(entry.start);
             let timestamp = timestamp_of(&entry.value);
-            self.emitter.forward_final(
+            self.emitter.get().forward_final(
                 ctx,
                 &self.windowed_key,
                 &entry.key,
@@ -417,7 +436,7 @@ impl Processor for WindowAggregate {
                 return Ok(());
             }
         };
-        let Some(key_bytes) = self.emitter.key_bytes(ctx, &record.key)? else {
+        let Some(key_bytes) = self.emitter.get().key_bytes(ctx, &record.key)? else {
             ctx.drop_record(DropReason::NullKey);
             return Ok(());
         };
@@ -438,30 +457,31 @@ impl Processor for WindowAggregate {
             ctx.drop_record(DropReason::ExpiredWindow);
         }
         self.emit_closed(ctx, close)?;
-        self.schema.expire(
-            ctx.stores.kv(self.emitter.store),
-            self.observed,
-            &mut self.expired_below,
-        );
+        self.schema
+            .expire(ctx.stores.kv(self.store), self.observed, &mut self.expired_below);
         Ok(())
     }
 
     fn flush(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
-        self.emitter.flush(ctx)
+        self.emitter.get().flush(ctx)
     }
 
     fn has_cache(&self) -> bool {
-        self.emitter.has_cache()
+        match &self.emitter {
+            EmitterHandle::Own(e) => e.has_cache(),
+            EmitterHandle::Shared(e) => e.lock().expect("emitter lock poisoned").has_cache(),
+        }
     }
 
     fn abort(&mut self) {
-        self.emitter.abort();
+        self.emitter.get().abort();
         if let Some(p) = &mut self.emit_final {
             p.abort();
         }
         // Stream time goes back to the commit (the task re-inits it): records replayed after
         // an abort must not look late against time they themselves advanced.
         self.observed = UNKNOWN_TIME;
+        self.emitter.get().store_time = UNKNOWN_TIME;
         self.expired_below = 0;
     }
 }

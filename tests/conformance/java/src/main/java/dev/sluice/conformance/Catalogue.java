@@ -39,6 +39,7 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -410,6 +411,16 @@ final class Catalogue {
                     .aggregate(() -> "", Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("cogrouped").withValueSerde(S))
                     .toStream()
                     .to("out", OUT);
+            }
+            case "cogroup_windowed" -> {
+                KGroupedStream<String, String> g1 = b.stream("s1", IN).groupByKey();
+                KGroupedStream<String, String> g2 = b.stream("s2", IN).groupByKey();
+                g1.cogroup((String k, String v, String agg) -> tail(agg + letter(v)))
+                    .cogroup(g2, (k, v, agg) -> tail(agg + digit(v)))
+                    .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(5)))
+                    .aggregate(() -> "", Materialized.<String, String, WindowStore<Bytes, byte[]>>as("cogroup-windows").withValueSerde(S))
+                    .toStream()
+                    .to("out", Produced.with(WINDOW_KEYS, S));
             }
             case "cogroup_rekeyed" -> {
                 KGroupedStream<String, String> g1 = b.stream("s1", IN)
