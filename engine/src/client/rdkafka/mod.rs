@@ -67,6 +67,12 @@ impl KafkaClient for RdKafkaClient {
                 let mut c = self.settings(client_id, &["consumer.", "main.consumer."]);
                 c.set("group.id", &self.config.application_id);
                 c.set("partition.assignment.strategy", "range");
+                // A paused partition (a full buffer, or a task waiting for a lagging input)
+                // is fetched again only after the consumer's in-flight fetch returns: with
+                // librdkafka's 500 ms long poll, a stream-table join started on a backlog lost
+                // about 0.8 s at the start (1 KB join over 60,000 records: 51k records/s,
+                // against 125k at 100 ms; e2e bench, same machine, runs back to back).
+                c.set_if_absent("fetch.wait.max.ms", "100");
                 // The consumer lag metric comes from librdkafka's statistics.
                 if self.config.metrics_recording_level != crate::config::MetricsLevel::Off {
                     c.set_if_absent("statistics.interval.ms", "1000");
