@@ -106,8 +106,16 @@ fn a_left_join_keeps_orders_without_a_customer() {
 fn responses_to_older_values_are_dropped_when_commits_are_far_apart() {
     // The driver commits once per 1,000 records: subscriptions and responses cross their
     // topics only at commits, so by then o1 has changed twice; only its latest value's
-    // response may produce a result.
-    let driver = TopologyTestDriver::new(topology(false)).with_commit_every(1_000);
+    // response may produce a result. The record cache is off, or it would have merged o1's
+    // three updates into one before they subscribed.
+    let config = StreamsConfig::new("fk-join", "dummy:9092")
+        .with("default.dsl.store", "in_memory")
+        .unwrap()
+        .with("statestore.cache.max.bytes", "0")
+        .unwrap();
+    let driver = TopologyTestDriver::with_config(topology(false), config)
+        .unwrap()
+        .with_commit_every(1_000);
     let orders = driver.create_input_topic("orders", Serde::string(), Serde::string());
     let customers = driver.create_input_topic("customers", Serde::string(), Serde::string());
     let out = driver.create_output_topic("enriched-orders", Serde::string(), Serde::string());
@@ -118,6 +126,13 @@ fn responses_to_older_values_are_dropped_when_commits_are_far_apart() {
     orders.pipe_input_at("o1".into(), "c2:lamp".into(), 5);
     driver.commit().unwrap();
     assert_eq!(updates(&out), vec![kv("o1", Some("lamp for Bob"))]);
+    let stale = driver
+        .metrics()
+        .total("sluice_dropped_records_total", &[("reason", "stale_response")]);
+    assert_eq!(
+        stale, 2,
+        "the responses to c1:book and c2:book were dropped and counted"
+    );
     let store = driver.key_value_store::<String, String>("enriched").unwrap();
     assert_eq!(store.get(&"o1".to_string()), Some("lamp for Bob".to_string()));
 }

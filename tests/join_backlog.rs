@@ -49,13 +49,14 @@ fn preload(b: &Broker, name: &str) -> (String, String, String) {
 }
 
 /// Starts the join with `settings`, waits for `RECORDS` outputs (at most `timeout`), closes it
-/// and checks that every stream record met its own table row.
+/// and checks that every stream record met its own table row; returns how many waits for a
+/// lagging partition ran out (`sluice_lagging_wait_timeouts_total`).
 fn run_join(
     b: &Broker,
     (profiles, input, output): &(String, String, String),
     settings: &[(&str, &str)],
     timeout: Duration,
-) {
+) -> u64 {
     let builder = StreamsBuilder::new();
     let table = builder.table(profiles, Consumed::with(Serde::string(), Serde::string()));
     builder
@@ -75,18 +76,21 @@ fn run_join(
     streams.start().unwrap();
     let joined = b.consume(output, RECORDS, timeout);
     streams.close().unwrap();
+    let timeouts = streams.metrics().total("sluice_lagging_wait_timeouts_total", &[]);
     assert_eq!(joined.len(), RECORDS, "every stream record met its table row");
     for (k, v, _) in &joined {
         let head = v.split(':').next().unwrap_or_default();
         assert!(head.ends_with(&format!("+profile-{}", &k[1..])), "{k}: {head}");
     }
+    timeouts
 }
 
 #[test]
 fn a_join_on_a_backlog_misses_no_table_row() {
     let b = broker();
     let topics = preload(b, "backlog-join");
-    run_join(b, &topics, &[], Duration::from_secs(120));
+    let timeouts = run_join(b, &topics, &[], Duration::from_secs(120));
+    assert_eq!(timeouts, 0, "every lagging partition delivered its backlog");
 }
 
 #[test]
@@ -113,13 +117,14 @@ fn an_open_transaction_on_the_table_does_not_hold_the_join_back() {
         send_retrying(&producer, r);
     }
     producer.flush(Duration::from_secs(30)).unwrap();
-    // Within the wait's 30 s cap: only a wait that ends at the last stable offset finishes in
-    // time (one that waits for the high watermark processes nothing before the cap).
-    run_join(
+    // A wait for the high watermark would never see the open transaction's records and would
+    // run out (30 s); the wait that ends at the last stable offset does not.
+    let timeouts = run_join(
         b,
         &topics,
         &[("processing.guarantee", "exactly_once_v2")],
-        Duration::from_secs(25),
+        Duration::from_secs(120),
     );
+    assert_eq!(timeouts, 0, "no wait ran out on the open transaction's records");
     producer.abort_transaction(Duration::from_secs(30)).unwrap();
 }

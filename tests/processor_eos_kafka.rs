@@ -18,11 +18,9 @@ use sluice::dsl::processor::*;
 use sluice::engine::{Streams, UncaughtAction};
 use sluice::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant};
-use support::{unique, Broker};
+use support::{unique, Broker, ChildInstance};
 
 const WAIT: Duration = Duration::from_secs(120);
 const RECORDS: usize = 3_000;
@@ -109,61 +107,12 @@ fn child(args: &[String]) {
     std::io::stdout().flush().unwrap();
 }
 
-struct Instance {
-    process: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Instance {
-    fn start(broker: &Broker, args: &[&str], state_dir: &std::path::Path) -> Instance {
-        let mut process = Command::new(std::env::current_exe().unwrap())
-            .arg("child")
-            .arg(&broker.bootstrap)
-            .args(args)
-            .arg(state_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = process.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let i = Instance {
-            stdin: process.stdin.take(),
-            process,
-            lines,
-        };
-        i.expect_line("RUNNING");
-        i
-    }
-
-    fn expect_line(&self, prefix: &str) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                if l.starts_with(prefix) {
-                    return;
-                }
-            }
-        }
-        panic!("instance never printed {prefix}");
-    }
-
-    fn close(mut self) {
-        writeln!(self.stdin.take().unwrap(), "close").unwrap();
-        self.expect_line("CLOSED");
-        assert!(self.process.wait().unwrap().success());
-    }
-
-    fn kill(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
-    }
+/// An instance of the application (see `child`).
+fn start(broker: &Broker, args: &[&str], state_dir: &std::path::Path) -> ChildInstance {
+    let mut all: Vec<&std::ffi::OsStr> = vec![broker.bootstrap.as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.push(state_dir.as_os_str());
+    ChildInstance::start(&all, WAIT)
 }
 
 /// Record `i`: key `k{i % KEYS}`, timestamp `1_000_000 + 10 i` (strictly rising everywhere).
@@ -211,16 +160,16 @@ fn main() {
     let args = [app.as_str(), input.as_str(), counts.as_str(), reports.as_str()];
 
     let all = inputs(0..RECORDS);
-    let victim = Instance::start(broker, &args, dir.path());
+    let victim = start(broker, &args, dir.path());
     broker.produce(&input, &all[..RECORDS / 2]);
     // Kill mid-stream, once some output is committed (a transaction is most likely open).
     broker.consume(&counts, RECORDS / 6, WAIT);
     victim.kill();
     broker.produce(&input, &all[RECORDS / 2..]);
-    let restarted = Instance::start(broker, &args, dir.path());
+    let restarted = start(broker, &args, dir.path());
     let got = read_committed(broker, &counts, RECORDS);
     let reports = read_committed(broker, &reports, 1);
-    restarted.close();
+    restarted.close("CLOSED");
 
     // Per key, the counts 1..=n exactly once.
     let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();

@@ -15,11 +15,9 @@ mod support;
 use sluice::engine::{Streams, UncaughtAction};
 use sluice::prelude::*;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant};
-use support::{unique, Broker};
+use support::{unique, Broker, ChildInstance};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -49,61 +47,29 @@ fn child(args: &[String]) {
     std::io::stdout().flush().unwrap();
 }
 
-struct Instance {
-    process: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-}
+/// An instance of the counting application (see `child`).
+struct Instance(ChildInstance);
 
 impl Instance {
     fn start(broker: &Broker, app: &str, input: &str, output: &str, state_dir: &std::path::Path) -> Instance {
-        let mut process = Command::new(std::env::current_exe().unwrap())
-            .args(["child", &broker.bootstrap, app, input, output])
-            .arg(state_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = process.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stdin = process.stdin.take();
-        let i = Instance {
-            process,
-            stdin,
-            lines,
-        };
-        i.expect_line("RUNNING");
-        i
-    }
-
-    fn expect_line(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                if l.starts_with(prefix) {
-                    return l;
-                }
-            }
-        }
-        panic!("instance never printed {prefix}");
+        let args: [&std::ffi::OsStr; 5] = [
+            broker.bootstrap.as_ref(),
+            app.as_ref(),
+            input.as_ref(),
+            output.as_ref(),
+            state_dir.as_os_str(),
+        ];
+        Instance(ChildInstance::start(&args, WAIT))
     }
 
     /// Closes gracefully; returns the records it processed.
-    fn close(mut self) -> u64 {
-        writeln!(self.stdin.take().unwrap(), "close").unwrap();
-        let line = self.expect_line("PROCESSED");
-        assert!(self.process.wait().unwrap().success());
+    fn close(self) -> u64 {
+        let line = self.0.close("PROCESSED");
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
-    fn kill(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
+    fn kill(self) {
+        self.0.kill();
     }
 }
 

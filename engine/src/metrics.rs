@@ -271,6 +271,9 @@ pub mod names {
     pub const ASSIGNMENTS: &str = "sluice_partition_assignments_total";
     /// Transactions aborted by a stream thread (abortable errors, lost or fenced tasks).
     pub const ABORTS: &str = "sluice_transaction_aborts_total";
+    /// Waits for a lagging input partition (KIP-695, `max.task.idle.ms` = 0) that ran out
+    /// after 30 s: the task then processed its other partitions without it.
+    pub const LAGGING_WAIT_TIMEOUTS: &str = "sluice_lagging_wait_timeouts_total";
     /// Window or session store updates that the local store skipped at commit because their
     /// window had expired (retention) since the update; the changelog and downstream operators
     /// still received them. Kafka Streams counts these as `expired-window-record-drop`.
@@ -360,6 +363,9 @@ pub enum DropReason {
     ExpiredWindow,
     /// A table update older than its versioned store's history retention.
     ExpiredVersion,
+    /// A foreign-key join response to a value its left row no longer has (a newer response
+    /// follows, or followed).
+    StaleResponse,
 }
 
 impl DropReason {
@@ -375,6 +381,7 @@ impl DropReason {
             DropReason::NoBranch => "no_branch",
             DropReason::ExpiredWindow => "expired_window",
             DropReason::ExpiredVersion => "expired_version",
+            DropReason::StaleResponse => "stale_response",
         }
     }
 }

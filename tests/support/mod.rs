@@ -282,3 +282,72 @@ pub fn unique(name: &str) -> String {
 pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
+
+/// This test binary run as an application instance (`child` mode, see [`child_or_probe`]):
+/// its stdout lines are collected, and `close` on stdin asks it to stop (see
+/// [`serve_until_close`]).
+pub struct ChildInstance {
+    process: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    wait: Duration,
+}
+
+impl ChildInstance {
+    /// Starts `<this binary> child <args...>` and waits (up to `wait`) until it prints
+    /// `RUNNING`.
+    pub fn start(args: &[&std::ffi::OsStr], wait: Duration) -> ChildInstance {
+        use std::io::BufRead;
+        let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("child")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = process.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let child = ChildInstance {
+            stdin: process.stdin.take(),
+            process,
+            lines,
+            wait,
+        };
+        child.expect_line("RUNNING");
+        child
+    }
+
+    /// The next line starting with `prefix` (panics after the instance's wait).
+    pub fn expect_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + self.wait;
+        while Instant::now() < deadline {
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                if l.starts_with(prefix) {
+                    return l;
+                }
+            }
+        }
+        panic!("instance never printed {prefix}");
+    }
+
+    /// Asks the instance to close, waits for its line starting with `done` and for a clean
+    /// exit; returns that line.
+    pub fn close(mut self, done: &str) -> String {
+        use std::io::Write;
+        writeln!(self.stdin.take().unwrap(), "close").unwrap();
+        let line = self.expect_line(done);
+        assert!(self.process.wait().unwrap().success());
+        line
+    }
+
+    /// Kills the instance (SIGKILL) and reaps it.
+    pub fn kill(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+}

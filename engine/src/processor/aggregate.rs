@@ -59,10 +59,7 @@ impl Processor for Aggregate {
     }
 
     fn has_cache(&self) -> bool {
-        match &self.emitter {
-            EmitterHandle::Own(e) => e.has_cache(),
-            EmitterHandle::Shared(e) => e.lock().expect("emitter lock poisoned").has_cache(),
-        }
+        self.emitter.has_cache()
     }
 
     fn abort(&mut self) {

@@ -332,8 +332,8 @@ impl Processor for FkResolve {
             None => None,
         };
         if current_hash != response.hash {
-            // A response to a value the row no longer has (Kafka Streams drops it too).
-            tracing::trace!(task = %ctx.task, node = ctx.node, "foreign-key join response for an older value dropped");
+            // A response to a value the row no longer has (Kafka Streams drops and counts it).
+            ctx.drop_record(DropReason::StaleResponse);
             return Ok(());
         }
         let result = match (&current, &response.foreign_value) {

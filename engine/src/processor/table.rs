@@ -412,6 +412,14 @@ pub(crate) enum EmitterGuard<'a> {
 }
 
 impl EmitterHandle {
+    /// See [`TableEmitter::has_cache`].
+    pub(crate) fn has_cache(&self) -> bool {
+        match self {
+            EmitterHandle::Own(e) => e.has_cache(),
+            EmitterHandle::Shared(e) => e.lock().expect("emitter lock poisoned").has_cache(),
+        }
+    }
+
     /// The emitter. The lock is never contended: the processors sharing it run in one task.
     pub(crate) fn get(&mut self) -> EmitterGuard<'_> {
         match self {

@@ -48,10 +48,13 @@ impl TableReader {
         let Some(schema) = self.versioned else {
             return self.lookup(ctx, key);
         };
-        self.read_with(ctx, key, |kv, k| schema.get_as_of(kv, k, as_of, false))
+        self.read_with(ctx, key, |kv, k| {
+            Ok(schema.get_as_of(kv, k, as_of, false)?.map(|(ts, v)| (ts, v, 0)))
+        })
     }
 
-    /// Reads `key` with `read` (its time and value bytes), then decodes and applies the steps.
+    /// Reads `key` with `read` (its time, its stored bytes and where the value starts in
+    /// them), then decodes and applies the steps.
     fn read_with(
         &self,
         ctx: &mut ProcessorContext<'_>,
@@ -59,7 +62,7 @@ impl TableReader {
         read: impl FnOnce(
             &sluice_state::KeyValueStore,
             &[u8],
-        ) -> Result<Option<(i64, Vec<u8>)>, sluice_state::StoreError>,
+        ) -> Result<Option<(i64, Vec<u8>, usize)>, sluice_state::StoreError>,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
         let Some(key_bytes) = self
             .key_serde
@@ -69,14 +72,14 @@ impl TableReader {
             return Ok(None);
         };
         let task = ctx.task;
-        let Some((timestamp, bytes)) = read(ctx.stores.kv(self.store), &key_bytes)
+        let Some((timestamp, bytes, start)) = read(ctx.stores.kv(self.store), &key_bytes)
             .map_err(|source| StreamsError::Store { task, source })?
         else {
             return Ok(None);
         };
         let value = self
             .value_serde
-            .deserialize(Some(&bytes))
+            .deserialize(Some(&bytes[start..]))
             .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
         Ok(apply_steps(&self.steps, key, value).map(|v| (v, timestamp)))
     }
@@ -88,17 +91,18 @@ impl TableReader {
         key: &Dyn,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
         if let Some(schema) = self.versioned {
-            return self.read_with(ctx, key, |kv, k| schema.latest(kv, k, false));
+            return self.read_with(ctx, key, |kv, k| {
+                Ok(schema.latest(kv, k, false)?.map(|(ts, v)| (ts, v, 0)))
+            });
         }
         let (timestamped, stream_time) = (self.timestamped, ctx.stream_time);
         self.read_with(ctx, key, |kv, k| {
-            Ok(kv.get(k)?.map(|mut stored| {
+            Ok(kv.get(k)?.map(|stored| {
                 if timestamped && stored.len() >= TIMESTAMP_PREFIX {
                     let ts = i64::from_be_bytes(stored[..TIMESTAMP_PREFIX].try_into().expect("8 bytes"));
-                    stored.drain(..TIMESTAMP_PREFIX);
-                    (ts, stored)
+                    (ts, stored, TIMESTAMP_PREFIX)
                 } else {
-                    (stream_time, stored)
+                    (stream_time, stored, 0)
                 }
             }))
         })

@@ -17,8 +17,19 @@ pub(crate) struct PartitionGroup {
     /// Partitions with records on the broker not fetched yet since their assignment (Kafka
     /// Streams' KIP-695 for `max.task.idle.ms` = 0): while one's queue is empty, the task
     /// waits for it rather than process the others ahead of it (a stream record before the
-    /// table row it joins). Each maps to when the wait began (the runtime's clock).
-    lagging: BTreeMap<TopicPartition, Option<u64>>,
+    /// table row it joins).
+    lagging: BTreeMap<TopicPartition, LaggingWait>,
+    /// Waits that ran out (`LAGGING_WAIT_MS`) since the last `take_lagging_timeouts`.
+    lagging_timeouts: u64,
+}
+
+/// The wait for one lagging partition's records.
+#[derive(Debug, Default)]
+struct LaggingWait {
+    /// When its queue was last seen going empty (the runtime's clock).
+    since: Option<u64>,
+    /// This wait ran out already (counted and logged once).
+    gave_up: bool,
 }
 
 /// The longest a task waits for a lagging partition's records before processing the others
@@ -39,16 +50,18 @@ impl PartitionGroup {
             return false;
         }
         let queues = &self.queues;
-        for (tp, since) in self.lagging.iter_mut() {
+        for (tp, wait) in self.lagging.iter_mut() {
             if !queues.get(tp).is_some_and(VecDeque::is_empty) {
-                *since = None;
+                *wait = LaggingWait::default();
                 continue;
             }
-            let waited = now_ms.saturating_sub(*since.get_or_insert(now_ms));
+            let waited = now_ms.saturating_sub(*wait.since.get_or_insert(now_ms));
             if waited < LAGGING_WAIT_MS {
                 return false;
             }
-            if waited == LAGGING_WAIT_MS {
+            if !wait.gave_up {
+                wait.gave_up = true;
+                self.lagging_timeouts += 1;
                 tracing::warn!(partition = %tp, "no records fetched for a lagging partition within {LAGGING_WAIT_MS} ms; processing the others");
             }
         }
@@ -65,7 +78,12 @@ impl PartitionGroup {
 
     /// Marks `tp` as lagging: records up to its end are on the broker, not fetched yet.
     pub(crate) fn set_lagging(&mut self, tp: TopicPartition) {
-        self.lagging.insert(tp, None);
+        self.lagging.insert(tp, LaggingWait::default());
+    }
+
+    /// The waits for lagging partitions that ran out since the last call.
+    pub(crate) fn take_lagging_timeouts(&mut self) -> u64 {
+        std::mem::take(&mut self.lagging_timeouts)
     }
 
     /// `tp` caught up with the end it had when marked lagging (or moved away).
@@ -174,7 +192,14 @@ mod tests {
         g.register(table);
         g.add(stream, rec("stream", 0, 100));
         assert!(!g.ready(None, 1_000));
-        assert!(g.ready(None, 1_000 + LAGGING_WAIT_MS));
+        assert_eq!(g.take_lagging_timeouts(), 0);
+        assert!(g.ready(None, 1_000 + LAGGING_WAIT_MS + 7));
+        assert!(g.ready(None, 1_000 + LAGGING_WAIT_MS + 9));
+        assert_eq!(
+            g.take_lagging_timeouts(),
+            1,
+            "counted once, whenever the wait is seen past its cap"
+        );
     }
 
     #[test]

@@ -488,6 +488,17 @@ impl TaskManager {
                 t.dirty = true;
                 processed += 1;
             }
+            let timeouts = t.input.take_lagging_timeouts();
+            if timeouts > 0 {
+                self.instance
+                    .metrics
+                    .counter(
+                        crate::metrics::names::LAGGING_WAIT_TIMEOUTS,
+                        "Waits for a lagging input partition that ran out",
+                        &[("task", &id.to_string())],
+                    )
+                    .add(timeouts);
+            }
             // Processor API punctuations, after each batch (as Kafka Streams' stream threads):
             // stream-time ones at the time the batch reached, wall-clock ones at `wall_clock`.
             if t.task.has_punctuation() && t.task.punctuate()? {

@@ -411,18 +411,16 @@ impl Task {
 
     /// Runs the Processor API's punctuations that are due: stream-time ones at the task's
     /// stream time (once it is known), wall-clock ones at the wall clock set last
-    /// (`set_wall_clock`). Initializes Processor API nodes first if needed, so that wall-clock
-    /// punctuations run before the first record too. True if any ran (the task then has
-    /// output or writes to commit).
+    /// (`set_wall_clock`). A node re-created after an abort initializes itself first. True if
+    /// any ran (the task then has output or writes to commit).
     pub(crate) fn punctuate(&mut self) -> Result<bool, StreamsError> {
         if self.custom.is_empty() {
             return Ok(false);
         }
         self.punctuated = false;
-        for i in 0..self.custom.len() {
-            let node = self.custom[i];
-            self.dispatch(node, Call::Start)?;
-            if self.stream_time != UNKNOWN_TIME {
+        if self.stream_time != UNKNOWN_TIME {
+            for i in 0..self.custom.len() {
+                let node = self.custom[i];
                 self.dispatch(
                     node,
                     Call::Punctuate(PunctuationType::StreamTime, self.stream_time),
