@@ -42,6 +42,11 @@ fn orders_are_joined_with_their_customers_across_partitions() {
     config.state_dir = dir.path().to_path_buf();
     config.set("processing.guarantee", "exactly_once_v2").unwrap();
     config.set("commit.interval.ms", "100").unwrap();
+    // No record cache: with one, a customer created and deleted within one commit interval
+    // (the application may start on the whole backlog) is never forwarded to the join, while
+    // an order that subscribed in between already met it; its result then stays (Kafka
+    // Streams' caching store drops such a pair the same way). See the README's note.
+    config.set("statestore.cache.max.bytes", "0").unwrap();
     let streams = Streams::new(builder.build().unwrap(), config).unwrap();
     streams.start().unwrap();
 
@@ -151,10 +156,11 @@ fn orders_are_joined_with_their_customers_across_partitions() {
         .iter()
         .filter(|(o, want)| last.get(*o).cloned().flatten() != **want)
         .take(5)
+        .map(|(o, want)| (o, want, last.get(o)))
         .collect();
     assert!(
         wrong.is_empty(),
-        "orders whose last result is not their final join (first 5): {wrong:?}"
+        "orders whose last result is not their final join (first 5: order, wanted, got): {wrong:?}"
     );
     let joined = expected.values().filter(|v| v.is_some()).count();
     assert!(joined > ORDERS / 2, "most orders end joined ({joined})");
