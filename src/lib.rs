@@ -29,6 +29,7 @@
 //!
 //! The crates behind the facade: [`dsl`] (topology building, pure), [`state`] (byte stores),
 //! [`engine`] (tasks, runtime, test driver).
+#![forbid(unsafe_code)]
 
 pub use sluice_dsl as dsl;
 pub use sluice_engine as engine;

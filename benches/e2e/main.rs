@@ -672,10 +672,11 @@ fn main() {
                 let spread = format!("{:.0}-{:.0}", rate(&all[0]), rate(&all[all.len() - 1]));
                 let t = all.swap_remove(all.len() / 2);
                 println!(
-                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread})",
+                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread}), {:.2} us CPU per record",
                     kind.label(),
                     guarantee.label(),
-                    rate(&t)
+                    rate(&t),
+                    1e6 * t.cpu_seconds / t.records.max(1) as f64
                 );
                 if kind == Kind::WindowedCountSnapshots {
                     println!(

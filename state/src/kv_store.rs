@@ -90,6 +90,11 @@ impl KeyValueStore {
         self.overlay.write(key, Some(value.to_vec()));
     }
 
+    /// [`put`](Self::put) of a value the caller built for the store: it is kept, not copied.
+    pub fn put_owned(&mut self, key: &[u8], value: Vec<u8>) {
+        self.overlay.write(key, Some(value));
+    }
+
     /// Deletes `key` (pending until commit).
     pub fn delete(&mut self, key: &[u8]) {
         self.overlay.write(key, None);
@@ -107,14 +112,13 @@ impl KeyValueStore {
     /// Entries with keys inside the bounds, ascending, pending writes included.
     pub fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<MergedIter<'_>, StoreError> {
         let backend = self.backend.range(from, to)?;
-        let pending: PendingIter<'_> = if is_empty_range(from, to) {
+        let pending: PendingIter<'_> = if self.overlay.entries.is_empty() || is_empty_range(from, to) {
             Box::new(std::iter::empty())
         } else {
-            let owned = (from.map(<[u8]>::to_vec), to.map(<[u8]>::to_vec));
             Box::new(
                 self.overlay
                     .entries
-                    .range::<Vec<u8>, _>(owned)
+                    .range::<[u8], _>((from, to))
                     .map(|(k, v)| (k.as_slice(), v.as_deref())),
             )
         };
@@ -179,7 +183,12 @@ impl KeyValueStore {
     /// A record cache flushing at commit forwards this, so an update of a window that expired
     /// before the commit still reaches downstream.
     pub fn written(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.overlay.written(key).map(|v| v.map(<[u8]>::to_vec))
+        self.written_ref(key).map(|v| v.map(<[u8]>::to_vec))
+    }
+
+    /// [`written`](Self::written), borrowed.
+    pub fn written_ref(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.overlay.written(key)
     }
 
     /// Puts since the last commit that a range delete hid before it: the next commit writes

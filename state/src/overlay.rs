@@ -36,11 +36,21 @@ fn entry_size(key: &[u8], value: &Option<Vec<u8>>) -> usize {
 impl Overlay {
     pub(crate) fn write(&mut self, key: &[u8], value: Option<Vec<u8>>) {
         self.bytes += entry_size(key, &value);
-        if let Some(old) = self.entries.insert(key.to_vec(), value) {
-            self.bytes -= entry_size(key, &old);
+        // A key written again (a window updated by several records between commits) keeps
+        // its allocation.
+        match self.entries.get_mut(key) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, value);
+                self.bytes -= entry_size(key, &old);
+            }
+            None => {
+                self.entries.insert(key.to_vec(), value);
+            }
         }
-        if let Some(old) = self.hidden.remove(key) {
-            self.bytes -= entry_size(key, &old);
+        if !self.hidden.is_empty() {
+            if let Some(old) = self.hidden.remove(key) {
+                self.bytes -= entry_size(key, &old);
+            }
         }
     }
 

@@ -132,6 +132,30 @@ impl TableEmitter {
             .transpose()
     }
 
+    /// [`deserialize`](Self::deserialize) without a context: for values read while the
+    /// context's stores are borrowed.
+    fn decode(&self, stored: Option<&[u8]>) -> Result<Option<Dyn>, sluice_dsl::serde::SerdeError> {
+        stored
+            .map(|b| {
+                let payload = b.get(self.value_prefix..).ok_or_else(|| {
+                    sluice_dsl::serde::SerdeError::deserialize::<()>(
+                        "stored value shorter than its timestamp",
+                    )
+                })?;
+                self.value_serde.deserialize(Some(payload))
+            })
+            .transpose()
+    }
+
+    /// The time forwarded with a flushed value: the stored one for timestamped stores,
+    /// else the latest update's.
+    fn latest_timestamp(&self, stored: Option<&[u8]>, updated: i64) -> i64 {
+        match stored {
+            Some(stored) if self.value_prefix > 0 => timestamp_of(stored),
+            _ => updated,
+        }
+    }
+
     fn payload<'b>(&self, ctx: &ProcessorContext<'_>, stored: &'b [u8]) -> Result<&'b [u8], StreamsError> {
         stored.get(self.value_prefix..).ok_or_else(|| {
             ctx.store_data_error(
@@ -158,7 +182,7 @@ impl TableEmitter {
         let stamped = self.value_prefix > 0;
         let store = ctx.stores.kv(self.store);
         match &new {
-            Some((bytes, _)) if stamped => store.put(key_bytes, &timestamped(timestamp, bytes)),
+            Some((bytes, _)) if stamped => store.put_owned(key_bytes, timestamped(timestamp, bytes)),
             Some((bytes, _)) => store.put(key_bytes, bytes),
             None => store.delete(key_bytes),
         }
@@ -189,20 +213,31 @@ impl TableEmitter {
         };
         for (key_bytes, entry) in cache.drain() {
             // The latest write, even if retention hid it since (a window that expired before
-            // this flush): its update happened and must reach downstream.
-            let new = match ctx.stores.kv(self.store).written(&key_bytes) {
-                Some(written) => written,
-                None => self.read(ctx, &key_bytes)?,
+            // this flush): its update happened and must reach downstream. Read in place: a
+            // flush forwards every dirty key once, and copying each value first showed in
+            // profiles.
+            let (value, timestamp) = match ctx.stores.kv(self.store).written_ref(&key_bytes) {
+                Some(new) => {
+                    if new.is_none() && entry.old.is_none() {
+                        continue;
+                    }
+                    let decoded = self.decode(new);
+                    let timestamp = self.latest_timestamp(new, entry.timestamp);
+                    (
+                        decoded.map_err(|e| ctx.store_data_error(&self.store_name, e))?,
+                        timestamp,
+                    )
+                }
+                None => {
+                    let new = self.read(ctx, &key_bytes)?;
+                    if new.is_none() && entry.old.is_none() {
+                        continue;
+                    }
+                    let timestamp = self.latest_timestamp(new.as_deref(), entry.timestamp);
+                    (self.deserialize(ctx, new.as_deref())?, timestamp)
+                }
             };
-            if new.is_none() && entry.old.is_none() {
-                continue;
-            }
-            let value = self.deserialize(ctx, new.as_deref())?;
             let old_value = self.deserialize(ctx, entry.old.as_deref())?;
-            let timestamp = match &new {
-                Some(stored) if self.value_prefix > 0 => timestamp_of(stored),
-                _ => entry.timestamp,
-            };
             ctx.forward(Record {
                 key: entry.key,
                 value,

@@ -1,5 +1,6 @@
 //! `RocksDbBackend`: one store's column family.
 
+use super::range_iter::IterSlot;
 use super::{backend_error, flush_all, Db, RocksDbResources, OFFSETS_CF};
 use crate::backend::{KvBackend, KvIter, WriteBatch};
 use crate::error::StoreError;
@@ -9,7 +10,8 @@ use std::sync::Arc;
 
 /// Committed data of one store in its column family of the task's database.
 pub struct RocksDbBackend {
-    db: Arc<Db>,
+    /// The database, and the iterator range reads reuse until the next write.
+    slot: IterSlot,
     store: String,
     resources: RocksDbResources,
     /// Cached copy of this store's entry in the offsets column family.
@@ -39,15 +41,19 @@ impl RocksDbBackend {
             return Err(missing_cf(store, store));
         }
         Ok(RocksDbBackend {
-            db,
+            slot: IterSlot::new(db),
             store: store.to_string(),
             resources,
             offset,
         })
     }
 
+    fn db(&self) -> &Db {
+        self.slot.db()
+    }
+
     fn cf(&self) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>, StoreError> {
-        self.db
+        self.db()
             .cf_handle(&self.store)
             .ok_or_else(|| missing_cf(&self.store, &self.store))
     }
@@ -71,7 +77,7 @@ fn missing_cf(store: &str, cf: &str) -> StoreError {
 impl KvBackend for RocksDbBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let cf = self.cf()?;
-        self.db
+        self.db()
             .get_pinned_cf(&cf, key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| backend_error(&self.store, "get", e))
@@ -82,6 +88,9 @@ impl KvBackend for RocksDbBackend {
             return Ok(Box::new(std::iter::empty()));
         }
         let cf = self.cf()?;
+        if let Some(kept) = self.slot.read(&cf, from, to, &self.store) {
+            return Ok(Box::new(kept));
+        }
         let mut ro = ReadOptions::default();
         match to {
             Bound::Excluded(t) => ro.set_iterate_upper_bound(t.to_vec()),
@@ -96,7 +105,7 @@ impl KvBackend for RocksDbBackend {
         };
         let store = self.store.clone();
         let iter = self
-            .db
+            .db()
             .iterator_cf_opt(&cf, ro, mode)
             .map(move |item| {
                 item.map(|(k, v)| (k.into_vec(), v.into_vec()))
@@ -110,9 +119,10 @@ impl KvBackend for RocksDbBackend {
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.slot.invalidate();
         let cf = self.cf()?;
         let offsets = self
-            .db
+            .db()
             .cf_handle(OFFSETS_CF)
             .ok_or_else(|| missing_cf(&self.store, OFFSETS_CF))?;
         let mut wb = rocksdb::WriteBatch::default();
@@ -128,7 +138,7 @@ impl KvBackend for RocksDbBackend {
         if let Some(offset) = batch.changelog_offset {
             wb.put_cf(&offsets, self.store.as_bytes(), offset.to_be_bytes());
         }
-        self.db
+        self.db()
             .write_opt(wb, &Self::write_options())
             .map_err(|e| backend_error(&self.store, "write batch", e))?;
         drop((cf, offsets));
@@ -146,7 +156,7 @@ impl KvBackend for RocksDbBackend {
         self.cf()
             .ok()
             .and_then(|cf| {
-                self.db
+                self.db()
                     .property_int_value_cf(&cf, "rocksdb.estimate-num-keys")
                     .ok()
                     .flatten()
@@ -155,24 +165,27 @@ impl KvBackend for RocksDbBackend {
     }
 
     fn wipe(&mut self) -> Result<(), StoreError> {
-        self.db
+        self.slot.invalidate();
+        self.db()
             .drop_cf(&self.store)
             .map_err(|e| backend_error(&self.store, "drop column family", e))?;
-        self.db
+        self.db()
             .create_cf(&self.store, &self.resources.cf_options())
             .map_err(|e| backend_error(&self.store, "create column family", e))?;
         let offsets = self
-            .db
+            .db()
             .cf_handle(OFFSETS_CF)
             .ok_or_else(|| missing_cf(&self.store, OFFSETS_CF))?;
-        self.db
+        self.db()
             .delete_cf_opt(&offsets, self.store.as_bytes(), &Self::write_options())
             .map_err(|e| backend_error(&self.store, "delete offset", e))?;
+        drop(offsets);
         self.offset = None;
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        flush_all(&self.db, &self.store)
+        self.slot.invalidate();
+        flush_all(self.db(), &self.store)
     }
 }

@@ -8,6 +8,7 @@
 //! replays the changelog from that offset. A clean close flushes explicitly.
 
 mod backend;
+mod range_iter;
 mod resources;
 
 pub use backend::RocksDbBackend;

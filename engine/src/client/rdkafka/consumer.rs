@@ -165,6 +165,9 @@ pub(crate) struct RdConsumer {
     consumer: BaseConsumer<Context>,
     /// `isolation.level=read_committed`: the end of a partition is its last stable offset.
     read_committed: bool,
+    /// Names of the topics records came from, shared by their records (a name per record
+    /// cost an allocation per record).
+    topics: Vec<Arc<str>>,
 }
 
 impl RdConsumer {
@@ -181,10 +184,21 @@ impl RdConsumer {
             })
             .map_err(|e| classify("create consumer", e))?;
         Ok(RdConsumer {
+            topics: Vec::new(),
             consumer,
             read_committed,
         })
     }
+}
+
+/// The shared name of `topic` among `known`. A consumer reads a handful of topics: a linear scan.
+fn topic_name(known: &mut Vec<Arc<str>>, topic: &str) -> Arc<str> {
+    if let Some(t) = known.iter().find(|t| &***t == topic) {
+        return Arc::clone(t);
+    }
+    let t: Arc<str> = topic.into();
+    known.push(Arc::clone(&t));
+    t
 }
 
 impl ConsumerOps for RdConsumer {
@@ -255,7 +269,7 @@ impl Consumer for RdConsumer {
                         })
                         .unwrap_or_default();
                     out.push(RawRecord {
-                        topic: m.topic().into(),
+                        topic: topic_name(&mut self.topics, m.topic()),
                         partition: m.partition(),
                         offset: m.offset(),
                         timestamp: m.timestamp().to_millis().unwrap_or(-1),

@@ -72,9 +72,13 @@ impl ClientContext for Context {
 }
 
 impl ProducerContext for Context {
-    type DeliveryOpaque = Box<u64>;
+    /// The record's tag, carried in librdkafka's opaque pointer itself (a boxed tag cost an
+    /// allocation per record). Tags are `1 + (task << 16) + store`; they fit a `usize` on the
+    /// 64-bit targets Sluice runs on, and `send` refuses one that does not.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<u64>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
+        let tag = tag as u64;
         let result = match result {
             Ok(m) => {
                 use rdkafka::message::Message;
@@ -82,13 +86,13 @@ impl ProducerContext for Context {
             }
             Err((e, _)) => Err(classify("deliver record", e.clone())),
         };
-        if *tag == 0 && result.is_ok() {
+        if tag == 0 && result.is_ok() {
             return;
         }
         self.delivered
             .lock()
             .expect("delivery lock poisoned")
-            .push(Delivery { tag: *tag, result });
+            .push(Delivery { tag, result });
     }
 }
 
@@ -109,14 +113,22 @@ impl RdProducer {
 
 impl Producer for RdProducer {
     fn send(&mut self, record: &OutputRecord, tag: u64) -> Result<(), ClientError> {
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in record.headers.iter() {
-            headers = headers.insert(Header { key: k, value: v });
+        let opaque = usize::try_from(tag).map_err(|_| {
+            ClientError::new(
+                ClientErrorKind::Fatal,
+                "send record",
+                "delivery tag wider than a pointer",
+            )
+        })?;
+        let mut base = BaseRecord::with_opaque_to(&record.topic, opaque).timestamp(record.timestamp);
+        // librdkafka allocates a header list even for none: only records with headers get one.
+        if !record.headers.is_empty() {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in record.headers.iter() {
+                headers = headers.insert(Header { key: k, value: v });
+            }
+            base = base.headers(headers);
         }
-        let started = Instant::now();
-        let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(tag))
-            .timestamp(record.timestamp)
-            .headers(headers);
         if let Some(k) = &record.key {
             base = base.key(k.as_slice());
         }
@@ -126,11 +138,13 @@ impl Producer for RdProducer {
         if let Some(p) = record.partition {
             base = base.partition(p);
         }
+        // Read the clock only once the queue is full: not on every record.
+        let mut started: Option<Instant> = None;
         loop {
             match self.producer.send(base) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
-                    if started.elapsed() < QUEUE_FULL_TIMEOUT =>
+                    if started.get_or_insert_with(Instant::now).elapsed() < QUEUE_FULL_TIMEOUT =>
                 {
                     // Backpressure: serve deliveries until there is room.
                     self.producer.poll(Duration::from_millis(10));
