@@ -179,6 +179,11 @@ pub trait Producer: Send {
     /// records sent with a tag other than 0, and the failures of all (successful deliveries of
     /// tag 0 are not kept: there are as many as outputs).
     fn flush(&mut self, timeout: Duration) -> Result<Vec<Delivery>, ClientError>;
+    /// Serves the delivery reports that arrived, without waiting; the next
+    /// [`flush`](Self::flush) returns them with the rest. Called between batches so that a
+    /// commit's flush waits only for records still unacknowledged, not for reports piled up
+    /// since the last commit. Clients that report deliveries only at flush need not.
+    fn serve_deliveries(&mut self) {}
     /// Registers the transactional id (fencing older producers with it).
     fn init_transactions(&mut self, timeout: Duration) -> Result<(), ClientError>;
     /// Opens a transaction.

@@ -514,6 +514,7 @@ impl TaskManager {
                     .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
             }
         }
+        self.producer.serve_deliveries();
         Ok(processed)
     }
 

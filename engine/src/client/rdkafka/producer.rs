@@ -155,6 +155,10 @@ impl Producer for RdProducer {
         }
     }
 
+    fn serve_deliveries(&mut self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
     fn flush(&mut self, timeout: Duration) -> Result<Vec<Delivery>, ClientError> {
         flush_promptly(&self.producer, timeout).map_err(|e| classify("flush producer", e))?;
         Ok(std::mem::take(
