@@ -7,7 +7,7 @@ use crate::error::StreamsError;
 use crate::metrics::DropReason;
 use crate::record::{Headers, Record};
 use sluice_dsl::dynamic::{Dyn, PredicateFn, ValueMapperFn};
-use sluice_dsl::serde::ErasedSerde;
+use sluice_dsl::serde::{ErasedSerde, SerdeError};
 use sluice_dsl::topology::StoreSpec;
 
 /// Writes a table store and forwards each change `(new, old)` downstream, through the record
@@ -100,7 +100,7 @@ impl TableEmitter {
             Ok(Some(b)) => Ok(b),
             Ok(None) => Err(ctx.store_data_error(
                 &self.store_name,
-                sluice_dsl::serde::SerdeError::serialize::<()>("a table value serialized to null"),
+                SerdeError::serialize::<()>("a table value serialized to null"),
             )),
             Err(e) => Err(ctx.store_data_error(&self.store_name, e)),
         }
@@ -112,8 +112,8 @@ impl TableEmitter {
         ctx: &ProcessorContext<'_>,
         stored: &[u8],
     ) -> Result<sluice_dsl::dynamic::DynBox, StreamsError> {
-        self.value_serde
-            .deserialize_box(Some(self.payload(ctx, stored)?))
+        self.payload(stored)
+            .and_then(|p| self.value_serde.deserialize_box(Some(p)))
             .map_err(|e| ctx.store_data_error(&self.store_name, e))
     }
 
@@ -123,28 +123,23 @@ impl TableEmitter {
         ctx: &ProcessorContext<'_>,
         stored: Option<&[u8]>,
     ) -> Result<Option<Dyn>, StreamsError> {
-        stored
-            .map(|b| {
-                self.value_serde
-                    .deserialize(Some(self.payload(ctx, b)?))
-                    .map_err(|e| ctx.store_data_error(&self.store_name, e))
-            })
-            .transpose()
+        self.decode(stored)
+            .map_err(|e| ctx.store_data_error(&self.store_name, e))
     }
 
     /// [`deserialize`](Self::deserialize) without a context: for values read while the
     /// context's stores are borrowed.
-    fn decode(&self, stored: Option<&[u8]>) -> Result<Option<Dyn>, sluice_dsl::serde::SerdeError> {
+    fn decode(&self, stored: Option<&[u8]>) -> Result<Option<Dyn>, SerdeError> {
         stored
-            .map(|b| {
-                let payload = b.get(self.value_prefix..).ok_or_else(|| {
-                    sluice_dsl::serde::SerdeError::deserialize::<()>(
-                        "stored value shorter than its timestamp",
-                    )
-                })?;
-                self.value_serde.deserialize(Some(payload))
-            })
+            .map(|b| self.value_serde.deserialize(Some(self.payload(b)?)))
             .transpose()
+    }
+
+    /// The serialized value in stored bytes (after the timestamp of timestamped stores).
+    fn payload<'b>(&self, stored: &'b [u8]) -> Result<&'b [u8], SerdeError> {
+        stored
+            .get(self.value_prefix..)
+            .ok_or_else(|| SerdeError::deserialize::<()>("stored value shorter than its timestamp"))
     }
 
     /// The time forwarded with a flushed value: the stored one for timestamped stores,
@@ -154,15 +149,6 @@ impl TableEmitter {
             Some(stored) if self.value_prefix > 0 => timestamp_of(stored),
             _ => updated,
         }
-    }
-
-    fn payload<'b>(&self, ctx: &ProcessorContext<'_>, stored: &'b [u8]) -> Result<&'b [u8], StreamsError> {
-        stored.get(self.value_prefix..).ok_or_else(|| {
-            ctx.store_data_error(
-                &self.store_name,
-                sluice_dsl::serde::SerdeError::deserialize::<()>("stored value shorter than its timestamp"),
-            )
-        })
     }
 
     /// Writes `new` (`None` deletes; serialized value and the value itself) for `key` and emits
@@ -216,27 +202,23 @@ impl TableEmitter {
             // this flush): its update happened and must reach downstream. Read in place: a
             // flush forwards every dirty key once, and copying each value first showed in
             // profiles.
-            let (value, timestamp) = match ctx.stores.kv(self.store).written_ref(&key_bytes) {
-                Some(new) => {
-                    if new.is_none() && entry.old.is_none() {
-                        continue;
-                    }
-                    let decoded = self.decode(new);
-                    let timestamp = self.latest_timestamp(new, entry.timestamp);
-                    (
-                        decoded.map_err(|e| ctx.store_data_error(&self.store_name, e))?,
-                        timestamp,
-                    )
-                }
+            let task = ctx.task;
+            let store = ctx.stores.kv(self.store);
+            let read;
+            let new = match store.written_ref(&key_bytes) {
+                Some(written) => written,
                 None => {
-                    let new = self.read(ctx, &key_bytes)?;
-                    if new.is_none() && entry.old.is_none() {
-                        continue;
-                    }
-                    let timestamp = self.latest_timestamp(new.as_deref(), entry.timestamp);
-                    (self.deserialize(ctx, new.as_deref())?, timestamp)
+                    read = store
+                        .get(&key_bytes)
+                        .map_err(|source| StreamsError::Store { task, source })?;
+                    read.as_deref()
                 }
             };
+            if new.is_none() && entry.old.is_none() {
+                continue;
+            }
+            let (decoded, timestamp) = (self.decode(new), self.latest_timestamp(new, entry.timestamp));
+            let value = decoded.map_err(|e| ctx.store_data_error(&self.store_name, e))?;
             let old_value = self.deserialize(ctx, entry.old.as_deref())?;
             ctx.forward(Record {
                 key: entry.key,

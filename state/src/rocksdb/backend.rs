@@ -4,7 +4,7 @@ use super::range_iter::IterSlot;
 use super::{backend_error, flush_all, Db, RocksDbResources, OFFSETS_CF};
 use crate::backend::{KvBackend, KvIter, WriteBatch};
 use crate::error::StoreError;
-use rocksdb::{Direction, IteratorMode, ReadOptions, WriteOptions};
+use rocksdb::WriteOptions;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -88,34 +88,7 @@ impl KvBackend for RocksDbBackend {
             return Ok(Box::new(std::iter::empty()));
         }
         let cf = self.cf()?;
-        if let Some(kept) = self.slot.read(&cf, from, to, &self.store) {
-            return Ok(Box::new(kept));
-        }
-        let mut ro = ReadOptions::default();
-        match to {
-            Bound::Excluded(t) => ro.set_iterate_upper_bound(t.to_vec()),
-            // The smallest key after `t` is `t` followed by a zero byte.
-            Bound::Included(t) => ro.set_iterate_upper_bound([t, &[0u8][..]].concat()),
-            Bound::Unbounded => {}
-        }
-        let (mode, skip) = match from {
-            Bound::Included(f) => (IteratorMode::From(f, Direction::Forward), None),
-            Bound::Excluded(f) => (IteratorMode::From(f, Direction::Forward), Some(f.to_vec())),
-            Bound::Unbounded => (IteratorMode::Start, None),
-        };
-        let store = self.store.clone();
-        let iter = self
-            .db()
-            .iterator_cf_opt(&cf, ro, mode)
-            .map(move |item| {
-                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                    .map_err(|e| backend_error(&store, "iterate", e))
-            })
-            .filter(move |item| match (&skip, item) {
-                (Some(s), Ok((k, _))) => k != s,
-                _ => true,
-            });
-        Ok(Box::new(iter))
+        Ok(Box::new(self.slot.read(&cf, from, to, &self.store)))
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {

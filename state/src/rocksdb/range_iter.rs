@@ -2,9 +2,11 @@
 //!
 //! Creating a RocksDB iterator is the expensive part of a short range read: it references the
 //! column family's current memtables and SST files and builds a merging iterator over them
-//! (in the sliding-window benchmark, about a fifth of the stream thread's time went there, for
-//! reads that return two or three windows). A processor reads a few windows per record, so the
-//! backend keeps one iterator and only seeks it again for the next read.
+//! (in the sliding-window benchmark's profile, creating iterators took about as many samples as
+//! seeking them, 7% of all, for reads that return a few windows). A processor reads a few
+//! windows per record, so the backend keeps one iterator and only seeks it again for the next
+//! read. A read that finds the kept iterator busy (nested in another read, or a second thread
+//! on a global store) steps an iterator of its own, through the same code.
 //!
 //! Invariant: a kept iterator sees the column family as of its creation, so it is dropped
 //! before anything writes the column family ([`IterSlot::invalidate`] in every write path of
@@ -55,28 +57,32 @@ impl IterSlot {
         *self.iter.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// A read of `from..to` over the kept iterator (created on `cf` if none is kept), or `None`
-    /// if another read holds it (a nested read, or another thread reading a global store): the
-    /// caller then creates an iterator of its own.
+    /// A read of `from..to`, over the kept iterator (created on `cf` if none is kept), or over
+    /// an iterator of its own if another read holds the kept one (a nested read, or another
+    /// thread reading a global store).
     pub(super) fn read<'a>(
         &'a self,
         cf: &impl rocksdb::AsColumnFamilyRef,
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
         store: &'a str,
-    ) -> Option<KeptRange<'a>> {
-        let mut guard = match self.iter.try_lock() {
-            Ok(g) => g,
-            // A read that panicked left the iterator somewhere; every read seeks it anew.
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        let kept = guard.get_or_insert_with(|| {
+    ) -> RangeRead<'a> {
+        let create = || {
             OwnedIter::new(Arc::clone(&self.db), |db| {
                 db.raw_iterator_cf_opt(cf, rocksdb::ReadOptions::default())
             })
-        });
-        kept.with_dependent_mut(|_, iter| {
+        };
+        let mut holder = match self.iter.try_lock() {
+            Ok(g) => Holder::Kept(g),
+            // A read that panicked left the iterator somewhere; every read seeks it anew.
+            Err(TryLockError::Poisoned(p)) => Holder::Kept(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Holder::Own(create()),
+        };
+        let iter = match &mut holder {
+            Holder::Kept(guard) => guard.get_or_insert_with(create),
+            Holder::Own(own) => own,
+        };
+        iter.with_dependent_mut(|_, iter| {
             match from {
                 Bound::Included(f) | Bound::Excluded(f) => iter.seek(f),
                 Bound::Unbounded => iter.seek_to_first(),
@@ -87,8 +93,8 @@ impl IterSlot {
                 }
             }
         });
-        Some(KeptRange {
-            guard,
+        RangeRead {
+            holder,
             to: match to {
                 Bound::Included(t) => Bound::Included(t.to_vec()),
                 Bound::Excluded(t) => Bound::Excluded(t.to_vec()),
@@ -96,19 +102,26 @@ impl IterSlot {
             },
             store,
             done: false,
-        })
+        }
     }
 }
 
-/// Ascending entries of one range read over the kept iterator.
-pub(super) struct KeptRange<'a> {
-    guard: MutexGuard<'a, Option<OwnedIter>>,
+/// The iterator a range read steps: the kept one, or its own.
+enum Holder<'a> {
+    Kept(MutexGuard<'a, Option<OwnedIter>>),
+    Own(OwnedIter),
+}
+
+/// Ascending entries of one range read. The upper bound is checked here, not given to
+/// RocksDB: a kept iterator serves reads with different bounds.
+pub(super) struct RangeRead<'a> {
+    holder: Holder<'a>,
     to: Bound<Vec<u8>>,
     store: &'a str,
     done: bool,
 }
 
-impl Iterator for KeptRange<'_> {
+impl Iterator for RangeRead<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -116,8 +129,11 @@ impl Iterator for KeptRange<'_> {
             return None;
         }
         let (to, store) = (&self.to, self.store);
-        let kept = self.guard.as_mut().expect("a kept range holds its iterator");
-        let item = kept.with_dependent_mut(|_, iter| {
+        let iter = match &mut self.holder {
+            Holder::Kept(guard) => guard.as_mut().expect("a kept range holds its iterator"),
+            Holder::Own(own) => own,
+        };
+        let item = iter.with_dependent_mut(|_, iter| {
             let Some((k, v)) = iter.item() else {
                 return iter
                     .status()
