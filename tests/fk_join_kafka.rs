@@ -172,6 +172,7 @@ fn produce_with_tombstones(b: &support::Broker, topic: &str, records: &[(String,
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &b.bootstrap)
         .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
         .unwrap();

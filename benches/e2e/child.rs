@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Measures a run: `tick` does work (or waits a little) and returns records processed so far.
-/// Throughput (`expect` > 0): the window from 5% to 100% of `expect`. Latency: from the first
-/// tick until the parent writes `stop` (or `stop <n>`: once `n` records were processed).
-fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
+/// Throughput (`expect` > 0): the window from `warm_up` records to `expect`. Latency: from the
+/// first tick until the parent writes `stop` (or `stop <n>`: once `n` records were processed).
+fn measure(expect: u64, warm_up: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
     let stop = Arc::new(AtomicBool::new(false));
     let at_least = Arc::new(AtomicU64::new(0));
     if expect == 0 {
@@ -36,7 +36,7 @@ fn measure(expect: u64, mut tick: impl FnMut() -> u64) -> ChildResult {
     let mut started = expect == 0;
     loop {
         let n = tick();
-        if !started && n * 20 >= expect {
+        if !started && n >= warm_up {
             (start, start_cpu, start_count, started) = (Instant::now(), sys::cpu_seconds(), n, true);
             start_allocations = alloc::allocations();
         }
@@ -61,6 +61,16 @@ fn ready() {
 }
 
 pub fn run(spec: Spec) {
+    // Sluice's own log (rebalances, commits that failed, restores) goes to the child's log
+    // file under target/sluice-bench/logs/; `RUST_LOG` overrides the level.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let result = match spec.kind {
         Kind::Passthrough => {
             let mut p = Passthrough::new(&spec).expect("passthrough clients");
@@ -68,7 +78,7 @@ pub fn run(spec: Spec) {
                 p.step().expect("passthrough");
             }
             ready();
-            let r = measure(spec.expect, || {
+            let r = measure(spec.expect, spec.warm_up(), || {
                 p.step().expect("passthrough");
                 p.produced
             });
@@ -111,6 +121,7 @@ pub fn run(spec: Spec) {
                 (scenarios::topology(&spec), config)
             };
             config.state_dir = spec.state_dir.clone().into();
+            config.num_stream_threads = spec.threads;
             for (key, value) in &spec.consumer_settings {
                 config
                     .set(&format!("consumer.{key}"), value)
@@ -128,7 +139,7 @@ pub fn run(spec: Spec) {
 
             let snapshots = || metrics.total("sluice_snapshots_taken_total", &[]);
             let before = snapshots();
-            let mut r = measure(spec.expect, || {
+            let mut r = measure(spec.expect, spec.warm_up(), || {
                 std::thread::sleep(Duration::from_millis(5));
                 assert!(streams.state() != StreamsState::Error, "{:?}", streams.errors());
                 metrics.total("sluice_records_processed_total", &[])

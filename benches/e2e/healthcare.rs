@@ -71,6 +71,8 @@ pub fn preload_profiles(bootstrap: &str, topic: &str, devices: u64) {
 pub fn write(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>, i64)]) {
     let p: BaseProducer = client_config(bootstrap)
         .set("partitioner", "murmur2_random")
+        // In order and once, as the reference assumes, even if a batch is retried.
+        .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "500000")
         .create()

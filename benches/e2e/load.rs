@@ -1,7 +1,7 @@
 //! The parent's side of the traffic: preloading input, producing at a fixed rate with the
 //! wall clock as record timestamp, and reading the output `read_committed` to measure latency.
 
-use crate::spec::{key, payload, KEYS};
+use crate::spec::{key, payload, Layout, KEYS};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -22,6 +22,9 @@ fn producer(bootstrap: &str) -> BaseProducer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
+        // The references assume the input as generated: a retried batch of a non-idempotent
+        // producer can land after later ones (out of order, late for a window) or twice.
+        .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "500000")
         .create()
@@ -42,24 +45,22 @@ fn send(p: &BaseProducer, topic: &str, key: &str, value: &[u8], ts: i64) {
     }
 }
 
-/// Writes `n` records of `size` bytes, timestamps 1 ms apart ending now; and for the join, one
-/// profile per key before them. Returns the first record's timestamp.
-pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, n: u64, size: usize) -> i64 {
+/// Writes the records of `layout`, `size` bytes each; and for the join, one profile per key
+/// before them.
+pub fn preload(bootstrap: &str, input: &str, profiles: Option<&str>, layout: &Layout, size: usize) {
     let p = producer(bootstrap);
-    let start = now_ms() - n as i64;
     if let Some(topic) = profiles {
         for k in 0..KEYS {
-            send(&p, topic, &key(k), &payload(k, 100), start - 1);
+            send(&p, topic, &key(k), &payload(k, 100), layout.start_ms - 1);
         }
     }
-    for i in 0..n {
-        send(&p, input, &key(i), &payload(i, size), start + i as i64);
+    for i in 0..layout.n {
+        send(&p, input, &layout.key(i), &payload(i, size), layout.timestamp(i));
         if i % 1000 == 0 {
             p.poll(Duration::ZERO);
         }
     }
     p.flush(Duration::from_secs(120)).expect("preload flushed");
-    start
 }
 
 /// Produces `rate` records/s for `duration`, each stamped with the wall clock: record `i` is

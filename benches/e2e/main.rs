@@ -43,8 +43,10 @@ mod load;
 mod passthrough;
 mod peer;
 mod report;
+mod scaling;
 mod scenarios;
 mod spec;
+mod store_growth;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 mod sys;
@@ -144,6 +146,8 @@ struct Harness {
     runs: u32,
     /// Record the children with `perf record` into this file.
     perf: Option<PathBuf>,
+    /// A command (with its arguments) that runs every Sluice and passthrough child (`--wrap`).
+    wrap: Vec<String>,
     /// The Kafka Streams peer's class path, once built.
     kafka_streams: Option<String>,
     /// `--consumer` settings.
@@ -187,6 +191,8 @@ impl Harness {
             expect,
             state_dir: self.temp.path().join(&id).display().to_string(),
             consumer_settings: self.consumer_settings.clone(),
+            threads: 1,
+            measure_from: 0,
         };
         let mut topics = vec![spec.input.clone(), spec.output.clone()];
         topics.extend(spec.profiles.clone());
@@ -220,6 +226,13 @@ impl Harness {
             .arg("--child")
             .arg(serde_json::to_string(spec).expect("json"));
             c
+        } else if let Some((program, args)) = self.wrap.split_first() {
+            let mut c = Command::new(program);
+            c.args(args)
+                .arg(std::env::current_exe().expect("own path"))
+                .arg("--child")
+                .arg(serde_json::to_string(spec).expect("json"));
+            c
         } else {
             let mut c = Command::new(std::env::current_exe().expect("own path"));
             c.arg("--child").arg(serde_json::to_string(spec).expect("json"));
@@ -227,29 +240,38 @@ impl Harness {
         };
         let logs = self.out_dir.join("logs");
         std::fs::create_dir_all(&logs).expect("log dir");
-        ChildProc::spawn(cmd, logs.join(format!("{}.log", spec.app)))
+        // Named after the state directory: the app id, with the instance's number when several
+        // instances run one app (the scaling runs).
+        let name = std::path::Path::new(&spec.state_dir)
+            .file_name()
+            .map_or_else(|| spec.app.clone(), |n| n.to_string_lossy().into_owned());
+        ChildProc::spawn(cmd, logs.join(format!("{name}.log")))
+    }
+
+    /// Writes `layout`'s records of `size` bytes to `spec`'s input (and the join's profiles).
+    fn preload(&self, spec: &Spec, layout: &spec::Layout, size: usize) {
+        load::preload(
+            &self.bootstrap,
+            &spec.input,
+            spec.profiles.as_deref(),
+            layout,
+            size,
+        );
     }
 
     /// Preloads `n` records and measures how fast the engine gets through them.
     fn throughput(&mut self, kind: Kind, guarantee: Guarantee, size: usize, n: u64) -> ChildResult {
         let extra = if kind.is_join() { KEYS } else { 0 };
         let spec = self.spec(kind, guarantee, size, n + extra);
-        let start_ms = load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), n, size);
+        let layout = spec::Layout::ending_now(n);
+        self.preload(&spec, &layout, size);
         let child = self.spawn(&spec);
         let result = child.result(Duration::from_secs(1800));
-        let input = verify::Input { n, size, start_ms };
-        match verify::check(&spec, &input) {
-            Ok(what) => println!(
-                "  {} {}: output verified ({what})",
-                kind.label(),
-                guarantee.label()
-            ),
-            Err(what) => panic!(
-                "{} {}: wrong output, the run does not count: {what}",
-                kind.label(),
-                guarantee.label()
-            ),
-        }
+        verified(
+            &spec,
+            &verify::Input { layout, size },
+            &format!("{} {}", kind.label(), guarantee.label()),
+        );
         result
     }
 
@@ -263,12 +285,18 @@ impl Harness {
         secs: u64,
     ) -> (ChildResult, Vec<f64>, bool) {
         let spec = self.spec(kind, guarantee, size, 0);
-        load::preload(&self.bootstrap, &spec.input, spec.profiles.as_deref(), 0, size);
+        self.preload(&spec, &spec::Layout::ending_now(0), size);
         let mut child = self.spawn(&spec);
         let mut extra = if kind.is_join() { KEYS } else { 0 };
         if kind == Kind::QuixWindowedCount {
             // The peer says READY once it processed a record.
-            load::preload(&self.bootstrap, &spec.input, None, 1, size);
+            load::preload(
+                &self.bootstrap,
+                &spec.input,
+                None,
+                &spec::Layout::ending_now(1),
+                size,
+            );
             extra += 1;
         }
         child.wait_for("READY", Duration::from_secs(180));
@@ -301,6 +329,14 @@ impl Harness {
             samples.len()
         );
         (result, samples, sustained)
+    }
+}
+
+/// Checks the output of `run` (see `verify`): says what was verified, or fails the bench.
+fn verified(spec: &Spec, input: &verify::Input, run: &str) {
+    match verify::check_run(spec, input) {
+        Ok(what) => println!("  {run}: output verified ({what})"),
+        Err(what) => panic!("{run}: wrong output, the run does not count: {what}"),
     }
 }
 
@@ -476,16 +512,25 @@ fn healthcare_search(h: &mut Harness, secs: u64) {
 }
 
 /// One throughput run of scenario `kind` under `perf record`, then the hottest symbols.
-fn profile(h: &mut Harness, kind: Kind) {
+/// With `store_keys` (the windowed count only), the store-growth run of its first size.
+fn profile(h: &mut Harness, kind: Kind, store_keys: &[u64]) {
     let name = format!("{kind:?}").to_lowercase();
     let data = h.out_dir.join(format!("{name}.perf.data"));
     std::fs::create_dir_all(&h.out_dir).expect("output dir");
     h.perf = Some(data.clone());
-    let t = h.throughput(kind, Guarantee::AtLeastOnce, 100, 200_000);
+    let rate = match store_keys.first() {
+        Some(&keys) if kind == Kind::WindowedCount => {
+            store_growth::run(h, &[keys], STORE_GROWTH_MEASURED)[0].records_per_second
+        }
+        Some(_) => panic!("--store-keys profiles the windowed count only"),
+        None => {
+            let t = h.throughput(kind, Guarantee::AtLeastOnce, 100, 200_000);
+            t.records as f64 / t.seconds
+        }
+    };
     println!(
-        "{}: {:.0} records/s under perf (sampling slows it); profile in {}",
+        "{}: {rate:.0} records/s under perf (sampling slows it); profile in {}",
         kind.label(),
-        t.records as f64 / t.seconds,
         data.display()
     );
     let status = Command::new("perf")
@@ -549,16 +594,42 @@ struct Args {
     /// Only the latency search of scenario (f), the healthcare application.
     #[arg(long)]
     healthcare: bool,
+    /// Only the scaling runs: records/s with 1 and 2 stream threads and with 2 instances, of
+    /// the Sluice scenarios chosen by `--scenarios` (default: stateless, windowed count, join,
+    /// sliding), both guarantees, the first of `--sizes` (default 100 B), `--records` each
+    /// (default 1,000,000).
+    #[arg(long)]
+    scaling: bool,
+    /// Only the store-growth runs: the windowed count's CPU per record with its window store
+    /// holding each of these numbers of keys (e.g. 10000,100000,1000000,10000000). With
+    /// `--profile windowed-count`: profile the run of the first size.
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    store_keys: Vec<u64>,
     /// A librdkafka setting (`key=value`, repeatable) for the consumers of Sluice and the
     /// passthrough, to try consumer tuning on both alike.
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
     consumer: Vec<(String, String)>,
+    /// Run every Sluice and passthrough child under this command (split at spaces), for
+    /// example `--wrap "heaptrack --record-only"` to see where a scenario allocates.
+    #[arg(long, value_name = "COMMAND")]
+    wrap: Option<String>,
     /// Runs one engine on one scenario (the harness's child processes).
     #[arg(long, hide = true, value_name = "SPEC_JSON")]
     child: Option<String>,
     /// Passed by `cargo bench`; without it (`cargo test`) the run is `--quick`.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// Records measured per store-growth run of a full run, once the store is full.
+const STORE_GROWTH_MEASURED: u64 = 500_000;
+
+/// Writes `value` as JSON to `dir/name` and says where.
+fn write_json(dir: &std::path::Path, name: &str, value: &impl serde::Serialize) {
+    std::fs::create_dir_all(dir).expect("output dir");
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("writing the results");
+    println!("wrote {}", path.display());
 }
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {
@@ -575,7 +646,15 @@ fn main() {
     }
     let full = args.bench && !args.quick;
     let external = args.bootstrap_servers.clone();
-    let broker = external.is_none().then(support::Broker::start);
+    // The scaling runs start several group members at once: on a broker with Kafka's default
+    // initial rebalance delay (the test brokers have none), the group's first assignment
+    // waits for all of them instead of handing every partition to the first one.
+    let overrides: &[(&str, &str)] = if args.scaling {
+        &[("group.initial.rebalance.delay.ms", "3000")]
+    } else {
+        &[]
+    };
+    let broker = external.is_none().then(|| support::Broker::start_with(overrides));
     let bootstrap = external
         .clone()
         .unwrap_or_else(|| broker.as_ref().expect("started").bootstrap.clone());
@@ -586,15 +665,38 @@ fn main() {
         temp: tempfile::tempdir().expect("temp dir"),
         runs: 0,
         perf: None,
+        wrap: args
+            .wrap
+            .as_deref()
+            .map(|w| w.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
         kafka_streams: None,
         consumer_settings: args.consumer.clone(),
     };
     if let Some(kind) = args.profile {
-        profile(&mut h, kind);
+        profile(&mut h, kind, &args.store_keys);
         return;
     }
     if args.healthcare {
         healthcare_search(&mut h, 10);
+        return;
+    }
+    if args.scaling {
+        let kinds: Vec<Kind> = if args.scenarios.is_empty() {
+            vec![Kind::Stateless, Kind::WindowedCount, Kind::Join, Kind::Sliding]
+        } else {
+            args.scenarios.iter().copied().filter(|k| k.is_sluice()).collect()
+        };
+        let size = args.sizes.first().copied().unwrap_or(100);
+        let n = args.records.unwrap_or(if full { 1_000_000 } else { 20_000 });
+        let cells = scaling::run(&mut h, &kinds, size, n, args.runs.unwrap_or(1), full);
+        write_json(&out_dir, "scaling.json", &cells);
+        return;
+    }
+    if !args.store_keys.is_empty() {
+        let measured = if full { STORE_GROWTH_MEASURED } else { 5_000 };
+        let cells = store_growth::run(&mut h, &args.store_keys, measured);
+        write_json(&out_dir, "store-growth.json", &cells);
         return;
     }
 
@@ -671,8 +773,16 @@ fn main() {
                 all.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
                 let spread = format!("{:.0}-{:.0}", rate(&all[0]), rate(&all[all.len() - 1]));
                 let t = all.swap_remove(all.len() / 2);
+                let allocations = if kind.is_sluice() || kind == Kind::Passthrough {
+                    format!(
+                        ", {:.1} allocations per record",
+                        t.allocations as f64 / t.records.max(1) as f64
+                    )
+                } else {
+                    String::new()
+                };
                 println!(
-                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread}), {:.2} us CPU per record",
+                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread}), {:.2} us CPU per record{allocations}",
                     kind.label(),
                     guarantee.label(),
                     rate(&t),
@@ -841,6 +951,11 @@ fn main() {
         // Smoke: one checked probe of scenario (f) at a low rate.
         println!("(f) healthcare anomaly, smoke probe:");
         h.healthcare_probe(Guarantee::AtLeastOnce, 200.0, 0, latency_secs, 2_000, true);
+        // Smoke runs of the other modes: their outputs are verified like every run's; two
+        // instances of the windowed count also check that a rebalance loses and duplicates
+        // nothing.
+        scaling::run(&mut h, &[Kind::WindowedCount], 100, 20_000, 1, false);
+        store_growth::run(&mut h, &[1_000, 10_000], 5_000);
     }
     drop(broker);
 }

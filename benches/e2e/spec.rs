@@ -147,6 +147,76 @@ pub struct Spec {
     /// librdkafka settings for the consumers of Sluice and the passthrough (`--consumer`).
     #[serde(default)]
     pub consumer_settings: Vec<(String, String)>,
+    /// `num.stream.threads` of a Sluice child (the scaling runs).
+    #[serde(default = "one")]
+    pub threads: usize,
+    /// Records processed before the throughput window opens; 0: 5% of `expect`.
+    #[serde(default)]
+    pub measure_from: u64,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Spec {
+    /// Records processed before the throughput window opens.
+    pub fn warm_up(&self) -> u64 {
+        if self.measure_from > 0 {
+            self.measure_from
+        } else {
+            self.expect.div_ceil(20)
+        }
+    }
+}
+
+/// How a preloaded input is laid out: record `i` has key `key(i)` and timestamp `timestamp(i)`,
+/// ascending.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Records.
+    pub n: u64,
+    /// Distinct keys, cycled through.
+    pub keys: u64,
+    /// The first record's timestamp.
+    pub start_ms: i64,
+    /// The last record's timestamp is `start_ms + span_ms * (n - 1) / n`.
+    pub span_ms: i64,
+}
+
+/// Tumbling windows of the windowed count: 5 minutes.
+pub const WINDOW_MS: i64 = 300_000;
+
+impl Layout {
+    /// `n` records over `KEYS` keys, 1 ms apart, the last one stamped now: the usual input.
+    pub fn ending_now(n: u64) -> Layout {
+        Layout {
+            n,
+            keys: KEYS,
+            start_ms: crate::load::now_ms() - n as i64,
+            span_ms: n as i64,
+        }
+    }
+
+    /// `n` records over `keys` keys, all inside the last whole 5-minute window before now: a
+    /// windowed count's store then holds exactly `keys` entries once each key was seen.
+    pub fn one_window(n: u64, keys: u64) -> Layout {
+        let last = crate::load::now_ms() - WINDOW_MS;
+        Layout {
+            n,
+            keys,
+            start_ms: last - last.rem_euclid(WINDOW_MS),
+            span_ms: WINDOW_MS - 1,
+        }
+    }
+
+    pub fn key(&self, i: u64) -> String {
+        format!("k{:05}", i % self.keys)
+    }
+
+    pub fn timestamp(&self, i: u64) -> i64 {
+        self.start_ms + (i as i128 * self.span_ms as i128 / self.n.max(1) as i128) as i64
+    }
 }
 
 /// What a child measured.

@@ -11,7 +11,7 @@
 //! The output is read `read_committed` once the engine has closed, to the end of every
 //! partition.
 
-use crate::spec::{key, payload, reading, Kind, Spec, KEYS, PARTITIONS};
+use crate::spec::{payload, reading, Kind, Layout, Spec, KEYS, PARTITIONS, WINDOW_MS};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -20,18 +20,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
-/// The input a throughput run was given: records `0..n` (`spec::key`, `spec::payload`), record
-/// `i` stamped `start_ms + i`; for the join, one profile per key.
+/// The input a throughput run was given: the records of `layout` (`spec::payload` of `size`
+/// bytes); for the join, one profile per key.
 #[derive(Debug, Clone, Copy)]
 pub struct Input {
-    pub n: u64,
+    pub layout: Layout,
     pub size: usize,
-    pub start_ms: i64,
 }
 
 impl Input {
     fn records(&self) -> impl Iterator<Item = (String, Vec<u8>, i64)> + '_ {
-        (0..self.n).map(|i| (key(i), payload(i, self.size), self.start_ms + i as i64))
+        let l = &self.layout;
+        (0..l.n).map(|i| (l.key(i), payload(i, self.size), l.timestamp(i)))
     }
 }
 
@@ -75,6 +75,21 @@ type Records = Vec<(String, Vec<u8>)>;
 
 /// Reads every partition of `topic` from the start to its end (`read_committed`).
 fn read_all(bootstrap: &str, topic: &str) -> Result<Records, KafkaError> {
+    let mut records = Vec::new();
+    read_each(bootstrap, topic, |m| {
+        let k = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        records.push((k, m.payload().unwrap_or_default().to_vec()));
+    })?;
+    Ok(records)
+}
+
+/// Calls `f` with every record of `topic`, each partition from its start to its end
+/// (`read_committed`), in partition order.
+fn read_each(
+    bootstrap: &str,
+    topic: &str,
+    mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<(), KafkaError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "sluice-bench-verifier")
@@ -88,7 +103,6 @@ fn read_all(bootstrap: &str, topic: &str) -> Result<Records, KafkaError> {
     }
     consumer.assign(&tpl)?;
     let mut at_end = HashSet::new();
-    let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     while at_end.len() < PARTITIONS as usize {
         assert!(
@@ -98,8 +112,7 @@ fn read_all(bootstrap: &str, topic: &str) -> Result<Records, KafkaError> {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
-                let k = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-                records.push((k, m.payload().unwrap_or_default().to_vec()));
+                f(&m);
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
@@ -108,7 +121,40 @@ fn read_all(bootstrap: &str, topic: &str) -> Result<Records, KafkaError> {
             None => {}
         }
     }
-    Ok(records)
+    Ok(())
+}
+
+/// Whether the input topic holds the generated records once each, every partition in
+/// timestamp order: what the references assume. Run when an output differs, to tell a fault of
+/// the load from one of the engine.
+pub fn input_intact(spec: &Spec, input: &Input) -> Result<(), String> {
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    let (mut n, mut out_of_order) = (0u64, 0u64);
+    read_each(&spec.bootstrap, &spec.input, |m| {
+        n += 1;
+        let ts = m.timestamp().to_millis().unwrap_or(-1);
+        let previous = last.insert(m.partition(), ts);
+        if previous.is_some_and(|p| p > ts) {
+            out_of_order += 1;
+        }
+    })
+    .map_err(|e| format!("reading the input: {e}"))?;
+    if n != input.layout.n || out_of_order > 0 {
+        return Err(format!(
+            "the input topic holds {n} records ({} generated), {out_of_order} of them after a later \
+             timestamp in their partition",
+            input.layout.n
+        ));
+    }
+    Ok(())
+}
+
+/// [`check`], and when the output differs, whether the input was as generated.
+pub fn check_run(spec: &Spec, input: &Input) -> Result<String, String> {
+    check(spec, input).map_err(|what| match input_intact(spec, input) {
+        Ok(()) => format!("{what} (the input is as generated: the engine is at fault)"),
+        Err(load) => format!("{what}; but {load}: the load is at fault, not the engine"),
+    })
 }
 
 fn fingerprint(k: &str, v: &[u8]) -> u64 {
@@ -175,7 +221,7 @@ fn windowed_counts(last: Result<HashMap<String, u64>, String>, input: &Input) ->
     let mut expected: HashMap<String, u64> = HashMap::new();
     for (k, _, ts) in input.records() {
         *expected
-            .entry(format!("{k}@{}", ts - ts.rem_euclid(300_000)))
+            .entry(format!("{k}@{}", ts - ts.rem_euclid(WINDOW_MS)))
             .or_default() += 1;
     }
     if last.len() != expected.len() {

@@ -86,6 +86,8 @@ pub fn create_topic(bootstrap: &str, topic: &str) {
 pub fn produce(bootstrap: &str, topic: &str, records: impl Iterator<Item = (u64, u32)>, bytes: usize) {
     let p: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        // In order and once, as the restored store's reference assumes.
+        .set("enable.idempotence", "true")
         .set("linger.ms", "20")
         .set("batch.size", "1000000")
         .set("compression.type", "lz4")

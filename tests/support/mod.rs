@@ -33,7 +33,13 @@ impl Broker {
     /// Starts a broker on free ports (it dies with the test process). Its data lives in its own
     /// log directory, so it survives [`Broker::kill`] and [`Broker::launch`].
     pub fn start() -> Broker {
-        let kafka = KafkaBroker::start().unwrap_or_else(|e| panic!("starting Kafka: {e}"));
+        Broker::start_with(&[])
+    }
+
+    /// Like [`Broker::start`], with `server.properties` entries added or replacing the
+    /// defaults.
+    pub fn start_with(overrides: &[(&str, &str)]) -> Broker {
+        let kafka = KafkaBroker::start_with(overrides).unwrap_or_else(|e| panic!("starting Kafka: {e}"));
         Broker {
             bootstrap: kafka.bootstrap().to_string(),
             port: kafka.port(),
@@ -94,6 +100,8 @@ impl Broker {
         let producer: BaseProducer = self
             .client_config()
             .set("partitioner", "murmur2_random")
+            // In order and once, as the tests' expectations assume, even if a batch is retried.
+            .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .create()
             .unwrap();

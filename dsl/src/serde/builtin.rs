@@ -8,6 +8,9 @@ impl Codec<String> for StringCodec {
     fn serialize(&self, value: &String) -> Result<Vec<u8>, SerdeError> {
         Ok(value.as_bytes().to_vec())
     }
+    fn serialize_owned(&self, value: String) -> Result<Vec<u8>, SerdeError> {
+        Ok(value.into_bytes())
+    }
     fn deserialize(&self, bytes: &[u8]) -> Result<String, SerdeError> {
         String::from_utf8(bytes.to_vec()).map_err(SerdeError::deserialize::<String>)
     }
@@ -25,6 +28,9 @@ struct BytesCodec;
 impl Codec<Vec<u8>> for BytesCodec {
     fn serialize(&self, value: &Vec<u8>) -> Result<Vec<u8>, SerdeError> {
         Ok(value.clone())
+    }
+    fn serialize_owned(&self, value: Vec<u8>) -> Result<Vec<u8>, SerdeError> {
+        Ok(value)
     }
     fn deserialize(&self, bytes: &[u8]) -> Result<Vec<u8>, SerdeError> {
         Ok(bytes.to_vec())

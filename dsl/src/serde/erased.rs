@@ -15,6 +15,7 @@ pub struct ErasedSerde {
 
 trait ErasedCodec: Send + Sync {
     fn serialize(&self, value: &Dyn) -> Result<Option<Vec<u8>>, SerdeError>;
+    fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError>;
     fn serialize_any(&self, value: &(dyn Any + Send + Sync)) -> Result<Option<Vec<u8>>, SerdeError>;
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Dyn, SerdeError>;
     fn deserialize_box(&self, bytes: Option<&[u8]>) -> Result<DynBox, SerdeError>;
@@ -26,6 +27,13 @@ trait ErasedCodec: Send + Sync {
 impl<T: Send + Sync + 'static> ErasedCodec for Serde<T> {
     fn serialize(&self, value: &Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
         Serde::serialize(self, downcast_ref::<T>(value))
+    }
+    fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
+        match value.downcast::<T>().map(Arc::try_unwrap) {
+            Ok(Ok(owned)) => Serde::serialize_owned(self, owned),
+            Ok(Err(shared)) => Serde::serialize(self, &shared),
+            Err(other) => Serde::serialize(self, downcast_ref::<T>(&other)),
+        }
     }
     fn serialize_any(&self, value: &(dyn Any + Send + Sync)) -> Result<Option<Vec<u8>>, SerdeError> {
         match value.downcast_ref::<T>() {
@@ -62,6 +70,12 @@ impl ErasedSerde {
     /// Encodes a value; `None` is a null payload.
     pub fn serialize(&self, value: &Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
         self.inner.serialize(value)
+    }
+
+    /// Encodes a value the caller gives up: when nothing else shares it, a raw-bytes or string
+    /// value becomes the payload itself, without a copy (a sink's last use of a record).
+    pub fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
+        self.inner.serialize_owned(value)
     }
 
     /// Encodes a value held in a box (an aggregate before it is shared).
@@ -105,6 +119,35 @@ impl fmt::Debug for ErasedSerde {
 mod tests {
     use super::*;
     use crate::dynamic::{downcast_box, erase};
+
+    #[test]
+    fn owned_values_become_the_payload_and_shared_ones_are_copied() {
+        let bytes: ErasedSerde = Serde::bytes().into();
+        let value = vec![7u8; 64];
+        let at = value.as_ptr();
+        let payload = bytes.serialize_owned(erase(value)).unwrap().unwrap();
+        assert_eq!(payload.as_ptr(), at, "a value nothing shares is not copied");
+        let shared = erase(vec![1u8, 2]);
+        let kept = Arc::clone(&shared);
+        assert_eq!(bytes.serialize_owned(shared).unwrap(), Some(vec![1, 2]));
+        assert_eq!(
+            downcast_ref::<Vec<u8>>(&kept),
+            &vec![1, 2],
+            "a shared value stays intact"
+        );
+        let string: ErasedSerde = Serde::string().into();
+        assert_eq!(
+            string.serialize_owned(erase("card-7".to_string())).unwrap(),
+            Some(b"card-7".to_vec())
+        );
+        // Types without an owned encoding borrow, and null rules hold.
+        let o: ErasedSerde = Serde::optional(Serde::<i64>::i64()).into();
+        assert_eq!(o.serialize_owned(erase(None::<i64>)).unwrap(), None);
+        assert_eq!(
+            o.serialize_owned(erase(Some(3i64))).unwrap(),
+            Some(3i64.to_be_bytes().to_vec())
+        );
+    }
 
     #[test]
     fn erased_round_trip_keeps_null_rules() {

@@ -92,6 +92,13 @@ pub trait Codec<T>: Send + Sync + 'static {
     /// Encodes `value`.
     fn serialize(&self, value: &T) -> Result<Vec<u8>, SerdeError>;
 
+    /// Encodes a value the caller gives up. The default borrows it ([`serialize`](Self::serialize));
+    /// an encoding that is the value's own bytes (raw bytes, UTF-8 strings) returns them
+    /// without a copy.
+    fn serialize_owned(&self, value: T) -> Result<Vec<u8>, SerdeError> {
+        self.serialize(&value)
+    }
+
     /// Decodes a non-null payload.
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError>;
 
@@ -148,6 +155,15 @@ impl<T: 'static> Serde<T> {
             return Ok(None);
         }
         self.codec.serialize(value).map(Some)
+    }
+
+    /// Encodes a value the caller gives up (see [`Codec::serialize_owned`]); `None` means a
+    /// null payload.
+    pub fn serialize_owned(&self, value: T) -> Result<Option<Vec<u8>>, SerdeError> {
+        if self.codec.is_null(&value) {
+            return Ok(None);
+        }
+        self.codec.serialize_owned(value).map(Some)
     }
 
     /// Decodes a non-null payload.

@@ -59,14 +59,19 @@ impl Sink {
 
 impl Processor for Sink {
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
-        let key = match self.key_serde.serialize(&record.key) {
+        let partition = match (&self.partition_of, &record.value) {
+            (Some(f), Some(v)) => (f.0)(v),
+            _ => None,
+        };
+        // The sink is the record's last user: a key or value nothing else shares (the usual
+        // case) is encoded in place, so raw bytes and strings become the payload uncopied.
+        let key = match self.key_serde.serialize_owned(record.key) {
             Ok(k) => k,
             Err(e) => return self.failed(ctx, "key", e),
         };
         let value = match record
             .value
-            .as_ref()
-            .map(|v| self.value_serde.serialize(v))
+            .map(|v| self.value_serde.serialize_owned(v))
             .transpose()
         {
             Ok(v) => v.flatten(),
@@ -77,10 +82,6 @@ impl Processor for Sink {
                 .get_or_insert_with(|| ctx.metrics.e2e_latency(ctx.node))
                 .observe_ms(ctx.wall_clock_ms.saturating_sub(record.timestamp));
         }
-        let partition = match (&self.partition_of, &record.value) {
-            (Some(f), Some(v)) => (f.0)(v),
-            _ => None,
-        };
         ctx.output.push(OutputRecord {
             topic: Arc::clone(&self.topic),
             partition,
