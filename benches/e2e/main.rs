@@ -610,7 +610,7 @@ struct Args {
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
     consumer: Vec<(String, String)>,
     /// Run every Sluice and passthrough child under this command (split at spaces), for
-    /// example `--wrap "heaptrack --record-only"` to see where a scenario allocates.
+    /// example `--wrap heaptrack` to see where a scenario allocates.
     #[arg(long, value_name = "COMMAND")]
     wrap: Option<String>,
     /// Runs one engine on one scenario (the harness's child processes).

@@ -243,18 +243,17 @@ pub fn run(h: &mut Harness, kinds: &[Kind], size: usize, n: u64, runs: usize, fu
                         guarantee.label(),
                         setup.label()
                     );
-                    cells.push(cell);
-                    continue;
+                } else {
+                    println!(
+                        "  {:<27}{:>4}  {:<36}{:>9.0} records/s ({spread}), {:.2} us CPU per record, {:.2}x one thread",
+                        cell.scenario,
+                        guarantee.label(),
+                        setup.label(),
+                        rps,
+                        cpu,
+                        cell.speedup
+                    );
                 }
-                println!(
-                    "  {:<27}{:>4}  {:<36}{:>9.0} records/s ({spread}), {:.2} us CPU per record, {:.2}x one thread",
-                    cell.scenario,
-                    guarantee.label(),
-                    setup.label(),
-                    rps,
-                    cpu,
-                    cell.speedup
-                );
                 cells.push(cell);
             }
         }

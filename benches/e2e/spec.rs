@@ -211,7 +211,7 @@ impl Layout {
     }
 
     pub fn key(&self, i: u64) -> String {
-        format!("k{:05}", i % self.keys)
+        key_among(i, self.keys)
     }
 
     pub fn timestamp(&self, i: u64) -> i64 {
@@ -243,7 +243,12 @@ pub struct ChildResult {
 
 /// The key of record `i`.
 pub fn key(i: u64) -> String {
-    format!("k{:05}", i % KEYS)
+    key_among(i, KEYS)
+}
+
+/// The key of record `i` when `keys` keys are cycled through.
+fn key_among(i: u64, keys: u64) -> String {
+    format!("k{:05}", i % keys)
 }
 
 /// A payload of `size` bytes: a reading (f64, big-endian) then filler.

@@ -3,10 +3,11 @@
 //!
 //! A run per store size K: K + `measured` (500,000 in full runs) records over K keys, all
 //! inside one 5-minute window. The first K records fill the store with K entries (not
-//! measured); the next `measured` update those entries, cycling through the keys: each finds its count in the record cache while K
-//! entries fit in it, and in RocksDB once they do not. The cost per record should stay flat as K
-//! grows; the bench prints each size's CPU per record over the smallest size's, and the peak
-//! RSS, which the record cache and RocksDB's block cache bound whatever K is.
+//! measured); the next `measured` update those entries, cycling through the keys: each finds
+//! its count in the record cache while K entries fit in it, and in RocksDB once they do not.
+//! The cost per record should stay flat as K grows; the bench prints each size's CPU per record
+//! over the smallest size's, and the peak RSS, which the record cache and RocksDB's block cache
+//! bound whatever K is.
 
 use crate::spec::{Guarantee, Kind, Layout};
 use crate::{verified, verify, Harness};

@@ -217,8 +217,10 @@ impl TableEmitter {
             if new.is_none() && entry.old.is_none() {
                 continue;
             }
-            let (decoded, timestamp) = (self.decode(new), self.latest_timestamp(new, entry.timestamp));
-            let value = decoded.map_err(|e| ctx.store_data_error(&self.store_name, e))?;
+            let timestamp = self.latest_timestamp(new, entry.timestamp);
+            let value = self
+                .decode(new)
+                .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
             let old_value = self.deserialize(ctx, entry.old.as_deref())?;
             ctx.forward(Record {
                 key: entry.key,
