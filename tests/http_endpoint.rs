@@ -181,6 +181,11 @@ fn metrics_lag_health_and_topology_over_http() {
     );
     assert!(sample("sluice_rocksdb_block_cache_usage_bytes", &[]).is_some());
     assert!(sample("sluice_rocksdb_memtable_usage_bytes", &[]).is_some());
+    assert_eq!(
+        sample("sluice_rocksdb_row_cache_usage_bytes", &[]),
+        None,
+        "the row cache is off by default"
+    );
 
     let (status, stores) = get(&format!("{base}/stores"));
     assert_eq!(status, 200);

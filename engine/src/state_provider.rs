@@ -30,13 +30,19 @@ impl StateProvider {
             rocksdb: RocksDbResources::bounded(
                 config.rocksdb_block_cache_bytes,
                 config.rocksdb_write_buffer_bytes,
-            ),
+            )
+            .with_row_cache(config.rocksdb_row_cache_bytes),
         }
     }
 
     /// Bytes in use of the shared RocksDB cache and of its memtables (`None`: unbounded).
     pub(crate) fn rocksdb_usage(&self) -> Option<(usize, usize)> {
         Some((self.rocksdb.cache_usage()?, self.rocksdb.memtable_usage()?))
+    }
+
+    /// Bytes held by the shared RocksDB row cache (`None`: turned off).
+    pub(crate) fn row_cache_usage(&self) -> Option<u64> {
+        self.rocksdb.row_cache_usage()
     }
 
     /// The directory of `task`'s database.

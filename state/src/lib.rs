@@ -42,8 +42,17 @@ mod tests {
 
     #[test]
     fn rocksdb_backend_passes_conformance() {
+        rocksdb_conformance(crate::RocksDbResources::bounded(16 << 20, 4 << 20));
+    }
+
+    /// With a row cache small enough that the suite's reads evict from it.
+    #[test]
+    fn rocksdb_backend_with_a_row_cache_passes_conformance() {
+        rocksdb_conformance(crate::RocksDbResources::bounded(16 << 20, 4 << 20).with_row_cache(2048));
+    }
+
+    fn rocksdb_conformance(resources: crate::RocksDbResources) {
         let dir = tempfile::tempdir().unwrap();
-        let resources = crate::RocksDbResources::bounded(16 << 20, 4 << 20);
         let mut n = 0;
         crate::conformance::run_all(&mut || {
             n += 1;

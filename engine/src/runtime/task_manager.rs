@@ -351,6 +351,14 @@ impl TaskManager {
             &[],
         )
         .set(self.instance.config.rocksdb_block_cache_bytes as u64);
+        if let Some(rows) = self.instance.state.row_cache_usage() {
+            m.gauge(
+                names::ROCKSDB_ROW_CACHE_USAGE,
+                "Bytes held by the row cache of the RocksDB stores (rocksdb.row.cache.bytes)",
+                &[],
+            )
+            .set(rows);
+        }
     }
 
     /// Interactive queries: `f` on the store `name` of every active task holding it, with the
