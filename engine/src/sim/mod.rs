@@ -85,6 +85,10 @@ struct Shape {
     keys: usize,
     records: usize,
     rocksdb: bool,
+    /// `rocksdb.row.cache.bytes` of RocksDB stores: 0 (off), 4 KiB (the simulation's reads
+    /// evict from it) or 64 KiB (it holds every key) (drawn from the separate stream, after
+    /// `max_idle_ms`).
+    row_cache_bytes: usize,
     /// `buffered.records.per.partition`: small bounds exercise the soft and hard bounds
     /// (pause and resume) under faults.
     buffered: usize,
@@ -107,6 +111,7 @@ impl Shape {
         let mut side = Rng::new(seed ^ 0x1d1e_7a5c);
         Shape {
             max_idle_ms: [0, 10, 200][side.below(3) as usize],
+            row_cache_bytes: [0, 4 << 10, 64 << 10][side.below(3) as usize],
             instances: 1 + rng.below(3) as usize,
             threads: 1 + rng.below(2) as usize,
             partitions: 2 + rng.below(3) as i32,
@@ -309,6 +314,7 @@ impl<'c> Simulation<'c> {
             .and_then(|c| c.with("commit.interval.ms", "100"))
             .and_then(|c| c.with("buffered.records.per.partition", &shape.buffered.to_string()))
             .and_then(|c| c.with("max.task.idle.ms", &shape.max_idle_ms.to_string()))
+            .and_then(|c| c.with("rocksdb.row.cache.bytes", &shape.row_cache_bytes.to_string()))
             .and_then(|c| {
                 c.with(
                     "default.dsl.store",
@@ -598,7 +604,11 @@ impl<'c> Simulation<'c> {
                 sh.partitions,
                 sh.keys,
                 sh.records,
-                if sh.rocksdb || self.config.snapshots { "RocksDB" } else { "in-memory" },
+                match (sh.rocksdb || self.config.snapshots, sh.row_cache_bytes) {
+                    (false, _) => "in-memory".to_string(),
+                    (true, 0) => "RocksDB".to_string(),
+                    (true, bytes) => format!("RocksDB ({bytes} B row cache)"),
+                },
                 sh.buffered,
                 sh.max_idle_ms,
                 sh.faults.crash,

@@ -5,6 +5,7 @@
 //! record, so that was a fifth of the join's CPU. The row cache answers repeated reads from a
 //! hash table. It holds committed values only (pending writes live in the store's overlay),
 //! negative answers included, and is shared by every store of an instance under one byte bound.
+//! Engines leave it off by default (`rocksdb.row.cache.bytes`; DESIGN.md says why).
 //!
 //! Invariant: an entry `(generation, key) -> value` is what the backend of that generation
 //! holds for `key`. A backend keeps it true by writing through ([`RowCache::refresh`] after
