@@ -1,6 +1,7 @@
 //! End-to-end pipelines on a real broker (Apache Kafka): exact outputs of a stateless and a
 //! windowed topology through the Kafka runtime; a windowed count started on a backlog spanning
-//! 30x its store's retention (every window exact, in the output and in the changelog); sources
+//! 30x its store's retention (every window exact, in the output and in the changelog); record
+//! caches flushed by an idle thread at-least-once; sources
 //! starting at the end (`AutoOffsetReset::Latest`); one state directory per instance.
 
 mod support;
@@ -67,45 +68,60 @@ fn stateless_pipeline_end_to_end() {
     assert_eq!(got, expected);
 }
 
-#[test]
-fn windowed_count_end_to_end() {
-    let b = broker();
-    let (input, output) = b.topic_pair("velocity", 2);
+/// A windowed count (one-minute windows, no grace) of `input` into `output` as
+/// `key@window-start -> count` strings.
+fn velocity_topology(input: &str, output: &str, store: &str) -> Topology {
     let builder = StreamsBuilder::new();
     builder
-        .stream(&input, Consumed::with(Serde::string(), Serde::string()))
+        .stream(input, Consumed::with(Serde::string(), Serde::string()))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(60)))
-        .count(Materialized::as_("velocity"))
+        .count(Materialized::as_(store))
         .to_stream()
         .map(|w, n| (format!("{}@{}", w.key, w.window.start), n.to_string()))
-        .to(&output, Produced::with(Serde::string(), Serde::string()));
-    let dir = state_dir();
-    let mut config = b.config(&unique("windowed"));
-    config.state_dir = dir.path().to_path_buf();
-    config.set("commit.interval.ms", "200").unwrap();
-    // Every update reaches the output, so the final value per window is exact.
-    config.set("statestore.cache.max.bytes", "0").unwrap();
-    let streams = Streams::new(builder.build().unwrap(), config).unwrap();
-    streams.start().unwrap();
+        .to(output, Produced::with(Serde::string(), Serde::string()));
+    builder.build().unwrap()
+}
 
-    // Three accounts, records 10 s apart: windows of one minute hold six records each.
-    let mut records = Vec::new();
-    for i in 0..36i64 {
-        records.push((
-            format!("acct-{}", i % 3),
-            "tx".to_string(),
-            1_700_000_040_000 + i * 10_000 / 3,
-        ));
-    }
-    b.produce(&input, &records);
+/// Input records as (key, value, timestamp).
+type Rows = Vec<(String, String, i64)>;
 
+/// Three accounts, records 10 s apart: windows of one minute hold six records each. With the
+/// final count of every window.
+fn velocity_records() -> (Rows, BTreeMap<String, i64>) {
+    let records: Rows = (0..36i64)
+        .map(|i| {
+            (
+                format!("acct-{}", i % 3),
+                "tx".to_string(),
+                1_700_000_040_000 + i * 10_000 / 3,
+            )
+        })
+        .collect();
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     for (k, _, t) in &records {
         *expected
             .entry(format!("{k}@{}", t / 60_000 * 60_000))
             .or_default() += 1;
     }
+    (records, expected)
+}
+
+#[test]
+fn windowed_count_end_to_end() {
+    let b = broker();
+    let (input, output) = b.topic_pair("velocity", 2);
+    let dir = state_dir();
+    let mut config = b.config(&unique("windowed"));
+    config.state_dir = dir.path().to_path_buf();
+    config.set("commit.interval.ms", "200").unwrap();
+    // Every update reaches the output, so the final value per window is exact.
+    config.set("statestore.cache.max.bytes", "0").unwrap();
+    let streams = Streams::new(velocity_topology(&input, &output, "velocity"), config).unwrap();
+    streams.start().unwrap();
+
+    let (records, expected) = velocity_records();
+    b.produce(&input, &records);
     let got = b.consume(&output, records.len(), WAIT);
     streams.close().unwrap();
     assert_eq!(got.len(), records.len(), "one update per record");
@@ -116,6 +132,72 @@ fn windowed_count_end_to_end() {
         *e = (*e).max(n);
     }
     assert_eq!(last, expected);
+}
+
+/// At-least-once, a stream thread with nothing left to process flushes its record caches
+/// (`statestore.cache.flush.when.idle`, on by default): with a commit interval of an hour the
+/// windowed counts still arrive, before any commit. With it off they wait for the commit (here
+/// the one at close).
+#[test]
+fn idle_thread_flushes_record_caches() {
+    let b = broker();
+    let (records, expected) = velocity_records();
+    // The latest count per window read so far (counts only grow).
+    let finals = |topic: &str, idle: Duration| {
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        for r in b.read_all(topic, idle, WAIT) {
+            let n: i64 = text(r.value).parse().unwrap();
+            let e = last.entry(text(r.key)).or_default();
+            *e = (*e).max(n);
+        }
+        last
+    };
+    for flush_when_idle in [true, false] {
+        let (input, output) = b.topic_pair(&format!("idle-flush-{flush_when_idle}"), 2);
+        let dir = state_dir();
+        let mut config = b.config(&unique("idle-flush"));
+        config.state_dir = dir.path().to_path_buf();
+        config.set("commit.interval.ms", "3600000").unwrap();
+        config
+            .set("statestore.cache.flush.when.idle", &flush_when_idle.to_string())
+            .unwrap();
+        let streams = Streams::new(velocity_topology(&input, &output, "idle-counts"), config).unwrap();
+        streams.start().unwrap();
+        assert!(streams.wait_for_state(StreamsState::Running, WAIT));
+        b.produce(&input, &records);
+        let metrics = streams.metrics();
+        let deadline = Instant::now() + WAIT;
+        while metrics.total("sluice_records_processed_total", &[]) < records.len() as u64 {
+            assert!(Instant::now() < deadline, "processed: {:?}", streams.errors());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if flush_when_idle {
+            let deadline = Instant::now() + WAIT;
+            let mut got = finals(&output, Duration::from_millis(500));
+            while got != expected && Instant::now() < deadline {
+                got = finals(&output, Duration::from_millis(500));
+            }
+            assert_eq!(got, expected, "every window's count, flushed while idle");
+            assert_eq!(
+                metrics.total("sluice_commits_total", &[]),
+                0,
+                "the counts arrived without a commit"
+            );
+            streams.close().unwrap();
+        } else {
+            // Everything is processed: a flush now would reach the output within milliseconds.
+            assert!(
+                finals(&output, Duration::from_secs(2)).is_empty(),
+                "with the idle flush off, nothing before the commit"
+            );
+            streams.close().unwrap();
+            assert_eq!(
+                finals(&output, Duration::from_secs(2)),
+                expected,
+                "flushed by the commit at close"
+            );
+        }
+    }
 }
 
 /// The README's "Running on Kafka" snippet, against the test broker: two stream threads, a

@@ -127,6 +127,9 @@ pub fn run(spec: Spec) {
                     .set(&format!("consumer.{key}"), value)
                     .expect("a consumer setting");
             }
+            for (key, value) in &spec.streams_settings {
+                config.set(key, value).expect("a Sluice setting");
+            }
             let streams = Streams::new(topology, config).expect("streams");
             streams.start().expect("start");
             assert!(

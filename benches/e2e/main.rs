@@ -152,6 +152,8 @@ struct Harness {
     kafka_streams: Option<String>,
     /// `--consumer` settings.
     consumer_settings: Vec<(String, String)>,
+    /// `--streams` settings.
+    streams_settings: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -191,6 +193,7 @@ impl Harness {
             expect,
             state_dir: self.temp.path().join(&id).display().to_string(),
             consumer_settings: self.consumer_settings.clone(),
+            streams_settings: self.streams_settings.clone(),
             threads: 1,
             measure_from: 0,
         };
@@ -609,6 +612,10 @@ struct Args {
     /// passthrough, to try consumer tuning on both alike.
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
     consumer: Vec<(String, String)>,
+    /// A Sluice setting (`key=value`, its `StreamsConfig` key, repeatable) for every Sluice
+    /// child, applied after the scenario's own: an A/B of one setting with one binary.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
+    streams: Vec<(String, String)>,
     /// Run every Sluice and passthrough child under this command (split at spaces), for
     /// example `--wrap heaptrack` to see where a scenario allocates.
     #[arg(long, value_name = "COMMAND")]
@@ -672,6 +679,7 @@ fn main() {
             .unwrap_or_default(),
         kafka_streams: None,
         consumer_settings: args.consumer.clone(),
+        streams_settings: args.streams.clone(),
     };
     if let Some(kind) = args.profile {
         profile(&mut h, kind, &args.store_keys);

@@ -147,6 +147,9 @@ pub struct Spec {
     /// librdkafka settings for the consumers of Sluice and the passthrough (`--consumer`).
     #[serde(default)]
     pub consumer_settings: Vec<(String, String)>,
+    /// Sluice settings of every Sluice child (`--streams`).
+    #[serde(default)]
+    pub streams_settings: Vec<(String, String)>,
     /// `num.stream.threads` of a Sluice child (the scaling runs).
     #[serde(default = "one")]
     pub threads: usize,

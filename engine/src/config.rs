@@ -106,6 +106,13 @@ pub struct StreamsConfig {
     /// `statestore.cache.max.bytes` (default 10 MiB): record cache for the whole instance;
     /// 0 forwards every update.
     pub statestore_cache_max_bytes: usize,
+    /// `statestore.cache.flush.when.idle` (Sluice's own, default true): at-least-once, a
+    /// stream thread that finds no record to process forwards what its record caches hold
+    /// then, instead of holding it until the next commit. Coalescing only pays while records
+    /// queue up; a thread waiting for input has the time to send, and its results would
+    /// otherwise wait up to `commit.interval.ms` (30 s by default). Without effect under
+    /// exactly-once, where nothing is visible before the commit.
+    pub statestore_cache_flush_when_idle: bool,
     /// `statestore.uncommitted.max.bytes` (default 64 MiB): uncommitted writes a task's stores
     /// may hold before a commit is forced (KIP-892's bound).
     pub statestore_uncommitted_max_bytes: usize,
@@ -239,6 +246,7 @@ impl StreamsConfig {
             commit_interval_ms: None,
             state_dir: std::env::temp_dir().join("sluice"),
             statestore_cache_max_bytes: 10 * 1024 * 1024,
+            statestore_cache_flush_when_idle: true,
             statestore_uncommitted_max_bytes: 64 * 1024 * 1024,
             default_dsl_store: StoreType::RocksDb,
             rocksdb_block_cache_bytes: 64 << 20,
@@ -321,6 +329,9 @@ impl StreamsConfig {
             "state.dir" => self.state_dir = PathBuf::from(value),
             "statestore.cache.max.bytes" | "cache.max.bytes.buffering" => {
                 self.statestore_cache_max_bytes = parse_num(key, value)?
+            }
+            "statestore.cache.flush.when.idle" => {
+                self.statestore_cache_flush_when_idle = parse_num(key, value)?
             }
             "statestore.uncommitted.max.bytes" => {
                 self.statestore_uncommitted_max_bytes = parse_num(key, value)?
@@ -523,6 +534,10 @@ mod tests {
         let err = c.set("num.stream.threads", "zero").unwrap_err().to_string();
         assert!(err.contains("num.stream.threads"), "{err}");
         assert!(c.set("num.stream.threads", "0").is_err());
+        assert!(c.statestore_cache_flush_when_idle);
+        c.set("statestore.cache.flush.when.idle", "false").unwrap();
+        assert!(!c.statestore_cache_flush_when_idle);
+        assert!(c.set("statestore.cache.flush.when.idle", "no").is_err());
         assert!(matches!(
             c.set("no.such.key", "1"),
             Err(ConfigError::UnknownKey { .. })

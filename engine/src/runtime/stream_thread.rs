@@ -82,6 +82,9 @@ pub(crate) struct StreamThread {
     /// Whether the last step moved a restore on: then the next poll must not wait either (but
     /// a full buffer is no reason to skip polling, unlike `busy`).
     restoring: bool,
+    /// At-least-once with `statestore.cache.flush.when.idle`: a step that processed nothing
+    /// flushes the record caches (`TaskManager::flush_when_idle`).
+    flush_when_idle: bool,
     /// `sluice_consumer_lag` of the partitions assigned to this thread.
     lag: LagGauges,
 }
@@ -101,6 +104,7 @@ impl StreamThread {
         let name = format!("{client_prefix}-StreamThread-{index}");
         board.set_thread(index, ThreadState::Starting);
         let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        let flush_when_idle = !exactly_once && instance.config.statestore_cache_flush_when_idle;
         let mut consumer = client
             .consumer(ConsumerRole::Main {
                 // Other instances find this one's `application.server` in the group's
@@ -148,6 +152,7 @@ impl StreamThread {
             manager,
             busy: false,
             restoring: false,
+            flush_when_idle,
             lag,
         })
     }
@@ -255,6 +260,9 @@ impl StreamThread {
         }
         let processed = m.process(PROCESS_BATCH)?;
         self.busy = processed > 0;
+        if processed == 0 && self.flush_when_idle {
+            m.flush_when_idle()?;
+        }
         let resume = m.take_resumable();
         if !resume.is_empty() {
             self.consumer

@@ -82,6 +82,8 @@ struct ActiveTask {
     backlog: BTreeMap<TopicPartition, i64>,
     /// Processed records since the last commit.
     dirty: bool,
+    /// Processed records (or punctuated) since its record caches were last flushed.
+    unflushed: bool,
 }
 
 impl ActiveTask {
@@ -98,6 +100,7 @@ impl ActiveTask {
             paused: BTreeSet::new(),
             backlog: BTreeMap::new(),
             dirty: false,
+            unflushed: false,
         }
     }
 }
@@ -494,6 +497,7 @@ impl TaskManager {
                 t.task.process(&record)?;
                 t.consumed.insert(tp.clone(), record.offset + 1);
                 t.dirty = true;
+                t.unflushed = true;
                 processed += 1;
             }
             let timeouts = t.input.take_lagging_timeouts();
@@ -511,6 +515,7 @@ impl TaskManager {
             // stream-time ones at the time the batch reached, wall-clock ones at `wall_clock`.
             if t.task.has_punctuation() && t.task.punctuate()? {
                 t.dirty = true;
+                t.unflushed = true;
             }
             let output = t.task.take_output();
             if !output.is_empty() {
@@ -524,6 +529,35 @@ impl TaskManager {
         }
         self.producer.serve_deliveries();
         Ok(processed)
+    }
+
+    /// At-least-once, when the thread found nothing to process: forwards and sends what the
+    /// running tasks' record caches hold now instead of at the next commit
+    /// (`statestore.cache.flush.when.idle`). A thread with a backlog never gets here, so its
+    /// caches coalesce as before; one waiting for input would otherwise hold results for up
+    /// to the commit interval. Only the caches flush: store writes and input offsets still
+    /// wait for the commit, and a crash before it replays the input (duplicates, as any
+    /// at-least-once output).
+    pub(crate) fn flush_when_idle(&mut self) -> Result<(), StreamsError> {
+        debug_assert!(!self.exactly_once, "under exactly-once the commit flushes");
+        let mut sent = false;
+        for (id, t) in self.tasks.iter_mut() {
+            if t.restoring || !t.unflushed {
+                continue;
+            }
+            t.unflushed = false;
+            t.task.flush()?;
+            for out in t.task.take_output() {
+                self.producer
+                    .send(&out, OUTPUT_TAG)
+                    .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
+                sent = true;
+            }
+        }
+        if sent {
+            self.producer.serve_deliveries();
+        }
+        Ok(())
     }
 
     /// The paused partitions whose buffers drained below the bound, no longer marked paused:
@@ -680,7 +714,9 @@ impl TaskManager {
     /// returns the last offset reached per changelog tag.
     fn write_and_flush(&mut self, running: &[TaskId]) -> Result<HashMap<u64, i64>, StreamsError> {
         for (i, id) in running.iter().enumerate() {
-            let t = &mut self.tasks.get_mut(id).expect("running task").task;
+            let entry = self.tasks.get_mut(id).expect("running task");
+            entry.unflushed = false;
+            let t = &mut entry.task;
             t.flush()?;
             let output = t.take_output();
             let changelogs = t.changelog_records();
