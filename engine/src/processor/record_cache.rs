@@ -70,13 +70,14 @@ impl RecordCache {
         }
     }
 
-    /// Records an update of `key_bytes`. `old` is the value before this update; only the first
-    /// update since the last flush keeps it. Returns true if the instance's budget is exhausted
-    /// and the caller should flush now.
+    /// Records an update of `key_bytes`; `key` makes its deserialized key, called only for a
+    /// key not cached yet. `old` is the value before this update; only the first update since
+    /// the last flush keeps it. Returns true if the instance's budget is exhausted and the
+    /// caller should flush now.
     pub(crate) fn update(
         &mut self,
         key_bytes: &[u8],
-        key: &Dyn,
+        key: impl FnOnce() -> Dyn,
         old: Option<Vec<u8>>,
         timestamp: i64,
         headers: &Headers,
@@ -91,7 +92,7 @@ impl RecordCache {
         self.entries.insert(
             key_bytes.to_vec(),
             CacheEntry {
-                key: key.clone(),
+                key: key(),
                 old,
                 timestamp,
                 headers: headers.clone(),
@@ -128,11 +129,11 @@ mod tests {
         let budget = CacheBudget::new(250);
         let mut c = RecordCache::new(budget.clone());
         let k = erase(1u8);
-        assert!(!c.update(b"a", &k, Some(b"v0".to_vec()), 1, &Headers::new()));
-        assert!(!c.update(b"a", &k, Some(b"v1".to_vec()), 2, &Headers::new()));
-        assert!(!c.update(b"b", &k, None, 3, &Headers::new()));
+        assert!(!c.update(b"a", || k.clone(), Some(b"v0".to_vec()), 1, &Headers::new()));
+        assert!(!c.update(b"a", || k.clone(), Some(b"v1".to_vec()), 2, &Headers::new()));
+        assert!(!c.update(b"b", || k.clone(), None, 3, &Headers::new()));
         // Entries cost 99 + 97 + 97 bytes: the third passes 250.
-        assert!(c.update(b"c", &k, None, 4, &Headers::new()));
+        assert!(c.update(b"c", || k.clone(), None, 4, &Headers::new()));
         let drained = c.drain();
         assert_eq!(drained.len(), 3);
         assert_eq!(drained[0].1.old.as_deref(), Some(&b"v0"[..]));

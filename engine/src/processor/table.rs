@@ -165,6 +165,22 @@ impl TableEmitter {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<(), StreamsError> {
+        self.write_with(ctx, key_bytes, || key.clone(), old, new, timestamp, headers)
+    }
+
+    /// [`write`](Self::write) with the key made only when needed: a key the record cache holds
+    /// already is not made again (a windowed key costs allocations to build).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_with(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        key_bytes: &[u8],
+        key: impl FnOnce() -> Dyn,
+        old: Option<Vec<u8>>,
+        new: Option<(Vec<u8>, Dyn)>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<(), StreamsError> {
         let stamped = self.value_prefix > 0;
         let store = ctx.stores.kv(self.store);
         match &new {
@@ -181,7 +197,7 @@ impl TableEmitter {
             None => {
                 let old = self.deserialize(ctx, old.as_deref())?;
                 ctx.forward(Record {
-                    key: key.clone(),
+                    key: key(),
                     value: new.map(|(_, v)| v),
                     old_value: old,
                     timestamp,

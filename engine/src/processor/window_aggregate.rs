@@ -18,7 +18,6 @@ use sluice_dsl::dynamic::{Dyn, WindowedKeyFn};
 use sluice_dsl::topology::Aggregation;
 use sluice_dsl::windows::{Window, WindowDefinition};
 use sluice_state::WindowSchema;
-use std::collections::HashSet;
 
 pub(crate) struct WindowAggregate {
     /// Shared by the aggregations of a windowed cogroup (one store, one record cache).
@@ -54,6 +53,27 @@ struct Input<'a> {
 struct Stored {
     max_timestamp: i64,
     bytes: Vec<u8>,
+}
+
+impl Stored {
+    /// Moves the window out, leaving an empty one (no allocation).
+    fn take(&mut self) -> Stored {
+        Stored {
+            max_timestamp: self.max_timestamp,
+            bytes: std::mem::take(&mut self.bytes),
+        }
+    }
+}
+
+/// What a window update starts from.
+enum Base<'a> {
+    /// A new window, empty.
+    Empty,
+    /// A new window holding what another window holds (a sliding record's left window,
+    /// seeded by the latest window ending before the record).
+    Seeded(&'a Stored),
+    /// The window itself as stored: its aggregate, and its bytes as the old value.
+    Stored(Stored),
 }
 
 impl WindowAggregate {
@@ -135,16 +155,14 @@ impl WindowAggregate {
             .collect())
     }
 
-    /// Folds the record into the window at `start`, whose current aggregate is `aggregate`
-    /// (with its latest record time) and whose stored bytes are `old` (`None`: a new window).
-    /// Kafka Streams' `updateWindowAndForward`: a window that closed is not touched.
+    /// Folds the record into the window at `start`, starting from `base`. Kafka Streams'
+    /// `updateWindowAndForward`: a window that closed is not touched.
     fn update(
         &mut self,
         ctx: &mut ProcessorContext<'_>,
         input: &Input<'_>,
         start: i64,
-        aggregate: Option<&Stored>,
-        old: Option<Vec<u8>>,
+        base: Base<'_>,
         close: i64,
     ) -> Result<bool, StreamsError> {
         let end = start + self.size();
@@ -155,14 +173,30 @@ impl WindowAggregate {
         if !open {
             return Ok(false);
         }
-        let agg = aggregate
-            .map(|s| self.emitter.get().deserialize_box(ctx, &s.bytes))
-            .transpose()?;
+        let t = input.timestamp;
+        let (agg, max_timestamp, old) = match base {
+            Base::Empty => (None, t, None),
+            Base::Seeded(s) => (Some(self.aggregate_of(ctx, s)?), s.max_timestamp.max(t), None),
+            // The stored bytes become the old value downstream sees: moved, not copied.
+            Base::Stored(s) => (
+                Some(self.aggregate_of(ctx, &s)?),
+                s.max_timestamp.max(t),
+                Some(s.bytes),
+            ),
+        };
         let new = self.aggregation.fold(input.key, input.value, agg);
-        let max_timestamp = aggregate.map_or(input.timestamp, |s| s.max_timestamp.max(input.timestamp));
         let bytes = self.emitter.get().value_bytes(ctx, &new)?;
         self.write(ctx, input, start, old, bytes, new, max_timestamp)?;
         Ok(true)
+    }
+
+    /// The aggregate a stored window holds, for the user's aggregator (which takes it by value).
+    fn aggregate_of(
+        &mut self,
+        ctx: &ProcessorContext<'_>,
+        stored: &Stored,
+    ) -> Result<sluice_dsl::dynamic::DynBox, StreamsError> {
+        self.emitter.get().deserialize_box(ctx, &stored.bytes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -186,13 +220,14 @@ impl WindowAggregate {
                 .put(&store_key, &timestamped(timestamp, &bytes));
             return Ok(());
         }
-        let windowed = (self.windowed_key)(input.key, self.window(start));
+        let window = self.window(start);
+        let windowed_key = &self.windowed_key;
         let mut emitter = self.emitter.get();
         emitter.store_time = emitter.store_time.max(start);
-        emitter.write(
+        emitter.write_with(
             ctx,
             &store_key,
-            &windowed,
+            || windowed_key(input.key, window),
             old,
             Some((bytes, value)),
             timestamp,
@@ -217,11 +252,14 @@ impl WindowAggregate {
             } else {
                 self.emitter.get().read(ctx, &store_key)?
             };
-            let stored = old.clone().map(|bytes| Stored {
-                max_timestamp: timestamp_of(&bytes),
-                bytes,
-            });
-            late |= !self.update(ctx, input, window.start, stored.as_ref(), old, close)?;
+            let base = match old {
+                Some(bytes) => Base::Stored(Stored {
+                    max_timestamp: timestamp_of(&bytes),
+                    bytes,
+                }),
+                None => Base::Empty,
+            };
+            late |= !self.update(ctx, input, window.start, base, close)?;
         }
         Ok(late)
     }
@@ -241,7 +279,6 @@ impl WindowAggregate {
         if t < d {
             return self.process_early(ctx, input, close);
         }
-        let mut starts = HashSet::new();
         let (mut left_agg, mut right_agg) = (None::<Stored>, None::<Stored>);
         let (mut left_exists, mut right_exists) = (false, false);
         let mut previous: Option<i64> = None;
@@ -250,26 +287,27 @@ impl WindowAggregate {
         // backwards): updates are forwarded in that order, the scan stops at the newest window
         // ending before the record, and a record at the time of an earlier one (its left window
         // ends at it) creates no window.
-        for (start, stored) in self
-            .fetch(ctx, input.key_bytes, (t - 2 * d).max(0), t + 1)?
-            .into_iter()
-            .rev()
-        {
-            starts.insert(start);
+        // Ascending starts; each window's value is taken out as the scan reaches it, the starts
+        // stay for the lookup of the previous record's right window below.
+        let mut found = self.fetch(ctx, input.key_bytes, (t - 2 * d).max(0), t + 1)?;
+        for i in (0..found.len()).rev() {
+            let start = found[i].0;
+            let stored = found[i].1.take();
             let end = start + d;
             if start == t + 1 {
                 // The record's right window exists already.
                 right_exists = true;
             } else if end > t {
-                let old = Some(stored.bytes.clone());
-                late |= !self.update(ctx, input, start, Some(&stored), old, close)?;
-                right_agg.get_or_insert(stored);
+                if right_agg.is_none() {
+                    right_agg = Some(stored.clone());
+                }
+                late |= !self.update(ctx, input, start, Base::Stored(stored), close)?;
             } else if end == t {
                 left_exists = true;
-                let old = Some(stored.bytes.clone());
-                late |= !self.update(ctx, input, start, Some(&stored), old, close)?;
-                if stored.max_timestamp < t {
-                    previous = Some(stored.max_timestamp);
+                let max_timestamp = stored.max_timestamp;
+                late |= !self.update(ctx, input, start, Base::Stored(stored), close)?;
+                if max_timestamp < t {
+                    previous = Some(max_timestamp);
                 } else {
                     return Ok(late);
                 }
@@ -281,15 +319,19 @@ impl WindowAggregate {
         }
         // The previous record's right window, if the record falls into it.
         if let Some(p) = previous {
-            if !starts.contains(&(p + 1)) && p + 1 + d >= t {
-                late |= !self.update(ctx, input, p + 1, None, None, close)?;
+            // Windows the scan did not reach start at or before `p`: `found` answers as the
+            // windows it reached would.
+            let exists = found.binary_search_by_key(&(p + 1), |(start, _)| *start).is_ok();
+            if !exists && p + 1 + d >= t {
+                late |= !self.update(ctx, input, p + 1, Base::Empty, close)?;
             }
         }
         if !left_exists {
             // The left window holds the previous records within d, as the latest window ending
             // before the record does.
             let seed = left_agg.filter(|_| previous.is_some_and(|p| t - d <= p));
-            late |= !self.update(ctx, input, t - d, seed.as_ref(), None, close)?;
+            let base = seed.as_ref().map_or(Base::Empty, Base::Seeded);
+            late |= !self.update(ctx, input, t - d, base, close)?;
         }
         if !right_exists {
             self.create_right_window(ctx, input, right_agg)?;
@@ -305,29 +347,22 @@ impl WindowAggregate {
         close: i64,
     ) -> Result<bool, StreamsError> {
         let t = input.timestamp;
-        let mut starts = HashSet::new();
         let mut combined: Option<Stored> = None;
         let mut right_agg: Option<Stored> = None;
         let mut right_exists = false;
         let mut previous: Option<i64> = None;
         let mut late = false;
-        for (start, stored) in self.fetch(ctx, input.key_bytes, 0, t + 1)? {
-            starts.insert(start);
+        let mut found = self.fetch(ctx, input.key_bytes, 0, t + 1)?;
+        for (start, stored) in found.iter_mut() {
+            let (start, stored) = (*start, stored.take());
             if start == 0 {
                 if stored.max_timestamp < t {
                     previous = Some(stored.max_timestamp);
                 }
                 combined = Some(stored);
             } else if start <= t {
-                late |= !self.update(
-                    ctx,
-                    input,
-                    start,
-                    Some(&stored),
-                    Some(stored.bytes.clone()),
-                    close,
-                )?;
-                right_agg = Some(stored);
+                right_agg = Some(stored.clone());
+                late |= !self.update(ctx, input, start, Base::Stored(stored), close)?;
             } else {
                 right_exists = true;
             }
@@ -339,12 +374,12 @@ impl WindowAggregate {
             self.create_right_window(ctx, input, right_agg)?;
         }
         if let Some(p) = previous {
-            if !starts.contains(&(p + 1)) {
-                late |= !self.update(ctx, input, p + 1, None, None, close)?;
+            if found.binary_search_by_key(&(p + 1), |(start, _)| *start).is_err() {
+                late |= !self.update(ctx, input, p + 1, Base::Empty, close)?;
             }
         }
-        let old = combined.as_ref().map(|c| c.bytes.clone());
-        late |= !self.update(ctx, input, 0, combined.as_ref(), old, close)?;
+        let base = combined.map_or(Base::Empty, Base::Stored);
+        late |= !self.update(ctx, input, 0, base, close)?;
         Ok(late)
     }
 
