@@ -126,7 +126,8 @@ pub(crate) trait Processor: Send {
     /// Handles one record.
     fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError>;
 
-    /// Forwards what the record cache holds (called at commit, in topological order).
+    /// Forwards what the record cache holds (called at commit, and at-least-once when the thread
+    /// is idle; in topological order).
     fn flush(&mut self, _ctx: &mut ProcessorContext<'_>) -> Result<(), StreamsError> {
         Ok(())
     }
