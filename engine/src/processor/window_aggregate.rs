@@ -56,6 +56,14 @@ struct Stored {
 }
 
 impl Stored {
+    /// A window as read from the store.
+    fn of(bytes: Vec<u8>) -> Stored {
+        Stored {
+            max_timestamp: timestamp_of(&bytes),
+            bytes,
+        }
+    }
+
     /// Moves the window out, leaving an empty one (no allocation).
     fn take(&mut self) -> Stored {
         Stored {
@@ -143,15 +151,7 @@ impl WindowAggregate {
             .map_err(|source| StreamsError::Store { task, source })?;
         Ok(found
             .into_iter()
-            .map(|(start, bytes)| {
-                (
-                    start,
-                    Stored {
-                        max_timestamp: timestamp_of(&bytes),
-                        bytes,
-                    },
-                )
-            })
+            .map(|(start, bytes)| (start, Stored::of(bytes)))
             .collect())
     }
 
@@ -252,13 +252,7 @@ impl WindowAggregate {
             } else {
                 self.emitter.get().read(ctx, &store_key)?
             };
-            let base = match old {
-                Some(bytes) => Base::Stored(Stored {
-                    max_timestamp: timestamp_of(&bytes),
-                    bytes,
-                }),
-                None => Base::Empty,
-            };
+            let base = old.map_or(Base::Empty, |bytes| Base::Stored(Stored::of(bytes)));
             late |= !self.update(ctx, input, window.start, base, close)?;
         }
         Ok(late)

@@ -43,6 +43,21 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Delivery tag of sink and dead-letter records (only failures are reported).
 pub(crate) const OUTPUT_TAG: u64 = 0;
 
+/// Sends a task's sink and dead-letter records (delivery failures are reported under
+/// [`OUTPUT_TAG`]).
+fn send_output(
+    producer: &mut dyn Producer,
+    task: TaskId,
+    output: Vec<crate::record::OutputRecord>,
+) -> Result<(), StreamsError> {
+    for out in output {
+        producer
+            .send(&out, OUTPUT_TAG)
+            .map_err(|e| StreamsError::client(format!("task {task}: writing to {}", out.topic), e))?;
+    }
+    Ok(())
+}
+
 /// Tag of changelog records of store `store` of the task at position `task` in a commit.
 fn changelog_tag(task: usize, store: usize) -> u64 {
     1 + ((task as u64) << 16) + store as u64
@@ -521,11 +536,7 @@ impl TaskManager {
             if !output.is_empty() {
                 self.begin_if_needed()?;
             }
-            for out in output {
-                self.producer
-                    .send(&out, OUTPUT_TAG)
-                    .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
-            }
+            send_output(&mut *self.producer, id, output)?;
         }
         self.producer.serve_deliveries();
         Ok(processed)
@@ -547,12 +558,9 @@ impl TaskManager {
             }
             t.unflushed = false;
             t.task.flush()?;
-            for out in t.task.take_output() {
-                self.producer
-                    .send(&out, OUTPUT_TAG)
-                    .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
-                sent = true;
-            }
+            let output = t.task.take_output();
+            sent |= !output.is_empty();
+            send_output(&mut *self.producer, *id, output)?;
         }
         if sent {
             self.producer.serve_deliveries();
@@ -720,11 +728,7 @@ impl TaskManager {
             t.flush()?;
             let output = t.take_output();
             let changelogs = t.changelog_records();
-            for out in output {
-                self.producer
-                    .send(&out, OUTPUT_TAG)
-                    .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))?;
-            }
+            send_output(&mut *self.producer, *id, output)?;
             for (store, record) in changelogs {
                 self.producer
                     .send(&record, changelog_tag(i, store))
