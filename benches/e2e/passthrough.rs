@@ -26,9 +26,11 @@ impl Passthrough {
     pub fn new(spec: &Spec) -> Result<Self, KafkaError> {
         let exactly_once = spec.guarantee == Guarantee::ExactlyOnce;
         let mut consumer_config = ClientConfig::new();
-        // As Sluice's consumers (see its rdkafka client): librdkafka's 1 s default left the
-        // consumer idle half the time on a backlog.
+        // As Sluice's group consumers (see its rdkafka client): librdkafka's 1 s backoff left
+        // the consumer idle half the time on a backlog, and its 100,000-record prefetch per
+        // partition was most of the process's memory.
         consumer_config.set("fetch.queue.backoff.ms", "10");
+        consumer_config.set("queued.min.messages", "10000");
         for (key, value) in &spec.consumer_settings {
             consumer_config.set(key, value);
         }

@@ -53,16 +53,15 @@ impl RdKafkaClient {
         }
         c
     }
-}
 
-impl KafkaClient for RdKafkaClient {
-    fn consumer(&self, role: ConsumerRole) -> Result<Box<dyn Consumer>, ClientError> {
+    /// The librdkafka settings of a consumer in `role`: Sluice's defaults, then the user's.
+    fn consumer_config(&self, role: &ConsumerRole) -> ClientConfig {
         let isolation = if self.exactly_once() {
             "read_committed"
         } else {
             "read_uncommitted"
         };
-        let mut c = match &role {
+        let mut c = match role {
             ConsumerRole::Main { client_id } => {
                 let mut c = self.settings(client_id, &["consumer.", "main.consumer."]);
                 c.set("group.id", &self.config.application_id);
@@ -73,6 +72,13 @@ impl KafkaClient for RdKafkaClient {
                 // about 0.8 s at the start (1 KB join over 60,000 records: 51k records/s,
                 // against 125k at 100 ms; e2e bench, same machine, runs back to back).
                 c.set_if_absent("fetch.wait.max.ms", "100");
+                // librdkafka prefetches until each partition holds `queued.min.messages`
+                // (default 100,000) records, bounded only by `queued.max.messages.kbytes`
+                // (64 MiB) for the whole queue: on a backlog of small records the prefetch was
+                // most of the process's memory (e2e bench, stateless, 200,000 records of
+                // 100 B: peak RSS 83-89 MiB, 47-57 with 10,000; 1 KB: 87-135, 62-67), and the
+                // records/s did not change (the thread buffers at most 3,000 per partition).
+                c.set_if_absent("queued.min.messages", "10000");
                 // The consumer lag metric comes from librdkafka's statistics.
                 if self.config.metrics_recording_level != crate::config::MetricsLevel::Off {
                     c.set_if_absent("statistics.interval.ms", "1000");
@@ -106,6 +112,13 @@ impl KafkaClient for RdKafkaClient {
         // consumer sat idle about half the time. At 10 ms the stateless scenario ran 4x as fast
         // and the passthrough 7.6x (both with fetch.queue.backoff.ms=1, same CPU per record).
         c.set_if_absent("fetch.queue.backoff.ms", "10");
+        c
+    }
+}
+
+impl KafkaClient for RdKafkaClient {
+    fn consumer(&self, role: ConsumerRole) -> Result<Box<dyn Consumer>, ClientError> {
+        let c = self.consumer_config(&role);
         let needs_group = matches!(role, ConsumerRole::Main { .. });
         consumer::RdConsumer::create(c, needs_group).map(|c| Box::new(c) as Box<dyn Consumer>)
     }
@@ -147,5 +160,57 @@ impl SetIfAbsent for ClientConfig {
             self.set(key, value);
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(settings: &[(&str, &str)]) -> RdKafkaClient {
+        let mut config = StreamsConfig::new("app", "127.0.0.1:9092");
+        for (k, v) in settings {
+            config.set(k, v).expect("a valid setting");
+        }
+        RdKafkaClient::new(Arc::new(config))
+    }
+
+    fn main_role() -> ConsumerRole {
+        ConsumerRole::Main {
+            client_id: "app-StreamThread-1-consumer".into(),
+        }
+    }
+
+    #[test]
+    fn group_consumer_bounds_its_prefetch_unless_told_otherwise() {
+        let c = client(&[]).consumer_config(&main_role());
+        assert_eq!(c.get("queued.min.messages"), Some("10000"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("100"));
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(c.get("group.id"), Some("app"));
+
+        for key in [
+            "main.consumer.queued.min.messages",
+            "consumer.queued.min.messages",
+        ] {
+            let c = client(&[(key, "500")]).consumer_config(&main_role());
+            assert_eq!(c.get("queued.min.messages"), Some("500"), "{key}");
+        }
+    }
+
+    #[test]
+    fn restore_consumer_keeps_librdkafkas_prefetch() {
+        let restore = ConsumerRole::Restore {
+            client_id: "app-restore-consumer".into(),
+        };
+        let c = client(&[]).consumer_config(&restore);
+        // Restoration reads a changelog to its end as fast as it can: no bound of ours.
+        assert_eq!(c.get("queued.min.messages"), None);
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(c.get("group.id"), None);
+        assert_eq!(c.get("isolation.level"), Some("read_uncommitted"));
+
+        let c = client(&[("processing.guarantee", "exactly_once_v2")]).consumer_config(&restore);
+        assert_eq!(c.get("isolation.level"), Some("read_committed"));
     }
 }
