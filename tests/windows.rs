@@ -441,3 +441,96 @@ fn windowed_stores_restore_after_a_crash() {
         ]
     );
 }
+
+/// Session counts with `EmitStrategy::on_window_close`, keyed `key@start-end`.
+fn final_session_counts(gap: u64, grace: u64) -> Topology {
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_and_grace(ms(gap), ms(grace)))
+        .emit_strategy(EmitStrategy::on_window_close())
+        // Long segments: the bound a scan leaves is then the sessions', not a segment's edge.
+        .count(Materialized::as_("presence").with_retention(Duration::from_secs(600)))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), *n))
+        .to("final", Produced::with(Serde::string(), Serde::i64()));
+    b.build().unwrap()
+}
+
+/// The reference: the sessions of `records` (a key's records at most `gap` apart, in time
+/// order, share one), as `(end, key@start-end, count)`.
+fn reference_sessions(records: &[(String, i64)], gap: i64) -> Vec<(i64, String, i64)> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+    for (k, t) in records {
+        by_key.entry(k).or_default().push(*t);
+    }
+    let mut out = Vec::new();
+    for (k, mut times) in by_key {
+        times.sort_unstable();
+        let (mut start, mut end, mut n) = (times[0], times[0], 0);
+        for t in times {
+            if t - end > gap {
+                out.push((end, format!("{k}@{start}-{end}"), n));
+                (start, n) = (t, 0);
+            }
+            end = t;
+            n += 1;
+        }
+        out.push((end, format!("{k}@{start}-{end}"), n));
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5e55_1015),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Every session is emitted once, with its final count, as soon as stream time passes its
+    /// end + gap + grace, and none earlier: after every record the emitted set is exactly the
+    /// reference's closed sessions (many keys, so a store scan per record would be costly; the
+    /// processor skips scans until a session can have closed, and restarts forget that bound).
+    #[test]
+    fn session_final_results_are_emitted_exactly_when_they_close(
+        steps in proptest::collection::vec((0u8..12, 0i64..400, 0u8..10, 0u8..40), 1..250),
+        late in proptest::collection::vec(0u8..4, 250),
+    ) {
+        let (gap, grace) = (500i64, 200i64);
+        let d = TopologyTestDriver::new(final_session_counts(gap as u64, grace as u64));
+        let mut input = d.create_input_topic("in", Serde::string(), Serde::string());
+        let mut out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+        let (mut t, mut records) = (0i64, Vec::new());
+        let mut emitted = std::collections::BTreeMap::new();
+        for (i, (key, advance, pause, restart)) in steps.into_iter().enumerate() {
+            // Now and then a pause longer than gap + grace: every session closes. One record in
+            // four is out of order, at most `grace` behind: never late, it may start a session
+            // that ends before the ones already stored.
+            let ts = if late[i] == 0 {
+                (t - advance % (grace + 1)).max(0)
+            } else {
+                t += if pause == 0 { advance + 2_000 } else { advance };
+                t
+            };
+            let key = format!("device-{key}");
+            input.pipe_input_at(key.clone(), "x".into(), ts);
+            records.push((key, ts));
+            for (k, n) in out.read_key_values_to_list() {
+                proptest::prop_assert!(emitted.insert(k.clone(), n).is_none(), "{k} emitted twice");
+            }
+            let cutoff = t - grace - gap - 1;
+            let expected: std::collections::BTreeMap<String, i64> = reference_sessions(&records, gap)
+                .into_iter()
+                .filter(|(end, _, _)| *end <= cutoff)
+                .map(|(_, k, n)| (k, n))
+                .collect();
+            proptest::prop_assert_eq!(&emitted, &expected, "at stream time {}", t);
+            if restart == 0 {
+                d.restart().unwrap();
+                input = d.create_input_topic("in", Serde::string(), Serde::string());
+                out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+            }
+        }
+    }
+}

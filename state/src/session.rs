@@ -27,6 +27,10 @@ pub struct SessionSchema {
     interval: i64,
 }
 
+/// What [`SessionSchema::find_by_end`] found: the `(key, session)` pairs ending in the range,
+/// and a lower bound on the end of every stored session ending after it.
+pub type SessionsByEnd = (Vec<(Vec<u8>, Session)>, i64);
+
 impl SessionSchema {
     /// A session store keeping sessions for `retention_ms` of stream time after they end.
     pub fn new(retention_ms: i64) -> Self {
@@ -133,28 +137,33 @@ impl SessionSchema {
     }
 
     /// Every stored session of every key with `from <= end <= to`, expired or not (until its
-    /// segment is dropped), as `(key, session)`: one range scan.
-    pub fn find_by_end(
-        &self,
-        kv: &KeyValueStore,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(Vec<u8>, Session)>, StoreError> {
+    /// segment is dropped), as `(key, session)`: one range scan over the segments holding those
+    /// ends. Also returns a lower bound on the end of every stored session that ends after `to`
+    /// (the least such end in the scanned segments, or the start of the next segment): until a
+    /// cut-off reaches it, a caller that also tracks what it writes has nothing to scan for.
+    pub fn find_by_end(&self, kv: &KeyValueStore, from: i64, to: i64) -> Result<SessionsByEnd, StoreError> {
         let mut out = Vec::new();
         if from > to {
-            return Ok(out);
+            return Ok((out, from));
         }
+        let next_segment = segment_of(to, self.interval) + 1;
+        let mut next_end = i64::try_from(next_segment)
+            .ok()
+            .and_then(|s| s.checked_mul(self.interval))
+            .unwrap_or(i64::MAX);
         let lo = segment_prefix(segment_of(from, self.interval));
-        let hi = segment_prefix(segment_of(to, self.interval) + 1);
+        let hi = segment_prefix(next_segment);
         for entry in kv.range(Bound::Included(&lo), Bound::Excluded(&hi))? {
             let (k, value) = entry?;
             if let Some((key, start, end)) = self.decode(&k) {
                 if (from..=to).contains(&end) {
                     out.push((key, Session { start, end, value }));
+                } else if end > to {
+                    next_end = next_end.min(end);
                 }
             }
         }
-        Ok(out)
+        Ok((out, next_end))
     }
 
     /// Writes `key`'s session `[start, end]`.

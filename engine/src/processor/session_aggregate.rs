@@ -27,6 +27,12 @@ pub(crate) struct SessionAggregate {
     merger: MergerFn,
     windowed_key: WindowedKeyFn,
     emit_final: Option<EmitProgress>,
+    /// With `on_window_close`: no stored session that ends after the last emission's cut-off
+    /// ends before this (`i64::MIN`: not known, scan). Lowered by every session written,
+    /// raised only by a scan; deletes leave it low, which costs at most an early scan. Without
+    /// it every record that moved stream time on scanned whole segments of the store: in the
+    /// healthcare example, 62% of the stream thread's samples at 1,000 readings/s.
+    next_close_end: i64,
     observed: i64,
     expired_below: u64,
 }
@@ -57,6 +63,7 @@ impl SessionAggregate {
             merger,
             windowed_key,
             emit_final,
+            next_close_end: i64::MIN,
             observed: UNKNOWN_TIME,
             expired_below: 0,
         }
@@ -73,8 +80,13 @@ impl SessionAggregate {
         if last.is_some_and(|l| cutoff_end <= l) || cutoff_end < 0 {
             return Ok(());
         }
+        if cutoff_end < self.next_close_end {
+            // No session ends at or before the cut-off: nothing closed. The progress stays,
+            // so a later scan starts where the last one ended and misses nothing.
+            return Ok(());
+        }
         let task = ctx.task;
-        let mut closed = self
+        let (mut closed, next_close_end) = self
             .schema
             .find_by_end(
                 ctx.stores.kv(self.emitter.store),
@@ -82,6 +94,7 @@ impl SessionAggregate {
                 cutoff_end,
             )
             .map_err(|source| StreamsError::Store { task, source })?;
+        self.next_close_end = next_close_end;
         closed.sort_by(|a, b| (a.1.end, &a.0).cmp(&(b.1.end, &b.0)));
         for (key_bytes, session) in closed {
             let window = Window::new(session.start, session.end);
@@ -179,6 +192,7 @@ impl Processor for SessionAggregate {
         }
         let store_key = self.schema.store_key(&key_bytes, start, end);
         let bytes = self.emitter.value_bytes(ctx, &new)?;
+        self.next_close_end = self.next_close_end.min(end);
         if self.emit_final.is_some() {
             ctx.stores.kv(self.emitter.store).put(&store_key, &bytes);
         } else {
@@ -216,7 +230,9 @@ impl Processor for SessionAggregate {
         if let Some(p) = &mut self.emit_final {
             p.abort();
         }
-        // Back to the committed stream time (the task re-inits it).
+        // Back to the committed stream time (the task re-inits it); the store is back to its
+        // committed state too, whose sessions this bound may not cover.
+        self.next_close_end = i64::MIN;
         self.observed = UNKNOWN_TIME;
         self.expired_below = 0;
     }
