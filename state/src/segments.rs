@@ -12,6 +12,11 @@ pub(crate) fn segment_of(t: i64, interval: i64) -> u64 {
     (t.max(0) / interval) as u64
 }
 
+/// The first time of segment `s`.
+pub(crate) fn segment_start(s: u64, interval: i64) -> i64 {
+    i64::try_from(s).map_or(i64::MAX, |s| s.saturating_mul(interval))
+}
+
 /// Big-endian `u64`: ordered like the number.
 pub(crate) fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()

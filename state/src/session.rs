@@ -6,7 +6,7 @@
 
 use crate::error::StoreError;
 use crate::kv_store::{KeyValueStore, RangeRead};
-use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix};
+use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix, segment_start};
 use std::ops::Bound;
 
 /// One session of one key.
@@ -144,13 +144,10 @@ impl SessionSchema {
     pub fn find_by_end(&self, kv: &KeyValueStore, from: i64, to: i64) -> Result<SessionsByEnd, StoreError> {
         let mut out = Vec::new();
         if from > to {
-            return Ok((out, from));
+            return Ok((out, to.saturating_add(1)));
         }
         let next_segment = segment_of(to, self.interval) + 1;
-        let mut next_end = i64::try_from(next_segment)
-            .ok()
-            .and_then(|s| s.checked_mul(self.interval))
-            .unwrap_or(i64::MAX);
+        let mut next_end = segment_start(next_segment, self.interval);
         let lo = segment_prefix(segment_of(from, self.interval));
         let hi = segment_prefix(next_segment);
         for entry in kv.range(Bound::Included(&lo), Bound::Excluded(&hi))? {

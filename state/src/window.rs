@@ -12,7 +12,7 @@
 
 use crate::error::StoreError;
 use crate::kv_store::{KeyValueStore, RangeRead};
-use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix};
+use crate::segments::{be, read_be, segment_interval, segment_of, segment_prefix, segment_start};
 use std::ops::Bound;
 
 /// One window of one key, as stored.
@@ -153,8 +153,8 @@ impl WindowSchema {
             return Ok(out);
         }
         for segment in segment_of(from, self.interval)..=segment_of(to, self.interval) {
-            let seg_from = (segment as i64 * self.interval).max(from);
-            let seg_to = ((segment as i64 + 1) * self.interval - 1).min(to);
+            let seg_from = segment_start(segment, self.interval).max(from);
+            let seg_to = (segment_start(segment + 1, self.interval) - 1).min(to);
             let lo = self.store_key_in(segment, key, seg_from);
             let mut hi = self.store_key_in(segment, key, seg_to);
             hi.extend(std::iter::repeat_n(0xff, self.suffix));
