@@ -14,6 +14,10 @@
 //! a drawn number of records as the runtime does — so stream time may pass a window's retention
 //! before the commit that carries its updates — comparing the last emitted count per window.
 //!
+//! Emit-on-close (`EmitStrategy::on_window_close`) over tumbling, hopping, sliding and session
+//! windows: after every record, the final results emitted so far must be exactly the reference's
+//! windows that closed, each once, across restarts.
+//!
 //! The seed is fixed for CI; `SLUICE_PROPTEST_SEED=<n>` explores others.
 
 use proptest::prelude::*;
@@ -244,5 +248,214 @@ proptest! {
         let (late, emitted) = run_batched(windows(), &records, every);
         prop_assert_eq!(&emitted, &expected, "committing every {} records", every);
         prop_assert_eq!(late, expected_late);
+    }
+}
+
+/// Session counts with `EmitStrategy::on_window_close`, keyed `key@start-end`.
+fn final_session_counts(gap: u64, grace: u64) -> Topology {
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_and_grace(
+            Duration::from_millis(gap),
+            Duration::from_millis(grace),
+        ))
+        .emit_strategy(EmitStrategy::on_window_close())
+        // Long segments: the bound a scan leaves is then the sessions', not a segment's edge.
+        .count(Materialized::as_("presence").with_retention(Duration::from_secs(600)))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), *n))
+        .to("final", Produced::with(Serde::string(), Serde::i64()));
+    b.build().unwrap()
+}
+
+/// The reference: the sessions of `records` (a key's records at most `gap` apart, in time
+/// order, share one), as `(end, key@start-end, count)`.
+fn reference_sessions(records: &[(String, i64)], gap: i64) -> Vec<(i64, String, i64)> {
+    let mut by_key: BTreeMap<&str, Vec<i64>> = Default::default();
+    for (k, t) in records {
+        by_key.entry(k).or_default().push(*t);
+    }
+    let mut out = Vec::new();
+    for (k, mut times) in by_key {
+        times.sort_unstable();
+        let (mut start, mut end, mut n) = (times[0], times[0], 0);
+        for t in times {
+            if t - end > gap {
+                out.push((end, format!("{k}@{start}-{end}"), n));
+                (start, n) = (t, 0);
+            }
+            end = t;
+            n += 1;
+        }
+        out.push((end, format!("{k}@{start}-{end}"), n));
+    }
+    out
+}
+
+/// Counts over time or sliding windows with `EmitStrategy::on_window_close`, keyed
+/// `key@start-end`.
+fn final_window_counts<W>(windowing: W) -> Topology
+where
+    W: sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+{
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(windowing)
+        .emit_strategy(EmitStrategy::on_window_close())
+        // Long segments: a scan's horizon is then the windows', not a segment's edge.
+        .count(Materialized::as_("counts").with_retention(Duration::from_secs(600)))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), *n))
+        .to("final", Produced::with(Serde::string(), Serde::i64()));
+    b.build().unwrap()
+}
+
+/// `(end, key@start-end, count)` of every window of a reference's counts.
+fn by_end(counts: Counts, size: i64) -> Vec<(i64, String, i64)> {
+    counts
+        .into_iter()
+        .map(|((k, start), n)| (start + size, format!("{k}@{start}-{}", start + size), n))
+        .collect()
+}
+
+fn time_windows_by_end(
+    records: &[(String, i64)],
+    size: i64,
+    advance: i64,
+    grace: i64,
+) -> Vec<(i64, String, i64)> {
+    by_end(time_reference(records, size, advance, grace).0, size)
+}
+
+fn sliding_windows_by_end(records: &[(String, i64)], d: i64, grace: i64) -> Vec<(i64, String, i64)> {
+    by_end(sliding_reference(records, d, grace).0, d)
+}
+
+/// Arrivals: `(key, advance, pause, restart)` per record, and which records are out of order.
+type Arrivals = (Vec<(u8, i64, u8, u8)>, Vec<u8>);
+
+fn arrivals() -> impl Strategy<Value = Arrivals> {
+    (
+        prop::collection::vec((0u8..12, 0i64..400, 0u8..10, 0u8..40), 1..250),
+        prop::collection::vec(0u8..4, 250),
+    )
+}
+
+/// Pipes `arrivals` (12 keys; now and then a pause longer than any window, grace and gap; one
+/// record in four out of order, at most `grace` behind, so never late) into `topology`, and
+/// after every record checks that the emitted final results are exactly the reference's
+/// windows that closed: those with `end + lag <= stream time`, each emitted once. Restarts at
+/// random, so that a processor's bound on what can close next starts over.
+fn emits_exactly_the_closed_windows(
+    topology: Topology,
+    (steps, late): Arrivals,
+    grace: i64,
+    lag: i64,
+    reference: impl Fn(&[(String, i64)]) -> Vec<(i64, String, i64)>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let d = TopologyTestDriver::new(topology);
+    let mut input = d.create_input_topic("in", Serde::string(), Serde::string());
+    let mut out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+    // Far enough from 0 for sliding windows' records to be at or after the time difference.
+    let (mut t, mut records) = (2_000i64, Vec::new());
+    let mut emitted = BTreeMap::new();
+    for (i, (key, advance, pause, restart)) in steps.into_iter().enumerate() {
+        let ts = if late[i] == 0 {
+            t - advance % (grace + 1)
+        } else {
+            t += if pause == 0 { advance + 2_000 } else { advance };
+            t
+        };
+        let key = format!("device-{key}");
+        input.pipe_input_at(key.clone(), "x".into(), ts);
+        records.push((key, ts));
+        for (k, n) in out.read_key_values_to_list() {
+            prop_assert!(emitted.insert(k.clone(), n).is_none(), "{k} emitted twice");
+        }
+        let expected: BTreeMap<String, i64> = reference(&records)
+            .into_iter()
+            .filter(|(end, _, _)| end + lag <= t)
+            .map(|(_, k, n)| (k, n))
+            .collect();
+        prop_assert_eq!(&emitted, &expected, "at stream time {}", t);
+        if restart == 0 {
+            d.restart().unwrap();
+            input = d.create_input_topic("in", Serde::string(), Serde::string());
+            out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    // Fewer, longer cases (up to 250 records of 12 keys); failures are kept as regressions.
+    #![proptest_config(Config {
+        cases: 24,
+        rng_seed: RngSeed::Fixed(0x5e55_1015),
+        ..Config::default()
+    })]
+
+    /// Every session is emitted once, with its final count, as soon as stream time passes its
+    /// end + gap + grace, and none earlier (many keys, so a store scan per record would be
+    /// costly; the processor skips scans until a session can have closed). Out-of-order records
+    /// may start a session that ends before the ones already stored.
+    #[test]
+    fn session_final_results_are_emitted_exactly_when_they_close(arrivals in arrivals()) {
+        let (gap, grace) = (500i64, 200i64);
+        emits_exactly_the_closed_windows(
+            final_session_counts(gap as u64, grace as u64),
+            arrivals,
+            grace,
+            grace + gap + 1,
+            |records| reference_sessions(records, gap),
+        )?;
+    }
+
+    /// Hopping windows' final counts are emitted once each, as soon as stream time passes
+    /// their end + grace (the processor takes the closed windows from its queue of those that
+    /// close next, and scans only when that runs out).
+    #[test]
+    fn hopping_final_results_are_emitted_exactly_when_they_close(arrivals in arrivals()) {
+        let (size, advance, grace) = (500i64, 200i64, 200i64);
+        let windows = TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64))
+            .advance_by(Duration::from_millis(advance as u64));
+        emits_exactly_the_closed_windows(
+            final_window_counts(windows),
+            arrivals,
+            grace,
+            grace,
+            |records| time_windows_by_end(records, size, advance, grace),
+        )?;
+    }
+
+    /// The same for tumbling windows.
+    #[test]
+    fn tumbling_final_results_are_emitted_exactly_when_they_close(arrivals in arrivals()) {
+        let (size, grace) = (300i64, 100i64);
+        emits_exactly_the_closed_windows(
+            final_window_counts(TimeWindows::of_size_and_grace(Duration::from_millis(size as u64), Duration::from_millis(grace as u64))),
+            arrivals,
+            grace,
+            grace,
+            |records| time_windows_by_end(records, size, size, grace),
+        )?;
+    }
+
+    /// Sliding windows' final counts are emitted once each, as soon as stream time passes
+    /// their end + grace (a sliding window closes once stream time is past it): windows start
+    /// at any time, and out-of-order records create windows that start before stored ones.
+    #[test]
+    fn sliding_final_results_are_emitted_exactly_when_they_close(arrivals in arrivals()) {
+        let (diff, grace) = (500i64, 200i64);
+        let windows = SlidingWindows::of_time_difference_and_grace(Duration::from_millis(diff as u64), Duration::from_millis(grace as u64));
+        emits_exactly_the_closed_windows(
+            final_window_counts(windows),
+            arrivals,
+            grace,
+            grace + 1,
+            |records| sliding_windows_by_end(records, diff, grace),
+        )?;
     }
 }

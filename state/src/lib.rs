@@ -31,7 +31,7 @@ pub use rocksdb::{RocksDbBackend, RocksDbResources, TaskDb};
 pub use segments::segment_interval;
 pub use session::{Session, SessionSchema};
 pub use versioned::{VersionedPut, VersionedSchema};
-pub use window::{WindowEntry, WindowSchema};
+pub use window::{StoredWindows, WindowEntry, WindowSchema};
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,17 @@ pub struct WindowEntry {
     pub value: Vec<u8>,
 }
 
+/// What [`WindowSchema::fetch_stored`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWindows {
+    /// The windows starting in the range, in store order.
+    pub closed: Vec<WindowEntry>,
+    /// `(start, key)` of the least windows starting after the range, in that order.
+    pub later: Vec<(i64, Vec<u8>)>,
+    /// Every stored window starting after the range and before this is in `later`.
+    pub horizon: i64,
+}
+
 /// The layout and retention of a window store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowSchema {
@@ -176,22 +187,7 @@ impl WindowSchema {
         to: i64,
         stream_time: i64,
     ) -> Result<Vec<WindowEntry>, StoreError> {
-        self.scan(kv, from.max(self.earliest_live(stream_time)), to.min(stream_time))
-    }
-
-    /// Every stored window with `from <= start <= to`, expired or not (until its segment is
-    /// dropped): what closed windows' final results are read from.
-    pub fn fetch_stored(
-        &self,
-        kv: &KeyValueStore,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<WindowEntry>, StoreError> {
-        self.scan(kv, from, to)
-    }
-
-    /// One range scan over the segments covering `[from, to]`.
-    fn scan(&self, kv: &impl RangeRead, from: i64, to: i64) -> Result<Vec<WindowEntry>, StoreError> {
+        let (from, to) = (from.max(self.earliest_live(stream_time)), to.min(stream_time));
         let mut out = Vec::new();
         if from > to {
             return Ok(out);
@@ -207,6 +203,54 @@ impl WindowSchema {
             }
         }
         Ok(out)
+    }
+
+    /// Every stored window with `from <= start <= to`, expired or not (until its segment is
+    /// dropped): what closed windows' final results are read from. Also returns what the scan
+    /// saw past `to`: the `(start, key)` of up to `ahead` of the stored windows starting after
+    /// it, the least, and a horizon: every stored window starting after `to` and before the
+    /// horizon is among them (the horizon is at most the next segment's start, which the scan
+    /// did not read). A caller that also tracks what it writes can then emit the next windows
+    /// to close without scanning again until its cut-off reaches the horizon.
+    pub fn fetch_stored(
+        &self,
+        kv: &KeyValueStore,
+        from: i64,
+        to: i64,
+        ahead: usize,
+    ) -> Result<StoredWindows, StoreError> {
+        let mut found = StoredWindows {
+            closed: Vec::new(),
+            later: Vec::new(),
+            horizon: to.saturating_add(1),
+        };
+        if from > to {
+            return Ok(found);
+        }
+        let next_segment = segment_of(to, self.interval) + 1;
+        found.horizon = segment_start(next_segment, self.interval);
+        // The least `ahead` later windows: a max-heap whose evicted starts lower the horizon.
+        let mut later = std::collections::BinaryHeap::new();
+        let lo = segment_prefix(segment_of(from, self.interval));
+        let hi = segment_prefix(next_segment);
+        for entry in kv.read_range(Bound::Included(&lo), Bound::Excluded(&hi))? {
+            let (k, value) = entry?;
+            if let Some((key, start)) = self.decode(&k) {
+                if (from..=to).contains(&start) {
+                    found.closed.push(WindowEntry { key, start, value });
+                } else if start > to && start < found.horizon {
+                    later.push((start, key));
+                    if later.len() > ahead {
+                        let (evicted, _) = later.pop().expect("not empty");
+                        found.horizon = found.horizon.min(evicted);
+                    }
+                }
+            }
+        }
+        found.later = later.into_vec();
+        found.later.retain(|(start, _)| *start < found.horizon);
+        found.later.sort_unstable();
+        Ok(found)
     }
 
     /// Drops the segments whose windows all expired at `stream_time`, with one range delete when

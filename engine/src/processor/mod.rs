@@ -6,6 +6,7 @@
 //! context; table processors forward old and new values; caching ones forward at `flush`.
 
 mod aggregate;
+mod close_queue;
 mod custom;
 mod emit_progress;
 mod foreign_key_join;

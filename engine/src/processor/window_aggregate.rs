@@ -7,6 +7,7 @@
 //! window starting right after it (`[t + 1, t + 1 + d]`) exists while later records fall in it;
 //! records before `d` share the window `[0, d]`.
 
+use super::close_queue::{CloseQueue, CLOSE_QUEUE_CAPACITY};
 use super::emit_progress::EmitProgress;
 use super::table::{timestamp_of, timestamped, EmitterHandle, TIMESTAMP_PREFIX};
 use super::{Processor, ProcessorContext};
@@ -17,7 +18,7 @@ use crate::task::UNKNOWN_TIME;
 use sluice_dsl::dynamic::{Dyn, WindowedKeyFn};
 use sluice_dsl::topology::Aggregation;
 use sluice_dsl::windows::{Window, WindowDefinition};
-use sluice_state::WindowSchema;
+use sluice_state::{WindowEntry, WindowSchema};
 
 pub(crate) struct WindowAggregate {
     /// Shared by the aggregations of a windowed cogroup (one store, one record cache).
@@ -33,6 +34,10 @@ pub(crate) struct WindowAggregate {
     windowed_key: WindowedKeyFn,
     /// `Some` with `EmitStrategy::on_window_close`.
     emit_final: Option<EmitProgress>,
+    /// With `on_window_close`: the windows that close next. Without it every record that moved
+    /// stream time on read whole segments of the store (every key's windows) to find the few
+    /// that closed, or none.
+    close_queue: CloseQueue,
     /// Stream time as seen by this processor.
     observed: i64,
     /// Segments below this one were dropped already.
@@ -117,6 +122,7 @@ impl WindowAggregate {
             aggregation,
             windowed_key,
             emit_final,
+            close_queue: CloseQueue::new(CLOSE_QUEUE_CAPACITY),
             observed: UNKNOWN_TIME,
             expired_below: 0,
         }
@@ -212,6 +218,7 @@ impl WindowAggregate {
     ) -> Result<(), StreamsError> {
         let store_key = self.schema.store_key(input.key_bytes, start);
         if self.emit_final.is_some() {
+            self.close_queue.written(start, input.key_bytes);
             let mut emitter = self.emitter.get();
             emitter.store_time = emitter.store_time.max(start);
             drop(emitter);
@@ -423,11 +430,40 @@ impl WindowAggregate {
             return Ok(());
         }
         let task = ctx.task;
-        let mut closed = self
-            .schema
-            .fetch_stored(ctx.stores.kv(self.store), last.map_or(0, |l| l + 1), cutoff_start)
-            .map_err(|source| StreamsError::Store { task, source })?;
-        closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+        let closed = if self.close_queue.covers(cutoff_start) {
+            let due = self.close_queue.take_through(cutoff_start);
+            if due.is_empty() {
+                // Nothing closed. The progress stays, so a later scan starts where the last
+                // one ended and misses nothing.
+                return Ok(());
+            }
+            let kv = ctx.stores.kv(self.store);
+            let mut closed = Vec::with_capacity(due.len());
+            for (start, key) in due {
+                let value = kv
+                    .get(&self.schema.store_key(&key, start))
+                    .map_err(|source| StreamsError::Store { task, source })?;
+                // Every queued window is stored: windows are not deleted before they close.
+                if let Some(value) = value {
+                    closed.push(WindowEntry { key, start, value });
+                }
+            }
+            closed
+        } else {
+            let found = self
+                .schema
+                .fetch_stored(
+                    ctx.stores.kv(self.store),
+                    last.map_or(0, |l| l + 1),
+                    cutoff_start,
+                    CLOSE_QUEUE_CAPACITY,
+                )
+                .map_err(|source| StreamsError::Store { task, source })?;
+            self.close_queue.refill(found.later, found.horizon);
+            let mut closed = found.closed;
+            closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+            closed
+        };
         for entry in closed {
             let window = self.window(entry.start);
             let timestamp = timestamp_of(&entry.value);
@@ -504,6 +540,9 @@ impl Processor for WindowAggregate {
         if let Some(p) = &mut self.emit_final {
             p.abort();
         }
+        // The progress goes back to the last commit's: windows emitted since then are emitted
+        // again, and they left the queue.
+        self.close_queue.forget();
         // Stream time goes back to the commit (the task re-inits it): records replayed after
         // an abort must not look late against time they themselves advanced.
         self.observed = UNKNOWN_TIME;
