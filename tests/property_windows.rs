@@ -304,8 +304,9 @@ where
         .group_by_key()
         .windowed_by(windowing)
         .emit_strategy(EmitStrategy::on_window_close())
-        // Long segments: a scan's horizon is then the windows', not a segment's edge.
-        .count(Materialized::as_("counts").with_retention(Duration::from_secs(600)))
+        // The default retention (size + grace): one-minute segments, which the cases cross,
+        // and windows expire.
+        .count(Materialized::as_("counts"))
         .to_stream()
         .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), *n))
         .to("final", Produced::with(Serde::string(), Serde::i64()));
@@ -346,8 +347,8 @@ fn arrivals() -> impl Strategy<Value = Arrivals> {
 /// Pipes `arrivals` (12 keys; now and then a pause longer than any window, grace and gap; one
 /// record in four out of order, at most `grace` behind, so never late) into `topology`, and
 /// after every record checks that the emitted final results are exactly the reference's
-/// windows that closed: those with `end + lag <= stream time`, each emitted once. Restarts at
-/// random, so that a processor's bound on what can close next starts over.
+/// windows that closed: those with `end + lag <= stream time`, each emitted once, in order.
+/// Restarts at random, so that what a processor knows of what closes next starts over.
 fn emits_exactly_the_closed_windows(
     topology: Topology,
     (steps, late): Arrivals,
@@ -371,7 +372,17 @@ fn emits_exactly_the_closed_windows(
         let key = format!("device-{key}");
         input.pipe_input_at(key.clone(), "x".into(), ts);
         records.push((key, ts));
-        for (k, n) in out.read_key_values_to_list() {
+        let batch = out.read_key_values_to_list();
+        // One record's emission comes in window order: by end (start, for fixed-size
+        // windows), then key.
+        let order = |name: &str| {
+            let (key, span) = name.split_once('@').expect("key@start-end");
+            let end: i64 = span.split_once('-').expect("start-end").1.parse().expect("end");
+            (end, key.to_string())
+        };
+        let ordered: Vec<_> = batch.iter().map(|(k, _)| order(k)).collect();
+        prop_assert!(ordered.is_sorted(), "emitted out of order: {:?}", batch);
+        for (k, n) in batch {
             prop_assert!(emitted.insert(k.clone(), n).is_none(), "{k} emitted twice");
         }
         let expected: BTreeMap<String, i64> = reference(&records)

@@ -441,3 +441,108 @@ fn windowed_stores_restore_after_a_crash() {
         ]
     );
 }
+
+/// A key codec whose deserialization panics once, on the key "b".
+struct FailsOnceOnB(std::sync::atomic::AtomicBool);
+impl Codec<String> for FailsOnceOnB {
+    fn serialize(&self, v: &String) -> Result<Vec<u8>, SerdeError> {
+        Ok(v.as_bytes().to_vec())
+    }
+    fn deserialize(&self, b: &[u8]) -> Result<String, SerdeError> {
+        if b == b"b" && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("the first read of key b fails");
+        }
+        Ok(String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+/// Final counts over `windowing` keyed `key@start`, from a store whose key serde panics once,
+/// when the first final result of key "b" is read; processing errors are logged and skipped.
+fn final_counts_failing_once<W>(windowing: W) -> TopologyTestDriver
+where
+    W: sluice::dsl::WindowedBy<String, String, Output = TimeWindowedKStream<String, String>>,
+{
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(windowing)
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count(Materialized::as_("counts").with_key_serde(Serde::new(FailsOnceOnB(Default::default()))))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}", w.key, w.window.start), *n))
+        .to("final", Produced::with(Serde::string(), Serde::i64()));
+    logging_and_continuing(b.build().unwrap())
+}
+
+/// A driver whose processing errors are logged and skipped.
+fn logging_and_continuing(topology: Topology) -> TopologyTestDriver {
+    let mut config = StreamsConfig::new("failing-emission", "unused:9092");
+    config
+        .set("processing.exception.handler", "log_and_continue")
+        .unwrap();
+    TopologyTestDriver::with_config(topology, config).unwrap()
+}
+
+/// An emission that fails half way (a panic in the aggregation, caught and skipped with
+/// everything it forwarded for that record) loses no window: the next emission forwards every
+/// window the failed one had, with those that closed since.
+#[test]
+fn a_failed_emission_is_emitted_again_with_the_next() {
+    let tumbling = final_counts_failing_once(TimeWindows::of_size_with_no_grace(ms(10)));
+    let sliding = final_counts_failing_once(SlidingWindows::of_time_difference_with_no_grace(ms(10)));
+    for (name, d, expected) in [
+        (
+            "tumbling",
+            tumbling,
+            vec![("a@0", 1), ("a@10", 1), ("b@10", 1), ("a@20", 1)],
+        ),
+        (
+            "sliding",
+            sliding,
+            vec![("a@0", 1), ("a@1", 2), ("b@2", 1), ("a@6", 1), ("a@12", 1)],
+        ),
+    ] {
+        let input = d.create_input_topic("in", Serde::string(), Serde::string());
+        let out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+        // b's first window closes at 22 with one of a's (tumbling: [10,20) of both; sliding:
+        // [2,12] and [6,16]): that emission fails, and the one at 40 forwards them again.
+        for (k, t) in [("a", 5), ("a", 11), ("b", 12), ("a", 22), ("a", 40)] {
+            input.pipe_input_at(k.into(), "x".into(), t);
+        }
+        let mut got = out.read_key_values_to_list();
+        got.sort();
+        let mut expected: Vec<(String, i64)> =
+            expected.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+        expected.sort();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+/// The same for sessions: a failed emission is forwarded again by the next record, not only
+/// once stream time reaches the next session's close.
+#[test]
+fn a_failed_session_emission_is_emitted_again_with_the_next() {
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count(Materialized::as_("presence").with_key_serde(Serde::new(FailsOnceOnB(Default::default()))))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), *n))
+        .to("final", Produced::with(Serde::string(), Serde::i64()));
+    let d = logging_and_continuing(b.build().unwrap());
+    let input = d.create_input_topic("in", Serde::string(), Serde::string());
+    let out = d.create_output_topic("final", Serde::string(), Serde::<i64>::i64());
+    // At 45, b's session [31,31] and a's [30,32] close; reading b fails. At 46 (a's session
+    // [45,46] far from closing) they come out.
+    for (k, t) in [("a", 5), ("a", 30), ("b", 31), ("a", 32), ("a", 45)] {
+        input.pipe_input_at(k.into(), "x".into(), t);
+    }
+    assert_eq!(out.read_key_values_to_list(), vec![("a@5-5".to_string(), 1)]);
+    input.pipe_input_at("a".into(), "x".into(), 46);
+    assert_eq!(
+        out.read_key_values_to_list(),
+        vec![("b@31-31".to_string(), 1), ("a@30-32".to_string(), 2)]
+    );
+}

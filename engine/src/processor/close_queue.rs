@@ -93,6 +93,20 @@ impl CloseQueue {
         }
     }
 
+    /// Stops trusting the queue until [`resume`](Self::resume), for the length of an emission:
+    /// the windows it handed out are not in it any more, and if the emission fails half way (a
+    /// panic in a store serde, caught and skipped with everything the aggregation forwarded for
+    /// that record) the next emission must scan from the last saved cut-off to find them again.
+    /// Returns the horizon.
+    pub(crate) fn suspend(&mut self) -> i64 {
+        std::mem::replace(&mut self.horizon, i64::MIN)
+    }
+
+    /// Trusts the queue again once the emission that [`suspend`](Self::suspend)ed it succeeded.
+    pub(crate) fn resume(&mut self, horizon: i64) {
+        self.horizon = horizon;
+    }
+
     /// Forgets everything: the next emission scans.
     pub(crate) fn forget(&mut self) {
         self.known.clear();

@@ -94,7 +94,6 @@ impl SessionAggregate {
                 cutoff_end,
             )
             .map_err(|source| StreamsError::Store { task, source })?;
-        self.next_close_end = next_close_end;
         closed.sort_by(|a, b| (a.1.end, &a.0).cmp(&(b.1.end, &b.0)));
         for (key_bytes, session) in closed {
             let window = Window::new(session.start, session.end);
@@ -107,6 +106,10 @@ impl SessionAggregate {
                 session.end,
             )?;
         }
+        // Only once every closed session is forwarded: if that fails half way (a panic in a
+        // store serde, caught and skipped with everything forwarded for the record), the bound
+        // stays below the cut-off and the next record scans from the last saved one again.
+        self.next_close_end = next_close_end;
         if let Some(progress) = &mut self.emit_final {
             progress.set(ctx, cutoff_end);
         }

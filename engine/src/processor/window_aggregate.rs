@@ -430,13 +430,17 @@ impl WindowAggregate {
             return Ok(());
         }
         let task = ctx.task;
-        let closed = if self.close_queue.covers(cutoff_start) {
+        // The queue is suspended from here until every closed window is forwarded: a failure
+        // in between leaves it untrusted, and the progress unsaved, so the next emission scans
+        // from the last saved cut-off and forwards them all again.
+        let (closed, horizon) = if self.close_queue.covers(cutoff_start) {
             let due = self.close_queue.take_through(cutoff_start);
             if due.is_empty() {
                 // Nothing closed. The progress stays, so a later scan starts where the last
                 // one ended and misses nothing.
                 return Ok(());
             }
+            let horizon = self.close_queue.suspend();
             let kv = ctx.stores.kv(self.store);
             let mut closed = Vec::with_capacity(due.len());
             for (start, key) in due {
@@ -448,7 +452,7 @@ impl WindowAggregate {
                     closed.push(WindowEntry { key, start, value });
                 }
             }
-            closed
+            (closed, horizon)
         } else {
             let found = self
                 .schema
@@ -460,9 +464,10 @@ impl WindowAggregate {
                 )
                 .map_err(|source| StreamsError::Store { task, source })?;
             self.close_queue.refill(found.later, found.horizon);
+            let horizon = self.close_queue.suspend();
             let mut closed = found.closed;
             closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
-            closed
+            (closed, horizon)
         };
         for entry in closed {
             let window = self.window(entry.start);
@@ -476,6 +481,7 @@ impl WindowAggregate {
                 timestamp,
             )?;
         }
+        self.close_queue.resume(horizon);
         if let Some(progress) = &mut self.emit_final {
             progress.set(ctx, cutoff_start);
         }
