@@ -464,14 +464,14 @@ fn windows_expire_with_retention(factory: Factory<'_>) {
     assert_eq!(live, vec![2 * MIN, 3 * MIN]);
     assert_eq!(w.get(&s, b"k", MIN, now).unwrap(), None);
     // Expired windows can still be read as stored (final results of closed windows).
-    assert_eq!(w.fetch_stored(&s, 0, 10 * MIN, 0).unwrap().closed.len(), 4);
+    assert_eq!(w.fetch_stored(&s, 0, 10 * MIN, 0).unwrap().windows.len(), 4);
     // What a scan saw past its range: the least later windows, up to `ahead`, and a horizon
     // below which it saw them all (at most the next segment's start: segments are one minute).
     w.put(&mut s, b"k", MIN + 30_000, b"v");
     w.put(&mut s, b"j", MIN + 30_000, b"v");
     w.put(&mut s, b"k", MIN + 40_000, b"v");
     let found = w.fetch_stored(&s, MIN, MIN + 1, 10).unwrap();
-    assert_eq!(found.closed.len(), 1);
+    assert_eq!(found.windows.len(), 1);
     let later = vec![
         (MIN + 30_000, b"j".to_vec()),
         (MIN + 30_000, b"k".to_vec()),
@@ -485,7 +485,7 @@ fn windows_expire_with_retention(factory: Factory<'_>) {
     let found = w.fetch_stored(&s, MIN, MIN + 1, 1).unwrap();
     assert_eq!((found.later.len(), found.horizon), (0, MIN + 30_000));
     let empty = w.fetch_stored(&s, 5, 4, 10).unwrap();
-    assert_eq!((empty.closed.len(), empty.later.len(), empty.horizon), (0, 0, 5));
+    assert_eq!((empty.windows.len(), empty.later.len(), empty.horizon), (0, 0, 5));
     for (start, key) in &later {
         w.delete(&mut s, key, *start);
     }

@@ -30,7 +30,7 @@ pub struct WindowEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredWindows {
     /// The windows starting in the range, in store order.
-    pub closed: Vec<WindowEntry>,
+    pub windows: Vec<WindowEntry>,
     /// `(start, key)` of the least windows starting after the range, in that order.
     pub later: Vec<(i64, Vec<u8>)>,
     /// Every stored window starting after the range and before this is in `later`.
@@ -187,22 +187,13 @@ impl WindowSchema {
         to: i64,
         stream_time: i64,
     ) -> Result<Vec<WindowEntry>, StoreError> {
-        let (from, to) = (from.max(self.earliest_live(stream_time)), to.min(stream_time));
-        let mut out = Vec::new();
-        if from > to {
-            return Ok(out);
-        }
-        let lo = segment_prefix(segment_of(from, self.interval));
-        let hi = segment_prefix(segment_of(to, self.interval) + 1);
-        for entry in kv.read_range(Bound::Included(&lo), Bound::Excluded(&hi))? {
-            let (k, value) = entry?;
-            if let Some((key, start)) = self.decode(&k) {
-                if (from..=to).contains(&start) {
-                    out.push(WindowEntry { key, start, value });
-                }
-            }
-        }
-        Ok(out)
+        let found = self.fetch_stored(
+            kv,
+            from.max(self.earliest_live(stream_time)),
+            to.min(stream_time),
+            0,
+        )?;
+        Ok(found.windows)
     }
 
     /// Every stored window with `from <= start <= to`, expired or not (until its segment is
@@ -210,17 +201,18 @@ impl WindowSchema {
     /// saw past `to`: the `(start, key)` of up to `ahead` of the stored windows starting after
     /// it, the least, and a horizon: every stored window starting after `to` and before the
     /// horizon is among them (the horizon is at most the next segment's start, which the scan
-    /// did not read). A caller that also tracks what it writes can then emit the next windows
-    /// to close without scanning again until its cut-off reaches the horizon.
+    /// did not read; with `ahead` 0 it is `to + 1`). A caller that also tracks what it writes
+    /// can then emit the next windows to close without scanning again until its cut-off reaches
+    /// the horizon.
     pub fn fetch_stored(
         &self,
-        kv: &KeyValueStore,
+        kv: &impl RangeRead,
         from: i64,
         to: i64,
         ahead: usize,
     ) -> Result<StoredWindows, StoreError> {
         let mut found = StoredWindows {
-            closed: Vec::new(),
+            windows: Vec::new(),
             later: Vec::new(),
             horizon: to.saturating_add(1),
         };
@@ -228,7 +220,9 @@ impl WindowSchema {
             return Ok(found);
         }
         let next_segment = segment_of(to, self.interval) + 1;
-        found.horizon = segment_start(next_segment, self.interval);
+        if ahead > 0 {
+            found.horizon = segment_start(next_segment, self.interval);
+        }
         // The least `ahead` later windows: a max-heap whose evicted starts lower the horizon.
         let mut later = std::collections::BinaryHeap::new();
         let lo = segment_prefix(segment_of(from, self.interval));
@@ -237,7 +231,7 @@ impl WindowSchema {
             let (k, value) = entry?;
             if let Some((key, start)) = self.decode(&k) {
                 if (from..=to).contains(&start) {
-                    found.closed.push(WindowEntry { key, start, value });
+                    found.windows.push(WindowEntry { key, start, value });
                 } else if start > to && start < found.horizon {
                     later.push((start, key));
                     if later.len() > ahead {

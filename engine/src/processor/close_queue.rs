@@ -46,10 +46,11 @@ impl CloseQueue {
         if start >= self.horizon {
             return;
         }
-        if self.known.get(&start).is_some_and(|keys| keys.contains(key)) {
+        let keys = self.known.entry(start).or_default();
+        if keys.contains(key) {
             return;
         }
-        self.known.entry(start).or_default().insert(key.to_vec());
+        keys.insert(key.to_vec());
         self.len += 1;
         if self.len > self.capacity {
             // Full: the latest window is forgotten and the horizon comes down to its start.

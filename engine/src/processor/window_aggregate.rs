@@ -465,7 +465,7 @@ impl WindowAggregate {
                 .map_err(|source| StreamsError::Store { task, source })?;
             self.close_queue.refill(found.later, found.horizon);
             let horizon = self.close_queue.suspend();
-            let mut closed = found.closed;
+            let mut closed = found.windows;
             closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
             (closed, horizon)
         };

@@ -202,6 +202,9 @@ pub struct BacklogConfig {
     pub guarantee: ProcessingGuarantee,
     /// RocksDB stores (else in memory).
     pub rocksdb: bool,
+    /// `EmitStrategy::on_window_close`: the output must hold exactly the windows closed by the
+    /// end of the input (each partition's stream time past end + grace), each once.
+    pub emit_on_close: bool,
 }
 
 impl BacklogConfig {
@@ -225,6 +228,7 @@ impl BacklogConfig {
             cache_max_bytes: 10 * 1024 * 1024,
             guarantee: ProcessingGuarantee::ExactlyOnceV2,
             rocksdb: false,
+            emit_on_close: false,
         }
     }
 
@@ -349,7 +353,21 @@ impl BacklogConfig {
             .map(|(w, _)| w.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .len();
-        report.problems.extend(compare(&expected, &outputs));
+        if self.emit_on_close {
+            report
+                .problems
+                .extend(compare(&self.closed(&expected, &by_partition), &outputs));
+            let mut once = std::collections::BTreeSet::new();
+            for (window, _) in &outputs {
+                if !once.insert(window) {
+                    report
+                        .problems
+                        .push(format!("{window}: final result output twice"));
+                }
+            }
+        } else {
+            report.problems.extend(compare(&expected, &outputs));
+        }
         // The changelog must hold the same: it is what a restore rebuilds the store from.
         let changelog: Vec<(String, i64)> = cluster
             .read_committed(&format!("{group}-{STORE}-changelog"))
@@ -375,10 +393,28 @@ impl BacklogConfig {
         report
     }
 
+    /// The windows of `expected` that closed by the end of the input: a key's partition's
+    /// stream time is past the window's end + grace.
+    fn closed(&self, expected: &Reference, by_partition: &BTreeMap<i32, Vec<(String, i64)>>) -> Reference {
+        let mut stream_time_of_key = BTreeMap::new();
+        for records in by_partition.values() {
+            let stream_time = records.iter().map(|r| r.1).max().unwrap_or(i64::MIN);
+            for (key, _) in records {
+                stream_time_of_key.insert(key.as_str(), stream_time);
+            }
+        }
+        let w = self.windows;
+        let mut closed = expected.clone();
+        closed
+            .counts
+            .retain(|(key, start), _| start + w.size_ms + w.grace_ms <= stream_time_of_key[key.as_str()]);
+        closed
+    }
+
     fn topology(&self) -> Topology {
         let builder = StreamsBuilder::new();
         let w = self.windows;
-        builder
+        let windowed = builder
             .stream(INPUT, Consumed::with(Serde::string(), Serde::string()))
             .group_by_key()
             .windowed_by(
@@ -387,7 +423,13 @@ impl BacklogConfig {
                     Duration::from_millis(w.grace_ms as u64),
                 )
                 .advance_by(Duration::from_millis(w.advance_ms as u64)),
-            )
+            );
+        let windowed = if self.emit_on_close {
+            windowed.emit_strategy(EmitStrategy::on_window_close())
+        } else {
+            windowed
+        };
+        windowed
             .count(Materialized::as_(STORE).with_value_serde(Serde::i64()))
             .to_stream()
             .map(|w, n| (format!("{}@{}", w.key, w.window.start), n.to_string()))
@@ -448,7 +490,7 @@ impl fmt::Display for BacklogReport {
         write!(
             f,
             "backlog seed {}: {} records, {} partitions, windows {}/{}/{} ms (size/advance/grace), \
-             commit every {} ms, cache {} bytes, {:?}: {} of {} windows output, {} commits, \
+             commit every {} ms, cache {} bytes, {:?}{}: {} of {} windows output, {} commits, \
              {} late (reference {}), {} expired store writes: {}",
             c.seed,
             c.records,
@@ -459,6 +501,11 @@ impl fmt::Display for BacklogReport {
             c.commit_interval_ms,
             c.cache_max_bytes,
             c.guarantee,
+            if c.emit_on_close {
+                ", final results only"
+            } else {
+                ""
+            },
             self.windows_output,
             self.windows_expected,
             self.commits,
