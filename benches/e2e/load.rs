@@ -1,7 +1,7 @@
 //! The parent's side of the traffic: preloading input, producing at a fixed rate with the
 //! wall clock as record timestamp, and reading the output `read_committed` to measure latency.
 
-use crate::spec::{key, payload, Layout, KEYS};
+use crate::spec::{key, key_among, payload, Layout, KEYS};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -96,9 +96,9 @@ pub fn produce_at_rate(
     (sent, kept)
 }
 
-/// The generic record `i` of `size` bytes.
-pub fn generic(size: usize) -> impl FnMut(u64, i64) -> (String, Vec<u8>) {
-    move |i, _| (key(i), payload(i, size))
+/// The generic record `i` of `size` bytes, its key one of `keys`.
+pub fn generic(size: usize, keys: u64) -> impl FnMut(u64, i64) -> (String, Vec<u8>) {
+    move |i, _| (key_among(i, keys), payload(i, size))
 }
 
 /// Reads every partition of `topic` from the start (`read_committed`) and records, for each

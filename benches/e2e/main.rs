@@ -316,7 +316,7 @@ impl Harness {
             &spec.input,
             rate,
             Duration::from_secs(secs + 1),
-            &mut load::generic(size),
+            &mut load::generic(size, kind.latency_keys(rate)),
             false,
         );
         std::thread::sleep(Duration::from_millis(500));

@@ -96,6 +96,27 @@ impl Kind {
     pub fn is_join(self) -> bool {
         matches!(self, Kind::Join | Kind::KafkaStreamsJoin)
     }
+
+    /// Keys of the latency load offered at `rate` records/s.
+    ///
+    /// The throughput input is 1 ms of event time per record over [`KEYS`] keys, so each key
+    /// recurs every 10 s of event time. The latency load is stamped with the wall clock: over
+    /// [`KEYS`] keys at 14,000 records/s a key would recur every 0.7 s. The sliding-window
+    /// statistics pay per record for every window of the key that the record falls in (about
+    /// 3 of 30 s each in the throughput input; at that rate, 14 in a 10 s run and 40 in a
+    /// steady state), so their latency load spreads
+    /// over as many keys as keep the throughput input's 10 s between a key's records, and the
+    /// latency is measured on the shape whose throughput set the offered load. The other
+    /// scenarios keep [`KEYS`]: the join's table has that many rows, and the windowed count's
+    /// cost does not depend on how often a key recurs.
+    pub fn latency_keys(self, rate: f64) -> u64 {
+        match self {
+            Kind::Sliding | Kind::KafkaStreamsSliding => {
+                KEYS.max((rate * KEY_RECURRENCE_MS as f64 / 1000.0) as u64)
+            }
+            _ => KEYS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +143,8 @@ impl Guarantee {
 
 /// Keys of the generated records (and rows of the join's table).
 pub const KEYS: u64 = 10_000;
+/// Event time between two records of a key in the throughput input (1 ms per record).
+const KEY_RECURRENCE_MS: u64 = KEYS;
 /// Partitions of every topic.
 pub const PARTITIONS: i32 = 4;
 /// Commit interval of every engine, both guarantees.
@@ -250,7 +273,7 @@ pub fn key(i: u64) -> String {
 }
 
 /// The key of record `i` when `keys` keys are cycled through.
-fn key_among(i: u64, keys: u64) -> String {
+pub fn key_among(i: u64, keys: u64) -> String {
     format!("k{:05}", i % keys)
 }
 
