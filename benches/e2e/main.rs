@@ -516,7 +516,7 @@ fn healthcare_search(h: &mut Harness, secs: u64) {
 
 /// One throughput run of scenario `kind` under `perf record`, then the hottest symbols.
 /// With `store_keys` (the windowed count only), the store-growth run of its first size.
-fn profile(h: &mut Harness, kind: Kind, store_keys: &[u64]) {
+fn profile(h: &mut Harness, kind: Kind, store_keys: &[u64], records: u64) {
     let name = format!("{kind:?}").to_lowercase();
     let data = h.out_dir.join(format!("{name}.perf.data"));
     std::fs::create_dir_all(&h.out_dir).expect("output dir");
@@ -527,7 +527,7 @@ fn profile(h: &mut Harness, kind: Kind, store_keys: &[u64]) {
         }
         Some(_) => panic!("--store-keys profiles the windowed count only"),
         None => {
-            let t = h.throughput(kind, Guarantee::AtLeastOnce, 100, 200_000);
+            let t = h.throughput(kind, Guarantee::AtLeastOnce, 100, records);
             t.records as f64 / t.seconds
         }
     };
@@ -580,8 +580,8 @@ struct Args {
     /// Only these scenarios (comma-separated); ratios need the passthrough.
     #[arg(long, value_enum, value_delimiter = ',')]
     scenarios: Vec<Kind>,
-    /// One at-least-once throughput run of this scenario under `perf record`, then where its
-    /// time goes.
+    /// One at-least-once throughput run of this scenario under `perf record` (100 B records,
+    /// `--records` of them, default 200,000), then where its time goes.
     #[arg(long, value_enum, value_name = "SCENARIO")]
     profile: Option<Kind>,
     /// Preloaded records per throughput run (default: 200,000 of 100 bytes and 60,000 of
@@ -682,7 +682,7 @@ fn main() {
         streams_settings: args.streams.clone(),
     };
     if let Some(kind) = args.profile {
-        profile(&mut h, kind, &args.store_keys);
+        profile(&mut h, kind, &args.store_keys, args.records.unwrap_or(200_000));
         return;
     }
     if args.healthcare {
@@ -772,6 +772,8 @@ fn main() {
         let n = records(size);
         println!("{size}-byte records: throughput over {n} preloaded records per run");
         let mut throughputs = Vec::new();
+        // The slowest and fastest run of each cell: (kind, guarantee, min, max records/s).
+        let mut spreads = Vec::new();
         for guarantee in guarantees {
             for &kind in &all_kinds {
                 let mut all: Vec<spec::ChildResult> = (0..runs)
@@ -779,7 +781,9 @@ fn main() {
                     .collect();
                 let rate = |t: &spec::ChildResult| t.records as f64 / t.seconds;
                 all.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
-                let spread = format!("{:.0}-{:.0}", rate(&all[0]), rate(&all[all.len() - 1]));
+                let (slowest, fastest) = (rate(&all[0]), rate(&all[all.len() - 1]));
+                spreads.push((kind, guarantee, slowest, fastest));
+                let spread = format!("{slowest:.0}-{fastest:.0}");
                 let t = all.swap_remove(all.len() / 2);
                 let allocations = if kind.is_sluice() || kind == Kind::Passthrough {
                     format!(
@@ -868,12 +872,18 @@ fn main() {
         for (kind, guarantee, t) in throughputs {
             let (l, samples, sustained) = h.latency(kind, guarantee, size, rate, latency_secs);
             let rps = t.records as f64 / t.seconds;
+            let (min, max) = spreads
+                .iter()
+                .find(|(k, g, _, _)| (*k, *g) == (kind, guarantee))
+                .map_or((rps, rps), |&(_, _, min, max)| (min, max));
             let row = Row {
                 kind,
                 scenario: kind.label().to_string(),
                 guarantee,
                 size,
                 records_per_second: rps,
+                records_per_second_min: min,
+                records_per_second_max: max,
                 megabytes_per_second: rps * size as f64 / 1e6,
                 ratio_to_passthrough: f64::NAN,
                 eos_over_alo: None,
@@ -933,17 +943,23 @@ fn main() {
     notes.push(format!(
         "records/s are medians of {runs} throughput runs per cell"
     ));
-    let report = Report {
+    let mut report = Report {
         mode: if full { "full" } else { "quick" }.into(),
         broker: external.unwrap_or_else(|| "Apache Kafka 4.4.0, single-node KRaft, same machine".into()),
         records: sizes.iter().map(|&s| (s, records(s))).collect(),
         latency_seconds: latency_secs,
         rows,
         notes,
+        goals: Vec::new(),
     };
+    report.goals = report::goals(&report);
     println!("\n{}", report::table(&report));
     for n in &report.notes {
         println!("note: {n}");
+    }
+    println!("\ngoals (Sluice against the passthrough, same run):");
+    for g in &report.goals {
+        println!("  {g}");
     }
     report::write(&report, &out_dir).expect("writing the report");
     println!(

@@ -1,6 +1,6 @@
 //! The results: a table on stdout, JSON and an SVG chart under target/sluice-bench/.
 
-use crate::spec::{Guarantee, Kind};
+use crate::spec::{Guarantee, Kind, COMMIT_INTERVAL_MS};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,7 +12,11 @@ pub struct Row {
     pub scenario: String,
     pub guarantee: Guarantee,
     pub size: usize,
+    /// The median of the cell's throughput runs.
     pub records_per_second: f64,
+    /// The slowest and the fastest of those runs.
+    pub records_per_second_min: f64,
+    pub records_per_second_max: f64,
     pub megabytes_per_second: f64,
     /// Throughput over (a) under the same guarantee and size, measured in the same run.
     pub ratio_to_passthrough: f64,
@@ -41,6 +45,8 @@ pub struct Report {
     pub latency_seconds: u64,
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
+    /// [`goals`] of `rows`.
+    pub goals: Vec<String>,
 }
 
 fn fmt_ms(v: f64) -> String {
@@ -51,15 +57,30 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
+/// The cell's slowest and fastest runs, in percent below and above its median: "-12/+3".
+fn spread(r: &Row) -> String {
+    if r.records_per_second > 0.0 {
+        let pct = |x: f64| 100.0 * (x - r.records_per_second).abs() / r.records_per_second;
+        format!(
+            "-{:.0}/+{:.0}",
+            pct(r.records_per_second_min),
+            pct(r.records_per_second_max)
+        )
+    } else {
+        "-".into()
+    }
+}
+
 pub fn table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<27}{:>4}{:>6}{:>11}{:>8}{:>8}{:>8}{:>9}{:>11}{:>8}{:>7}{:>7}{:>8}",
+        "{:<27}{:>4}{:>6}{:>11}{:>9}{:>8}{:>8}{:>8}{:>9}{:>11}{:>8}{:>7}{:>7}{:>8}",
         "scenario",
         "",
         "size",
         "records/s",
+        "spread %",
         "MB/s",
         "vs (a)",
         "EOS/ALO",
@@ -73,11 +94,12 @@ pub fn table(report: &Report) -> String {
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "{:<27}{:>4}{:>6}{:>11.0}{:>8.1}{:>8.2}{:>8}{:>9.1}{:>11}{:>8.0}{:>7}{:>7}{:>8}{}",
+            "{:<27}{:>4}{:>6}{:>11.0}{:>9}{:>8.1}{:>8.2}{:>8}{:>9.1}{:>11}{:>8.0}{:>7}{:>7}{:>8}{}",
             r.scenario,
             r.guarantee.label(),
             r.size,
             r.records_per_second,
+            spread(r),
             r.megabytes_per_second,
             r.ratio_to_passthrough,
             r.eos_over_alo.map_or("".into(), |x| format!("{x:.2}")),
@@ -95,6 +117,83 @@ pub fn table(report: &Report) -> String {
         );
     }
     s
+}
+
+/// The throughput goal of a Sluice scenario: the least fraction of the passthrough's
+/// records/s, same guarantee and size.
+fn throughput_goal(kind: Kind) -> Option<f64> {
+    match kind {
+        Kind::Stateless => Some(0.9),
+        Kind::WindowedCount | Kind::Join => Some(0.7),
+        Kind::Sliding => Some(0.4),
+        _ => None,
+    }
+}
+
+/// Exactly-once's least share of at-least-once's records/s.
+const EOS_GOAL: f64 = 0.9;
+/// At-least-once p99 latency: at most this many times the passthrough's.
+const ALO_P99_GOAL: f64 = 2.0;
+
+/// Every goal of the table's Sluice rows next to what the run measured, met or missed: records/s
+/// against the passthrough, exactly-once against at-least-once, p99 latency against the
+/// passthrough's (at-least-once: within 2x; exactly-once: within the commit interval plus its
+/// p99). The goals against Kafka Streams are printed where both ran (see `main`).
+pub fn goals(report: &Report) -> Vec<String> {
+    let passthrough = |g: Guarantee, size: usize| {
+        report
+            .rows
+            .iter()
+            .find(|r| (r.kind, r.guarantee, r.size) == (Kind::Passthrough, g, size))
+    };
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let mut lines = Vec::new();
+    for r in &report.rows {
+        let Some(goal) = throughput_goal(r.kind) else {
+            continue;
+        };
+        let cell = format!("{} {} {} B", r.kind.label(), r.guarantee.label(), r.size);
+        if !r.ratio_to_passthrough.is_nan() {
+            lines.push(format!(
+                "{cell}: records/s {:.2} of (a)'s (goal >= {goal:.1}): {}",
+                r.ratio_to_passthrough,
+                verdict(r.ratio_to_passthrough >= goal)
+            ));
+        }
+        if let Some(x) = r.eos_over_alo {
+            lines.push(format!(
+                "{cell}: records/s {x:.2} of at-least-once's (goal >= {EOS_GOAL:.1}): {}",
+                verdict(x >= EOS_GOAL)
+            ));
+        }
+        let Some(a) = passthrough(r.guarantee, r.size) else {
+            continue;
+        };
+        if r.latency_samples == 0 || !a.sustained || a.latency_p99_ms.is_nan() {
+            continue;
+        }
+        let (bound, rule) = match r.guarantee {
+            Guarantee::AtLeastOnce => (
+                ALO_P99_GOAL * a.latency_p99_ms,
+                format!("2x (a)'s {:.0} ms", a.latency_p99_ms),
+            ),
+            Guarantee::ExactlyOnce => (
+                COMMIT_INTERVAL_MS as f64 + a.latency_p99_ms,
+                format!("the commit interval + (a)'s {:.0} ms", a.latency_p99_ms),
+            ),
+        };
+        let behind = if r.sustained {
+            ""
+        } else {
+            ", behind the offered load"
+        };
+        lines.push(format!(
+            "{cell}: p99 latency {:.0} ms (goal <= {rule} = {bound:.0} ms){behind}: {}",
+            r.latency_p99_ms,
+            verdict(r.sustained && r.latency_p99_ms <= bound)
+        ));
+    }
+    lines
 }
 
 /// Horizontal bars: one group per label, one bar per series.
