@@ -169,7 +169,14 @@ pub fn goals(report: &Report) -> Vec<String> {
         let Some(a) = passthrough(r.guarantee, r.size) else {
             continue;
         };
-        if r.latency_samples == 0 || !a.sustained || a.latency_p99_ms.is_nan() {
+        if !a.sustained || a.latency_p99_ms.is_nan() {
+            lines.push(format!(
+                "{cell}: p99 latency not judged: the passthrough fell behind the offered load"
+            ));
+            continue;
+        }
+        if r.latency_samples == 0 {
+            lines.push(format!("{cell}: p99 latency: no output was timed: MISSED"));
             continue;
         }
         let (bound, rule) = match r.guarantee {

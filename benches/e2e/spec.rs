@@ -101,20 +101,30 @@ impl Kind {
     ///
     /// The throughput input is 1 ms of event time per record over [`KEYS`] keys, so each key
     /// recurs every 10 s of event time. The latency load is stamped with the wall clock: over
-    /// [`KEYS`] keys at 14,000 records/s a key would recur every 0.7 s. The sliding-window
+    /// [`KEYS`] keys at 10,000 records/s a key would recur every second. The sliding-window
     /// statistics pay per record for every window of the key that the record falls in (about
-    /// 3 of 30 s each in the throughput input; at that rate, 14 in a 10 s run and 40 in a
-    /// steady state), so their latency load spreads
-    /// over as many keys as keep the throughput input's 10 s between a key's records, and the
-    /// latency is measured on the shape whose throughput set the offered load. The other
-    /// scenarios keep [`KEYS`]: the join's table has that many rows, and the windowed count's
-    /// cost does not depend on how often a key recurs.
+    /// 3 of 30 s each in the throughput input, 30 at that rate), so their latency load spreads
+    /// over as many keys as keep the throughput input's 10 s between a key's records, after a
+    /// warm-up of one window ([`Kind::latency_warmup_secs`]) that fills the windows as in the
+    /// throughput run. The other scenarios keep [`KEYS`]: the join's table has that many rows,
+    /// and the windowed count's cost does not depend on how often a key recurs.
     pub fn latency_keys(self, rate: f64) -> u64 {
         match self {
             Kind::Sliding | Kind::KafkaStreamsSliding => {
                 KEYS.max((rate * KEY_RECURRENCE_MS as f64 / 1000.0) as u64)
             }
             _ => KEYS,
+        }
+    }
+
+    /// Seconds the latency load runs unmeasured before a full run's measured 10 s: one 30 s
+    /// window for the sliding-window statistics, so that a record meets as many earlier
+    /// records of its key as in the throughput run (see [`Kind::latency_keys`]); none for the
+    /// others, whose cost per record does not grow with the records before it.
+    pub fn latency_warmup_secs(self) -> u64 {
+        match self {
+            Kind::Sliding | Kind::KafkaStreamsSliding => 30,
+            _ => 0,
         }
     }
 }
