@@ -278,8 +278,8 @@ impl Harness {
         result
     }
 
-    /// Offers `rate` records/s for `secs` (after a second of warm-up) and measures latency.
-    /// One latency run: `rate` records/s for `warmup` s unmeasured, then `secs` s measured.
+    /// Offers `rate` records/s for `warmup` s plus a second unmeasured, then measures latency
+    /// for `secs`.
     fn latency(
         &mut self,
         kind: Kind,
@@ -773,9 +773,8 @@ fn main() {
     for &size in sizes {
         let n = records(size);
         println!("{size}-byte records: throughput over {n} preloaded records per run");
+        // Per cell: kind, guarantee, the median run, and the slowest and fastest records/s.
         let mut throughputs = Vec::new();
-        // The slowest and fastest run of each cell: (kind, guarantee, min, max records/s).
-        let mut spreads = Vec::new();
         for guarantee in guarantees {
             for &kind in &all_kinds {
                 let mut all: Vec<spec::ChildResult> = (0..runs)
@@ -784,7 +783,6 @@ fn main() {
                 let rate = |t: &spec::ChildResult| t.records as f64 / t.seconds;
                 all.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
                 let (slowest, fastest) = (rate(&all[0]), rate(&all[all.len() - 1]));
-                spreads.push((kind, guarantee, slowest, fastest));
                 let spread = format!("{slowest:.0}-{fastest:.0}");
                 let t = all.swap_remove(all.len() / 2);
                 let allocations = if kind.is_sluice() || kind == Kind::Passthrough {
@@ -810,21 +808,21 @@ fn main() {
                     // Otherwise this row measured nothing.
                     assert!(t.snapshots > 0, "no snapshot published during the run");
                 }
-                throughputs.push((kind, guarantee, t));
+                throughputs.push((kind, guarantee, t, (slowest, fastest)));
             }
             let rate_of = |kind: Kind| {
                 throughputs
                     .iter()
-                    .find(|(k, g, _)| (*k, *g) == (kind, guarantee))
-                    .map(|(_, _, t)| (t.records as f64 / t.seconds, t.snapshots))
+                    .find(|(k, g, _, _)| (*k, *g) == (kind, guarantee))
+                    .map(|(_, _, t, _)| (t.records as f64 / t.seconds, t.snapshots))
             };
             // What metrics cost: records per CPU-second with them over without (CPU, not wall
             // time: the broker and the load share the machine).
             let per_cpu = |kind: Kind| {
                 throughputs
                     .iter()
-                    .find(|(k, g, _)| (*k, *g) == (kind, guarantee))
-                    .map(|(_, _, t)| t.records as f64 / t.cpu_seconds)
+                    .find(|(k, g, _, _)| (*k, *g) == (kind, guarantee))
+                    .map(|(_, _, t, _)| t.records as f64 / t.cpu_seconds)
             };
             if let (Some(on), Some(off)) = (per_cpu(Kind::Stateless), per_cpu(Kind::StatelessMetricsOff)) {
                 let note = format!(
@@ -854,10 +852,11 @@ fn main() {
         // overload every engine on this broker). The peer is flagged if it falls behind.
         // Without a Sluice scenario in the run (`--scenarios`), the slowest of what ran: the
         // load must stay finite, or the generator fills the broker's disk.
-        let rate_of = |(_, _, t): &(Kind, Guarantee, spec::ChildResult)| t.records as f64 / t.seconds;
+        let rate_of =
+            |(_, _, t, _): &(Kind, Guarantee, spec::ChildResult, (f64, f64))| t.records as f64 / t.seconds;
         let sluice: Vec<f64> = throughputs
             .iter()
-            .filter(|(k, _, _)| k.is_sluice())
+            .filter(|(k, _, _, _)| k.is_sluice())
             .map(rate_of)
             .collect();
         let slowest = if sluice.is_empty() {
@@ -881,14 +880,10 @@ fn main() {
                 String::new()
             }
         );
-        for (kind, guarantee, t) in throughputs {
+        for (kind, guarantee, t, (min, max)) in throughputs {
             let warmup = if full { kind.latency_warmup_secs() } else { 0 };
             let (l, samples, sustained) = h.latency(kind, guarantee, size, rate, latency_secs, warmup);
             let rps = t.records as f64 / t.seconds;
-            let (min, max) = spreads
-                .iter()
-                .find(|(k, g, _, _)| (*k, *g) == (kind, guarantee))
-                .map_or((rps, rps), |&(_, _, min, max)| (min, max));
             let row = Row {
                 kind,
                 scenario: kind.label().to_string(),
@@ -943,15 +938,14 @@ fn main() {
         };
         let per_cpu = theirs.cpu_microseconds_per_record / r.cpu_microseconds_per_record;
         let rss = r.peak_rss_mib / theirs.peak_rss_mib;
-        let verdict = |met: bool| if met { "met" } else { "MISSED" };
         let note = format!(
             "{} {} {} B vs Kafka Streams: records/s {:.2}x, records per CPU-second {per_cpu:.2}x (goal >= 3: {}), peak RSS {rss:.3} of its (goal <= 0.25: {})",
             r.kind.label(),
             r.guarantee.label(),
             r.size,
             r.records_per_second / theirs.records_per_second,
-            verdict(per_cpu >= 3.0),
-            verdict(rss <= 0.25),
+            report::verdict(per_cpu >= 3.0),
+            report::verdict(rss <= 0.25),
         );
         println!("{note}");
         notes.push(note);

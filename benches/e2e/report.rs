@@ -135,6 +135,15 @@ const EOS_GOAL: f64 = 0.9;
 /// At-least-once p99 latency: at most this many times the passthrough's.
 const ALO_P99_GOAL: f64 = 2.0;
 
+/// How the goal lines (here and against Kafka Streams) say whether a goal held.
+pub fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 /// Every goal of the table's Sluice rows next to what the run measured, met or missed: records/s
 /// against the passthrough, exactly-once against at-least-once, p99 latency against the
 /// passthrough's (at-least-once: within 2x; exactly-once: within the commit interval plus its
@@ -146,7 +155,6 @@ pub fn goals(report: &Report) -> Vec<String> {
             .iter()
             .find(|r| (r.kind, r.guarantee, r.size) == (Kind::Passthrough, g, size))
     };
-    let verdict = |met: bool| if met { "met" } else { "MISSED" };
     let mut lines = Vec::new();
     for r in &report.rows {
         let Some(goal) = throughput_goal(r.kind) else {
