@@ -3,7 +3,9 @@
 //! `RESULT <json>`.
 
 use crate::passthrough::Passthrough;
-use crate::spec::{ChildResult, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS, SNAPSHOT_INTERVAL_MS};
+use crate::spec::{
+    ChildResult, CommitLatency, Guarantee, Kind, Spec, COMMIT_INTERVAL_MS, SNAPSHOT_INTERVAL_MS,
+};
 use crate::{alloc, healthcare, healthcare_app, scenarios, sys};
 use sluice::engine::{Streams, StreamsState};
 use sluice::prelude::*;
@@ -50,6 +52,7 @@ fn measure(expect: u64, warm_up: u64, mut tick: impl FnMut() -> u64) -> ChildRes
                 snapshots: 0,
                 checkpoint_ms: 0,
                 allocations: alloc::allocations() - start_allocations,
+                commits: CommitLatency::default(),
             };
         }
     }
@@ -157,6 +160,7 @@ pub fn run(spec: Spec) {
             }
             r.snapshots = snapshots() - before;
             r.checkpoint_ms = metrics.total("sluice_snapshot_checkpoint_ms_total", &[]);
+            r.commits = CommitLatency::from_prometheus(&metrics.render_prometheus());
             streams.close().expect("close");
             r
         }

@@ -135,7 +135,8 @@ impl ChildProc {
     fn result(mut self, timeout: Duration) -> ChildResult {
         let line = self.wait_for("RESULT ", timeout);
         let _ = self.child.wait();
-        serde_json::from_str(&line["RESULT ".len()..]).expect("a child result")
+        let json = &line["RESULT ".len()..];
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("a child result ({e}): {json}"))
     }
 }
 
@@ -225,6 +226,9 @@ impl Harness {
             ])
             .arg(data)
             .arg("--")
+            // `--wrap` inside perf: `--profile join --wrap "env LD_PRELOAD=..."` profiles the
+            // child with another allocator.
+            .args(&self.wrap)
             .arg(std::env::current_exe().expect("own path"))
             .arg("--child")
             .arg(serde_json::to_string(spec).expect("json"));
@@ -333,6 +337,20 @@ impl Harness {
             result.records,
             samples.len()
         );
+        let metrics_off = kind == Kind::StatelessMetricsOff
+            || spec
+                .streams_settings
+                .iter()
+                .any(|(k, v)| k == "metrics.recording.level" && v.eq_ignore_ascii_case("off"));
+        if kind.is_sluice() && !metrics_off {
+            // The summary is read from the engine's metrics page: a page this parser no longer
+            // understands must fail the run, not print "no commits".
+            assert!(
+                result.commits.count > 0,
+                "no commit latency read from the metrics page"
+            );
+            println!("  its commits (whole run): {}", result.commits.describe());
+        }
         (result, samples, sustained)
     }
 }
@@ -596,6 +614,10 @@ struct Args {
     /// Throughput runs per cell; the table shows the median (default: 3, 1 in smoke runs).
     #[arg(long)]
     runs: Option<usize>,
+    /// Offer this many records/s in the latency runs instead of half the slowest Sluice
+    /// scenario's throughput: an A/B of a setting at one load, whatever each run's throughput.
+    #[arg(long, value_name = "RECORDS_PER_SECOND")]
+    latency_rate: Option<f64>,
     /// Only the latency search of scenario (f), the healthcare application.
     #[arg(long)]
     healthcare: bool,
@@ -619,7 +641,8 @@ struct Args {
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
     streams: Vec<(String, String)>,
     /// Run every Sluice and passthrough child under this command (split at spaces), for
-    /// example `--wrap heaptrack` to see where a scenario allocates.
+    /// example `--wrap heaptrack` to see where a scenario allocates; with `--profile`, inside
+    /// `perf record`.
     #[arg(long, value_name = "COMMAND")]
     wrap: Option<String>,
     /// Runs one engine on one scenario (the harness's child processes).
@@ -864,8 +887,8 @@ fn main() {
         } else {
             sluice.into_iter().fold(f64::INFINITY, f64::min)
         };
-        let mut rate = 0.5 * slowest;
-        if !full {
+        let mut rate = args.latency_rate.unwrap_or(0.5 * slowest);
+        if !full && args.latency_rate.is_none() {
             // Smoke runs are debug builds: keep the load modest.
             rate = rate.min(2_000.0);
         }

@@ -275,6 +275,76 @@ pub struct ChildResult {
     /// Rust heap allocations in the window (this binary's engines only).
     #[serde(default)]
     pub allocations: u64,
+    /// Sluice's commits over the child's whole life (`sluice_commit_latency_seconds`, every
+    /// stream thread), for latency runs: where a record may wait before it is visible.
+    #[serde(default)]
+    pub commits: CommitLatency,
+}
+
+/// A summary of the engine's commit-latency histogram.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CommitLatency {
+    /// Successful commits.
+    pub count: u64,
+    /// Their total duration, seconds.
+    pub sum_seconds: f64,
+    /// Cumulative counts by upper bound in seconds (the histogram's finite buckets).
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl CommitLatency {
+    /// Reads `sluice_commit_latency_seconds` from a Prometheus text page, summed over threads.
+    pub fn from_prometheus(page: &str) -> Self {
+        const NAME: &str = "sluice_commit_latency_seconds";
+        let mut c = CommitLatency::default();
+        for line in page.lines().filter(|l| l.starts_with(NAME)) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            let rest = &series[NAME.len()..];
+            if rest.starts_with("_sum") {
+                c.sum_seconds += value;
+            } else if rest.starts_with("_count") {
+                c.count += value as u64;
+            } else if let Some(le) = rest.split("le=\"").nth(1).and_then(|s| s.split('"').next()) {
+                // `+Inf` is the count (and JSON has no infinity).
+                let Some(bound) = le.parse::<f64>().ok().filter(|b| b.is_finite()) else {
+                    continue;
+                };
+                match c.buckets.iter_mut().find(|(b, _)| *b == bound) {
+                    Some((_, n)) => *n += value as u64,
+                    None => c.buckets.push((bound, value as u64)),
+                }
+            }
+        }
+        c.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        c
+    }
+
+    /// The upper bound (ms) of the bucket holding quantile `q` (infinite past the last
+    /// bucket): the histogram's resolution is a factor of 2.
+    pub fn quantile_bound_ms(&self, q: f64) -> f64 {
+        let rank = (q * self.count as f64).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= rank.max(1))
+            .map_or(f64::INFINITY, |(b, _)| 1000.0 * b)
+    }
+
+    /// One line: count, mean and the bucket bounds of p50 and p99.
+    pub fn describe(&self) -> String {
+        if self.count == 0 {
+            return "no commits recorded".to_string();
+        }
+        format!(
+            "{} commits, mean {:.1} ms, p50 <= {:.0} ms, p99 <= {:.0} ms",
+            self.count,
+            1000.0 * self.sum_seconds / self.count as f64,
+            self.quantile_bound_ms(0.5),
+            self.quantile_bound_ms(0.99)
+        )
+    }
 }
 
 /// The key of record `i`.

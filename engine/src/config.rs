@@ -107,11 +107,12 @@ pub struct StreamsConfig {
     /// 0 forwards every update.
     pub statestore_cache_max_bytes: usize,
     /// `statestore.cache.flush.when.idle` (Sluice's own, default true): at-least-once, a
-    /// stream thread that finds no record to process forwards what its record caches hold
-    /// then, instead of holding it until the next commit. Coalescing only pays while records
-    /// queue up; a thread waiting for input has the time to send, and its results would
-    /// otherwise wait up to `commit.interval.ms` (30 s by default). Without effect under
-    /// exactly-once, where nothing is visible before the commit.
+    /// stream thread that has caught up with its input (a step that found no record to
+    /// process, or processed all it had fetched) forwards what its record caches hold then,
+    /// instead of holding it until the next commit. Coalescing only pays while records queue
+    /// up; a thread that keeps up has the time to send, and its results would otherwise wait
+    /// up to `commit.interval.ms` (30 s by default). Without effect under exactly-once, where
+    /// nothing is visible before the commit.
     pub statestore_cache_flush_when_idle: bool,
     /// `statestore.uncommitted.max.bytes` (default 64 MiB): uncommitted writes a task's stores
     /// may hold before a commit is forced (KIP-892's bound).

@@ -118,7 +118,6 @@ impl PartitionGroup {
     }
 
     /// Records buffered in all.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

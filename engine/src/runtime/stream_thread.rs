@@ -82,8 +82,9 @@ pub(crate) struct StreamThread {
     /// Whether the last step moved a restore on: then the next poll must not wait either (but
     /// a full buffer is no reason to skip polling, unlike `busy`).
     restoring: bool,
-    /// At-least-once with `statestore.cache.flush.when.idle`: a step that processed nothing
-    /// flushes the record caches (`TaskManager::flush_when_idle`).
+    /// At-least-once with `statestore.cache.flush.when.idle`: a step that processed nothing,
+    /// or everything that was fetched, flushes the record caches
+    /// (`TaskManager::flush_when_idle`).
     flush_when_idle: bool,
     /// `sluice_consumer_lag` of the partitions assigned to this thread.
     lag: LagGauges,
@@ -251,6 +252,8 @@ impl StreamThread {
             return m.abort_and_rewind(&mut *self.consumer);
         }
         let mut m = self.manager.lock().expect("task manager lock poisoned");
+        // Fewer than a full poll: the consumer had nothing more fetched (see `caught_up`).
+        let drained_consumer = records.len() < POLL_MAX;
         m.add_records(records);
         // Restoration is stepped: a bounded amount per loop, so that polling (heartbeats,
         // `max.poll.interval.ms`) and the tasks that are ready go on while others restore.
@@ -260,7 +263,11 @@ impl StreamThread {
         }
         let processed = m.process(PROCESS_BATCH)?;
         self.busy = processed > 0;
-        if processed == 0 && self.flush_when_idle {
+        // Caught up: this step processed everything fetched, so no backlog is waiting for the
+        // caches to coalesce it. A thread under a steady load finds records at every step and
+        // would otherwise hold its results until the commit.
+        let caught_up = drained_consumer && m.buffered_records() == 0;
+        if (processed == 0 || caught_up) && self.flush_when_idle {
             m.flush_when_idle()?;
         }
         let resume = m.take_resumable();

@@ -542,13 +542,13 @@ impl TaskManager {
         Ok(processed)
     }
 
-    /// At-least-once, when the thread found nothing to process: forwards and sends what the
-    /// running tasks' record caches hold now instead of at the next commit
-    /// (`statestore.cache.flush.when.idle`). A thread with a backlog never gets here, so its
-    /// caches coalesce as before; one waiting for input would otherwise hold results for up
-    /// to the commit interval. Only the caches flush: store writes and input offsets still
-    /// wait for the commit, and a crash before it replays the input (duplicates, as any
-    /// at-least-once output).
+    /// At-least-once, when the thread found nothing to process or processed all it had
+    /// fetched: forwards and sends what the running tasks' record caches hold now instead of
+    /// at the next commit (`statestore.cache.flush.when.idle`). A thread with a backlog (full
+    /// polls, records left buffered) never gets here, so its caches coalesce as before; one
+    /// keeping up with its input would otherwise hold results for up to the commit interval.
+    /// Only the caches flush: store writes and input offsets still wait for the commit, and a
+    /// crash before it replays the input (duplicates, as any at-least-once output).
     pub(crate) fn flush_when_idle(&mut self) -> Result<(), StreamsError> {
         debug_assert!(!self.exactly_once, "under exactly-once the commit flushes");
         let mut sent = false;
@@ -566,6 +566,15 @@ impl TaskManager {
             self.producer.serve_deliveries();
         }
         Ok(())
+    }
+
+    /// Records fetched and not processed yet, over the running tasks.
+    pub(crate) fn buffered_records(&self) -> usize {
+        self.tasks
+            .values()
+            .filter(|t| !t.restoring)
+            .map(|t| t.input.len())
+            .sum()
     }
 
     /// The paused partitions whose buffers drained below the bound, no longer marked paused:

@@ -17,6 +17,8 @@ pub mod backlog;
 mod checker;
 mod instance;
 mod scenario;
+#[cfg(test)]
+mod trickle;
 
 pub use crate::runtime::BrokenCommit;
 pub use checker::Verdict;
