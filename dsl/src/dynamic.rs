@@ -64,10 +64,25 @@ pub fn erase<T: Data>(value: T) -> Dyn {
     Arc::new(value)
 }
 
+/// Erases `value` into the allocation of `old` when `old` holds a `T` that nothing else shares
+/// (its previous value is dropped in place), else into a new one: a value mapper that keeps
+/// the value's type costs no allocation per record.
+pub fn replace<T: Data>(mut old: Dyn, value: T) -> Dyn {
+    match Arc::get_mut(&mut old).and_then(|slot| slot.downcast_mut::<T>()) {
+        Some(slot) => {
+            *slot = value;
+            old
+        }
+        None => erase(value),
+    }
+}
+
 /// `(key, value) -> bool`
 pub type PredicateFn = Arc<dyn Fn(&Dyn, &Dyn) -> bool + Send + Sync>;
 /// `(key, value) -> (new key, new value)`
 pub type KeyValueMapperFn = Arc<dyn Fn(&Dyn, &Dyn) -> (Dyn, Dyn) + Send + Sync>;
+/// `(key, value) -> new value`, the value given up: a stream's `map_values` (see [`replace`]).
+pub type ValueMapperIntoFn = Arc<dyn Fn(&Dyn, Dyn) -> Dyn + Send + Sync>;
 /// `(key, value) -> new value`
 pub type ValueMapperFn = Arc<dyn Fn(&Dyn, &Dyn) -> Dyn + Send + Sync>;
 /// `(key, value) -> new key`
@@ -115,6 +130,21 @@ mod tests {
         assert_eq!(downcast_owned::<String>(d), "x");
         assert_eq!(downcast_ref::<String>(&keep), "x");
         assert_eq!(downcast_owned::<String>(keep), "x");
+    }
+
+    #[test]
+    fn replace_reuses_only_an_unshared_allocation_of_the_same_type() {
+        let d = erase(String::from("a"));
+        let at = Arc::as_ptr(&d) as *const u8;
+        let d = replace(d, String::from("b"));
+        assert_eq!(Arc::as_ptr(&d) as *const u8, at, "unshared, same type: reused");
+        assert_eq!(downcast_ref::<String>(&d), "b");
+        let keep = Arc::clone(&d);
+        let e = replace(d, String::from("c"));
+        assert_eq!(downcast_ref::<String>(&keep), "b", "a shared value stays intact");
+        assert_eq!(downcast_ref::<String>(&e), "c");
+        let f = replace(e, 7i64);
+        assert_eq!(*downcast_ref::<i64>(&f), 7, "another type: a new allocation");
     }
 
     #[test]

@@ -124,8 +124,10 @@ impl<K: Data, V: Data> KStream<K, V> {
     where
         F: Fn(&K, &V) -> V2 + Send + Sync + 'static,
     {
-        let f: ValueMapperFn =
-            Arc::new(move |k, v| erase(mapper(downcast_ref::<K>(k), downcast_ref::<V>(v))));
+        let f: ValueMapperIntoFn = Arc::new(move |k, v| {
+            let mapped = mapper(downcast_ref::<K>(k), downcast_ref::<V>(&v));
+            replace(v, mapped)
+        });
         let node = self.add("KSTREAM-MAPVALUES-", ProcessorSpec::MapValues(f));
         KStream::new(
             self.graph.clone(),

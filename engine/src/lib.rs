@@ -1,6 +1,7 @@
 //! Sluice's runtime: turns a [`Topology`](sluice_dsl::Topology) into tasks over state stores,
 //! and runs them — in-process with the [`TopologyTestDriver`], or against Kafka.
 
+mod buffer_pool;
 pub mod client;
 pub mod clock;
 mod config;

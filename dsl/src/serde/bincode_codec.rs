@@ -10,6 +10,9 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for BincodeCodec<T> {
     fn serialize(&self, value: &T) -> Result<Vec<u8>, SerdeError> {
         bincode::serialize(value).map_err(SerdeError::serialize::<T>)
     }
+    fn serialize_into(&self, value: &T, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        bincode::serialize_into(out, value).map_err(SerdeError::serialize::<T>)
+    }
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
         bincode::deserialize(bytes).map_err(SerdeError::deserialize::<T>)
     }

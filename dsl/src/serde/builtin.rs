@@ -8,11 +8,18 @@ impl Codec<String> for StringCodec {
     fn serialize(&self, value: &String) -> Result<Vec<u8>, SerdeError> {
         Ok(value.as_bytes().to_vec())
     }
-    fn serialize_owned(&self, value: String) -> Result<Vec<u8>, SerdeError> {
-        Ok(value.into_bytes())
+    fn serialize_into(&self, value: &String, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
     }
     fn deserialize(&self, bytes: &[u8]) -> Result<String, SerdeError> {
         String::from_utf8(bytes.to_vec()).map_err(SerdeError::deserialize::<String>)
+    }
+    fn deserialize_into(&self, bytes: &[u8], slot: &mut String) -> Result<(), SerdeError> {
+        let text = std::str::from_utf8(bytes).map_err(SerdeError::deserialize::<String>)?;
+        slot.clear();
+        slot.push_str(text);
+        Ok(())
     }
 }
 
@@ -29,11 +36,17 @@ impl Codec<Vec<u8>> for BytesCodec {
     fn serialize(&self, value: &Vec<u8>) -> Result<Vec<u8>, SerdeError> {
         Ok(value.clone())
     }
-    fn serialize_owned(&self, value: Vec<u8>) -> Result<Vec<u8>, SerdeError> {
-        Ok(value)
+    fn serialize_into(&self, value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        out.extend_from_slice(value);
+        Ok(())
     }
     fn deserialize(&self, bytes: &[u8]) -> Result<Vec<u8>, SerdeError> {
         Ok(bytes.to_vec())
+    }
+    fn deserialize_into(&self, bytes: &[u8], slot: &mut Vec<u8>) -> Result<(), SerdeError> {
+        slot.clear();
+        slot.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -52,6 +65,10 @@ macro_rules! be_number_codec {
         impl Codec<$ty> for $codec {
             fn serialize(&self, value: &$ty) -> Result<Vec<u8>, SerdeError> {
                 Ok(value.to_be_bytes().to_vec())
+            }
+            fn serialize_into(&self, value: &$ty, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+                out.extend_from_slice(&value.to_be_bytes());
+                Ok(())
             }
             fn deserialize(&self, bytes: &[u8]) -> Result<$ty, SerdeError> {
                 let raw = bytes.try_into().map_err(|_| {
@@ -112,6 +129,9 @@ impl Codec<()> for VoidCodec {
     fn serialize(&self, _value: &()) -> Result<Vec<u8>, SerdeError> {
         Ok(Vec::new())
     }
+    fn serialize_into(&self, _value: &(), _out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        Ok(())
+    }
     fn deserialize(&self, bytes: &[u8]) -> Result<(), SerdeError> {
         Err(SerdeError::deserialize::<()>(format_args!(
             "Serde::void expects null, got {} bytes",
@@ -157,6 +177,33 @@ mod tests {
         assert_eq!(s.deserialize(b"abc").unwrap(), "abc");
         assert!(s.deserialize(&[0xff, 0xfe]).is_err());
         assert!(s.deserialize_nullable(None).is_err());
+    }
+
+    #[test]
+    fn into_forms_reuse_the_buffers_and_match_the_plain_ones() {
+        let s = Serde::string();
+        let mut out = Vec::with_capacity(64);
+        let at = out.as_ptr();
+        assert!(s.serialize_into(&"card-42".to_string(), &mut out).unwrap());
+        assert_eq!((out.as_slice(), out.as_ptr()), (&b"card-42"[..], at));
+        let mut slot = String::with_capacity(64);
+        let at = slot.as_ptr();
+        s.deserialize_nullable_into(Some(b"card-7"), &mut slot).unwrap();
+        assert_eq!((slot.as_str(), slot.as_ptr()), ("card-7", at));
+        assert!(s.deserialize_nullable_into(Some(&[0xff]), &mut slot).is_err());
+        assert!(s.deserialize_nullable_into(None, &mut slot).is_err());
+        let b = Serde::bytes();
+        let mut slot = vec![9u8; 32];
+        b.deserialize_nullable_into(Some(&[1, 2]), &mut slot).unwrap();
+        assert_eq!(slot, vec![1, 2]);
+        let n = Serde::<i64>::i64();
+        assert!(n.serialize_into(&256, &mut out).unwrap(), "out is cleared first");
+        assert_eq!(out, n.serialize(&256).unwrap().unwrap());
+        let mut slot = 0i64;
+        n.deserialize_nullable_into(Some(&out), &mut slot).unwrap();
+        assert_eq!(slot, 256);
+        assert!(!Serde::void().serialize_into(&(), &mut out).unwrap());
+        assert!(out.is_empty(), "a null payload leaves nothing");
     }
 
     #[test]

@@ -15,9 +15,10 @@ pub struct ErasedSerde {
 
 trait ErasedCodec: Send + Sync {
     fn serialize(&self, value: &Dyn) -> Result<Option<Vec<u8>>, SerdeError>;
-    fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError>;
     fn serialize_any(&self, value: &(dyn Any + Send + Sync)) -> Result<Option<Vec<u8>>, SerdeError>;
+    fn serialize_into(&self, value: &Dyn, out: &mut Vec<u8>) -> Result<bool, SerdeError>;
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Dyn, SerdeError>;
+    fn deserialize_reusing(&self, bytes: Option<&[u8]>, old: Dyn) -> Result<Dyn, SerdeError>;
     fn deserialize_box(&self, bytes: Option<&[u8]>) -> Result<DynBox, SerdeError>;
     fn type_name(&self) -> &'static str;
     fn value_type_id(&self) -> TypeId;
@@ -28,21 +29,26 @@ impl<T: Send + Sync + 'static> ErasedCodec for Serde<T> {
     fn serialize(&self, value: &Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
         Serde::serialize(self, downcast_ref::<T>(value))
     }
-    fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
-        match value.downcast::<T>().map(Arc::try_unwrap) {
-            Ok(Ok(owned)) => Serde::serialize_owned(self, owned),
-            Ok(Err(shared)) => Serde::serialize(self, &shared),
-            Err(other) => Serde::serialize(self, downcast_ref::<T>(&other)),
-        }
-    }
     fn serialize_any(&self, value: &(dyn Any + Send + Sync)) -> Result<Option<Vec<u8>>, SerdeError> {
         match value.downcast_ref::<T>() {
             Some(v) => Serde::serialize(self, v),
             None => Err(SerdeError::serialize::<T>("value of another type")),
         }
     }
+    fn serialize_into(&self, value: &Dyn, out: &mut Vec<u8>) -> Result<bool, SerdeError> {
+        Serde::serialize_into(self, downcast_ref::<T>(value), out)
+    }
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Dyn, SerdeError> {
         self.deserialize_nullable(bytes).map(|v| Arc::new(v) as Dyn)
+    }
+    fn deserialize_reusing(&self, bytes: Option<&[u8]>, mut old: Dyn) -> Result<Dyn, SerdeError> {
+        match Arc::get_mut(&mut old).and_then(|slot| slot.downcast_mut::<T>()) {
+            Some(slot) => {
+                self.deserialize_nullable_into(bytes, slot)?;
+                Ok(old)
+            }
+            None => ErasedCodec::deserialize(self, bytes),
+        }
     }
     fn deserialize_box(&self, bytes: Option<&[u8]>) -> Result<DynBox, SerdeError> {
         self.deserialize_nullable(bytes).map(|v| Box::new(v) as DynBox)
@@ -72,10 +78,10 @@ impl ErasedSerde {
         self.inner.serialize(value)
     }
 
-    /// Encodes a value the caller gives up: when nothing else shares it, a raw-bytes or string
-    /// value becomes the payload itself, without a copy (a sink's last use of a record).
-    pub fn serialize_owned(&self, value: Dyn) -> Result<Option<Vec<u8>>, SerdeError> {
-        self.inner.serialize_owned(value)
+    /// Encodes a value into `out` (cleared first), reusing its capacity; false means a null
+    /// payload.
+    pub fn serialize_into(&self, value: &Dyn, out: &mut Vec<u8>) -> Result<bool, SerdeError> {
+        self.inner.serialize_into(value, out)
     }
 
     /// Encodes a value held in a box (an aggregate before it is shared).
@@ -86,6 +92,13 @@ impl ErasedSerde {
     /// Decodes a possibly-null payload into a shared value.
     pub fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Dyn, SerdeError> {
         self.inner.deserialize(bytes)
+    }
+
+    /// Decodes a possibly-null payload into `old`'s allocation when `old` holds this serde's
+    /// type and nothing else shares it (strings and raw bytes also reuse its capacity), else
+    /// into a new one.
+    pub fn deserialize_reusing(&self, bytes: Option<&[u8]>, old: Dyn) -> Result<Dyn, SerdeError> {
+        self.inner.deserialize_reusing(bytes, old)
     }
 
     /// Decodes a possibly-null payload into an owned value.
@@ -121,32 +134,27 @@ mod tests {
     use crate::dynamic::{downcast_box, erase};
 
     #[test]
-    fn owned_values_become_the_payload_and_shared_ones_are_copied() {
-        let bytes: ErasedSerde = Serde::bytes().into();
-        let value = vec![7u8; 64];
-        let at = value.as_ptr();
-        let payload = bytes.serialize_owned(erase(value)).unwrap().unwrap();
-        assert_eq!(payload.as_ptr(), at, "a value nothing shares is not copied");
-        let shared = erase(vec![1u8, 2]);
-        let kept = Arc::clone(&shared);
-        assert_eq!(bytes.serialize_owned(shared).unwrap(), Some(vec![1, 2]));
+    fn decoding_reuses_an_unshared_value_of_the_same_type() {
+        let s: ErasedSerde = Serde::string().into();
+        let old = erase(String::with_capacity(32));
+        let at = Arc::as_ptr(&old) as *const u8;
+        let d = s.deserialize_reusing(Some(b"card-7"), old).unwrap();
+        assert_eq!(Arc::as_ptr(&d) as *const u8, at, "the allocation is reused");
+        assert_eq!(downcast_ref::<String>(&d), "card-7");
+        let kept = Arc::clone(&d);
+        let e = s.deserialize_reusing(Some(b"card-8"), d).unwrap();
         assert_eq!(
-            downcast_ref::<Vec<u8>>(&kept),
-            &vec![1, 2],
+            downcast_ref::<String>(&kept),
+            "card-7",
             "a shared value stays intact"
         );
-        let string: ErasedSerde = Serde::string().into();
-        assert_eq!(
-            string.serialize_owned(erase("card-7".to_string())).unwrap(),
-            Some(b"card-7".to_vec())
-        );
-        // Types without an owned encoding borrow, and null rules hold.
-        let o: ErasedSerde = Serde::optional(Serde::<i64>::i64()).into();
-        assert_eq!(o.serialize_owned(erase(None::<i64>)).unwrap(), None);
-        assert_eq!(
-            o.serialize_owned(erase(Some(3i64))).unwrap(),
-            Some(3i64.to_be_bytes().to_vec())
-        );
+        assert_eq!(downcast_ref::<String>(&e), "card-8");
+        let f = s.deserialize_reusing(Some(b"x"), erase(5i64)).unwrap();
+        assert_eq!(downcast_ref::<String>(&f), "x", "another type: a new value");
+        assert!(s.deserialize_reusing(Some(&[0xff]), f).is_err());
+        let mut out = vec![1, 2, 3];
+        assert!(s.serialize_into(&e, &mut out).unwrap());
+        assert_eq!(out, b"card-8");
     }
 
     #[test]

@@ -10,6 +10,9 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for JsonCodec<T> {
     fn serialize(&self, value: &T) -> Result<Vec<u8>, SerdeError> {
         serde_json::to_vec(value).map_err(SerdeError::serialize::<T>)
     }
+    fn serialize_into(&self, value: &T, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        serde_json::to_writer(out, value).map_err(SerdeError::serialize::<T>)
+    }
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
         serde_json::from_slice(bytes).map_err(SerdeError::deserialize::<T>)
     }

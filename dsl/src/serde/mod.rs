@@ -92,15 +92,27 @@ pub trait Codec<T>: Send + Sync + 'static {
     /// Encodes `value`.
     fn serialize(&self, value: &T) -> Result<Vec<u8>, SerdeError>;
 
-    /// Encodes a value the caller gives up. The default borrows it ([`serialize`](Self::serialize));
-    /// an encoding that is the value's own bytes (raw bytes, UTF-8 strings) returns them
-    /// without a copy.
-    fn serialize_owned(&self, value: T) -> Result<Vec<u8>, SerdeError> {
-        self.serialize(&value)
+    /// Encodes `value` into `out`, which arrives empty but may have capacity left from an
+    /// earlier record: a sink reuses its buffers instead of allocating one per record. The
+    /// default replaces `out` with what [`serialize`](Self::serialize) returns; an encoding
+    /// that can write into a buffer (every built-in one) writes into it.
+    fn serialize_into(&self, value: &T, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        *out = self.serialize(value)?;
+        Ok(())
     }
 
     /// Decodes a non-null payload.
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError>;
+
+    /// Decodes a non-null payload into `slot`, which holds an earlier value of `T` that may
+    /// be overwritten: a source reuses the values whose records ended instead of allocating
+    /// new ones. The default replaces `slot` with what [`deserialize`](Self::deserialize)
+    /// returns; strings and raw bytes reuse its capacity. After an error `slot` holds some
+    /// valid value, which the caller discards.
+    fn deserialize_into(&self, bytes: &[u8], slot: &mut T) -> Result<(), SerdeError> {
+        *slot = self.deserialize(bytes)?;
+        Ok(())
+    }
 
     /// The value a null payload stands for, or `None` if `T` cannot represent null.
     fn null_value(&self) -> Option<T> {
@@ -157,18 +169,30 @@ impl<T: 'static> Serde<T> {
         self.codec.serialize(value).map(Some)
     }
 
-    /// Encodes a value the caller gives up (see [`Codec::serialize_owned`]); `None` means a
-    /// null payload.
-    pub fn serialize_owned(&self, value: T) -> Result<Option<Vec<u8>>, SerdeError> {
-        if self.codec.is_null(&value) {
-            return Ok(None);
+    /// Encodes `value` into `out` (see [`Codec::serialize_into`]); false means a null payload,
+    /// with `out` left empty.
+    pub fn serialize_into(&self, value: &T, out: &mut Vec<u8>) -> Result<bool, SerdeError> {
+        out.clear();
+        if self.codec.is_null(value) {
+            return Ok(false);
         }
-        self.codec.serialize_owned(value).map(Some)
+        self.codec.serialize_into(value, out).map(|()| true)
     }
 
     /// Decodes a non-null payload.
     pub fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
         self.codec.deserialize(bytes)
+    }
+
+    /// Decodes a possibly-null payload into `slot` (see [`Codec::deserialize_into`]).
+    pub fn deserialize_nullable_into(&self, bytes: Option<&[u8]>, slot: &mut T) -> Result<(), SerdeError> {
+        match bytes {
+            Some(b) => self.codec.deserialize_into(b, slot),
+            None => {
+                *slot = self.deserialize_nullable(None)?;
+                Ok(())
+            }
+        }
     }
 
     /// Decodes a possibly-null payload; a null that `T` cannot represent is an error.

@@ -15,8 +15,23 @@ impl<T: 'static> Codec<Option<T>> for OptionalCodec<T> {
             None => Ok(Vec::new()),
         }
     }
+    fn serialize_into(&self, value: &Option<T>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        match value {
+            Some(v) => self.inner.serialize_into(v, out),
+            None => Ok(()),
+        }
+    }
     fn deserialize(&self, bytes: &[u8]) -> Result<Option<T>, SerdeError> {
         self.inner.deserialize(bytes).map(Some)
+    }
+    fn deserialize_into(&self, bytes: &[u8], slot: &mut Option<T>) -> Result<(), SerdeError> {
+        match slot {
+            Some(v) => self.inner.deserialize_into(bytes, v),
+            None => {
+                *slot = Some(self.inner.deserialize(bytes)?);
+                Ok(())
+            }
+        }
     }
     fn null_value(&self) -> Option<Option<T>> {
         Some(None)

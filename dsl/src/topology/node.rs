@@ -187,7 +187,7 @@ pub enum ProcessorSpec {
     /// Replaces key and value.
     Map(KeyValueMapperFn),
     /// Replaces the value.
-    MapValues(ValueMapperFn),
+    MapValues(ValueMapperIntoFn),
     /// Replaces the key.
     SelectKey(KeySelectorFn),
     /// Zero or more records per record.

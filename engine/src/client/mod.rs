@@ -136,6 +136,12 @@ pub trait Consumer: ConsumerOps + Send {
     /// Up to `max` records, waiting at most `timeout` for the first. Rebalance callbacks run in
     /// here.
     fn poll(&mut self, timeout: Duration, max: usize) -> Result<Vec<RawRecord>, ClientError>;
+    /// Takes back polled records the caller is done with, leaving `records` empty, so that
+    /// later polls can reuse their buffers instead of allocating per record. The default drops
+    /// them.
+    fn recycle(&mut self, records: &mut Vec<RawRecord>) {
+        records.clear();
+    }
     /// Stops fetching `partitions` (backpressure).
     fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError>;
     /// Resumes fetching `partitions`.

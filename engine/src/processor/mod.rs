@@ -56,6 +56,8 @@ pub(crate) struct ProcessorContext<'a> {
     pub(crate) stores: &'a mut StoreSet,
     pub(crate) forwards: &'a mut Vec<(Forward, Record)>,
     pub(crate) output: &'a mut Vec<OutputRecord>,
+    /// The task's reusable values and buffers (sinks encode into its buffers).
+    pub(crate) recycler: &'a mut crate::task::Recycler,
     /// The input record being processed; `None` during commit-time flushes.
     pub(crate) input: Option<&'a RawRecord>,
     /// The task's stream time.

@@ -65,17 +65,23 @@ impl Processor for Sink {
         };
         // The sink is the record's last user: a key or value nothing else shares (the usual
         // case) is encoded in place, so raw bytes and strings become the payload uncopied.
-        let key = match self.key_serde.serialize_owned(record.key) {
+        // Encoded into the task's buffers, and the key and value given back to it: a source
+        // decodes the next records into them (see `task::Recycler`).
+        let key = match encode(&self.key_serde, &record.key, ctx.recycler) {
             Ok(k) => k,
             Err(e) => return self.failed(ctx, "key", e),
         };
-        let value = match record
-            .value
-            .map(|v| self.value_serde.serialize_owned(v))
-            .transpose()
-        {
-            Ok(v) => v.flatten(),
-            Err(e) => return self.failed(ctx, "value", e),
+        ctx.recycler
+            .give_value(record.key, key.as_ref().map_or(0, Vec::len));
+        let value = match record.value {
+            None => None,
+            Some(v) => match encode(&self.value_serde, &v, ctx.recycler) {
+                Ok(bytes) => {
+                    ctx.recycler.give_value(v, bytes.as_ref().map_or(0, Vec::len));
+                    bytes
+                }
+                Err(e) => return self.failed(ctx, "value", e),
+            },
         };
         if ctx.config.metrics_recording_level != MetricsLevel::Off {
             self.e2e_latency
@@ -91,5 +97,25 @@ impl Processor for Sink {
             headers: record.headers,
         });
         Ok(())
+    }
+}
+
+/// `value` encoded into one of the recycler's buffers; `None` is a null payload.
+fn encode(
+    serde: &ErasedSerde,
+    value: &sluice_dsl::dynamic::Dyn,
+    recycler: &mut crate::task::Recycler,
+) -> Result<Option<Vec<u8>>, SerdeError> {
+    let mut buffer = recycler.take_buffer();
+    match serde.serialize_into(value, &mut buffer) {
+        Ok(true) => Ok(Some(buffer)),
+        Ok(false) => {
+            recycler.give_buffer(buffer);
+            Ok(None)
+        }
+        Err(e) => {
+            recycler.give_buffer(buffer);
+            Err(e)
+        }
     }
 }

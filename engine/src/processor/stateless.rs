@@ -40,12 +40,15 @@ impl Processor for Map {
     }
 }
 
-pub(crate) struct MapValues(pub(crate) ValueMapperFn);
+pub(crate) struct MapValues(pub(crate) ValueMapperIntoFn);
 
 impl Processor for MapValues {
-    fn process(&mut self, ctx: &mut ProcessorContext<'_>, record: Record) -> Result<(), StreamsError> {
-        let value = record.value.as_ref().map(|v| (self.0)(&record.key, v));
-        ctx.forward(record.with_key_value(record.key.clone(), value));
+    fn process(&mut self, ctx: &mut ProcessorContext<'_>, mut record: Record) -> Result<(), StreamsError> {
+        // The value is given up to the mapper, which reuses its allocation for a result of the
+        // same type: no allocation per record here.
+        record.value = record.value.take().map(|v| (self.0)(&record.key, v));
+        record.old_value = None;
+        ctx.forward(record);
         Ok(())
     }
 }

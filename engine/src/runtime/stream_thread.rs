@@ -262,6 +262,8 @@ impl StreamThread {
             m.report_running();
         }
         let processed = m.process(PROCESS_BATCH)?;
+        // The processed records' buffers go back to the consumer for the next poll.
+        self.consumer.recycle(m.spent());
         self.busy = processed > 0;
         // Caught up: this step processed everything fetched, so no backlog is waiting for the
         // caches to coalesce it. A thread under a steady load finds records at every step and

@@ -45,17 +45,12 @@ pub(crate) const OUTPUT_TAG: u64 = 0;
 
 /// Sends a task's sink and dead-letter records (delivery failures are reported under
 /// [`OUTPUT_TAG`]).
-fn send_output(
-    producer: &mut dyn Producer,
-    task: TaskId,
-    output: Vec<crate::record::OutputRecord>,
-) -> Result<(), StreamsError> {
-    for out in output {
+fn send_output(producer: &mut dyn Producer, id: TaskId, task: &mut Task) -> Result<(), StreamsError> {
+    task.send_output(|out| {
         producer
-            .send(&out, OUTPUT_TAG)
-            .map_err(|e| StreamsError::client(format!("task {task}: writing to {}", out.topic), e))?;
-    }
-    Ok(())
+            .send(out, OUTPUT_TAG)
+            .map_err(|e| StreamsError::client(format!("task {id}: writing to {}", out.topic), e))
+    })
 }
 
 /// Tag of changelog records of store `store` of the task at position `task` in a commit.
@@ -246,7 +241,13 @@ pub(crate) struct TaskManager {
     fatal: Option<StreamsError>,
     /// The restore consumer's assignment, kept across restore steps.
     restore_cursor: RestoreCursor,
+    /// Records processed since the thread last took them ([`Self::spent`]) to hand their
+    /// buffers back to the consumer (`Consumer::recycle`). At most [`SPENT_MAX`].
+    spent: Vec<crate::record::RawRecord>,
 }
+
+/// The most processed records kept for the consumer to reuse: two polls' worth.
+const SPENT_MAX: usize = 2 * POLL_MAX;
 
 impl TaskManager {
     pub(crate) fn new(
@@ -312,7 +313,13 @@ impl TaskManager {
             blocked: BTreeMap::new(),
             fatal: None,
             restore_cursor: RestoreCursor::default(),
+            spent: Vec::new(),
         }
+    }
+
+    /// The records processed since the last call, for `Consumer::recycle` (which empties it).
+    pub(crate) fn spent(&mut self) -> &mut Vec<crate::record::RawRecord> {
+        &mut self.spent
     }
 
     fn task_of(&self, tp: &TopicPartition) -> Option<TaskId> {
@@ -514,6 +521,21 @@ impl TaskManager {
                 t.dirty = true;
                 t.unflushed = true;
                 processed += 1;
+                if self.spent.len() < SPENT_MAX {
+                    self.spent.push(record);
+                }
+                // Each record's output is sent before the next record, not after the batch:
+                // the sinks' buffers then come back at once, and a few serve every record
+                // (`task::Recycler`). (`begin_if_needed` inline: `t` borrows the tasks.)
+                if t.task.has_output() {
+                    if self.exactly_once && !self.in_transaction {
+                        self.producer
+                            .begin_transaction()
+                            .map_err(|e| StreamsError::client("beginning a transaction", e))?;
+                        self.in_transaction = true;
+                    }
+                    send_output(&mut *self.producer, id, &mut t.task)?;
+                }
             }
             let timeouts = t.input.take_lagging_timeouts();
             if timeouts > 0 {
@@ -532,11 +554,11 @@ impl TaskManager {
                 t.dirty = true;
                 t.unflushed = true;
             }
-            let output = t.task.take_output();
-            if !output.is_empty() {
+            if t.task.has_output() {
                 self.begin_if_needed()?;
+                let t = self.tasks.get_mut(&id).expect("running task");
+                send_output(&mut *self.producer, id, &mut t.task)?;
             }
-            send_output(&mut *self.producer, id, output)?;
         }
         self.producer.serve_deliveries();
         Ok(processed)
@@ -558,9 +580,8 @@ impl TaskManager {
             }
             t.unflushed = false;
             t.task.flush()?;
-            let output = t.task.take_output();
-            sent |= !output.is_empty();
-            send_output(&mut *self.producer, *id, output)?;
+            sent |= t.task.has_output();
+            send_output(&mut *self.producer, *id, &mut t.task)?;
         }
         if sent {
             self.producer.serve_deliveries();
@@ -735,9 +756,8 @@ impl TaskManager {
             entry.unflushed = false;
             let t = &mut entry.task;
             t.flush()?;
-            let output = t.take_output();
             let changelogs = t.changelog_records();
-            send_output(&mut *self.producer, *id, output)?;
+            send_output(&mut *self.producer, *id, t)?;
             for (store, record) in changelogs {
                 self.producer
                     .send(&record, changelog_tag(i, store))

@@ -1,13 +1,15 @@
 //! `Task`: one sub-topology over one partition: its processors, stores and stream time.
 //!
 //! A task is driven from outside (a stream thread, or the test driver): `process` one input
-//! record at a time, then at commit `flush` the record caches, `take_output` and
-//! `changelog_records` for the producer, and once those are durable `commit_stores`; or `abort`
-//! to drop everything since the last commit.
+//! record at a time and `send_output` what the sinks wrote; at commit `flush` the record
+//! caches, `send_output` again and `changelog_records` for the producer, and once those are
+//! durable `commit_stores`; or `abort` to drop everything since the last commit.
 
+mod recycler;
 mod restoration;
 mod stores;
 
+pub(crate) use recycler::Recycler;
 pub(crate) use restoration::RestoreStep;
 pub(crate) use stores::StoreSet;
 
@@ -64,6 +66,8 @@ pub(crate) struct Task {
     snapshots: Option<Arc<crate::snapshots::Snapshots>>,
     globals: GlobalStores,
     output: Vec<OutputRecord>,
+    /// Decoded values and output buffers reused from record to record.
+    recycler: Recycler,
     metrics: TaskMetrics,
     stream_time: i64,
     committed_stream_time: i64,
@@ -139,6 +143,7 @@ impl Task {
             snapshots: instance.snapshots.clone(),
             globals: instance.globals.clone(),
             output: Vec::new(),
+            recycler: Recycler::default(),
             stream_time: committed_stream_time,
             wall_clock_ms: wall_clock_ms(),
             changelog_targets: HashMap::new(),
@@ -233,7 +238,7 @@ impl Task {
             partition: raw.partition,
             offset: raw.offset,
         };
-        let key = match spec.key_serde.deserialize(raw.key.as_deref()) {
+        let key = match self.recycler.decode(&spec.key_serde, raw.key.as_deref()) {
             Ok(k) => k,
             Err(source) => {
                 let error = StreamsError::Deserialization {
@@ -250,7 +255,7 @@ impl Task {
         let value = match raw.value.as_deref() {
             // A null value the serde cannot represent travels as a null (see KStream docs).
             None if !spec.value_serde.accepts_null() => None,
-            bytes => match spec.value_serde.deserialize(bytes) {
+            bytes => match self.recycler.decode(&spec.value_serde, bytes) {
                 Ok(v) => Some(v),
                 Err(source) => {
                     let error = StreamsError::Deserialization {
@@ -317,6 +322,7 @@ impl Task {
             stores: &mut self.stores,
             forwards: &mut forwards,
             output: &mut self.output,
+            recycler: &mut self.recycler,
             input,
             stream_time: self.stream_time,
             wall_clock_ms: self.wall_clock_ms,
@@ -448,9 +454,39 @@ impl Task {
         !self.custom.is_empty()
     }
 
-    /// Records for sinks (and the dead-letter topic) since the last call.
+    /// Records for sinks (and the dead-letter topic) since the last call (tests read them;
+    /// the runtime and the test driver use `send_output`).
+    #[cfg(test)]
     pub(crate) fn take_output(&mut self) -> Vec<OutputRecord> {
         std::mem::take(&mut self.output)
+    }
+
+    /// True if records for sinks (or the dead-letter topic) wait to be sent.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Hands each record for sinks (and the dead-letter topic) since the last call to `send`,
+    /// in order, then keeps its buffers for later records (`send` must not keep them: a
+    /// producer copies what it sends). Stops at the first error; the records not yet sent are
+    /// dropped with the task's other uncommitted work.
+    pub(crate) fn send_output(
+        &mut self,
+        mut send: impl FnMut(&OutputRecord) -> Result<(), StreamsError>,
+    ) -> Result<(), StreamsError> {
+        let mut result = Ok(());
+        for out in self.output.drain(..) {
+            if result.is_ok() {
+                result = send(&out);
+            }
+            if let Some(k) = out.key {
+                self.recycler.give_buffer(k);
+            }
+            if let Some(v) = out.value {
+                self.recycler.give_buffer(v);
+            }
+        }
+        result
     }
 
     /// One changelog record per key written since the last commit, per logged store, for this
@@ -718,6 +754,84 @@ mod tests {
         task.process(&raw(1, "a")).unwrap();
         task.flush().unwrap();
         assert_eq!(counts(&task.take_output()), vec![("a".into(), 2)]);
+    }
+
+    /// Where a record's values live, as `peek` sees them: (key, value before `map_values`,
+    /// value after it).
+    type Addresses = Arc<std::sync::Mutex<Vec<(usize, usize, usize)>>>;
+
+    fn stateless_task(addresses: &Addresses) -> Task {
+        let b = StreamsBuilder::new();
+        let (before, after) = (Arc::clone(addresses), Arc::clone(addresses));
+        b.stream("tx", Consumed::with(Serde::string(), Serde::bytes()))
+            .filter(|_, v: &Vec<u8>| !v.is_empty())
+            .peek(move |k: &String, v: &Vec<u8>| {
+                let at = (k as *const String as usize, v as *const Vec<u8> as usize, 0);
+                before.lock().unwrap().push(at);
+            })
+            .map_values(|v: &Vec<u8>| v.iter().map(u8::to_ascii_uppercase).collect::<Vec<u8>>())
+            .peek(move |_, v: &Vec<u8>| {
+                after.lock().unwrap().last_mut().unwrap().2 = v as *const Vec<u8> as usize;
+            })
+            .to("out", Produced::with(Serde::string(), Serde::bytes()));
+        let instance = Instance::new(
+            Arc::new(b.build().unwrap()),
+            Arc::new(config_in_memory()),
+            std::env::temp_dir(),
+        )
+        .unwrap();
+        Task::new(TaskId::new(0, 3), &instance, UNKNOWN_TIME).unwrap()
+    }
+
+    /// Processes `raw` and sends its output: the one output record, and where its key's and
+    /// value's bytes were.
+    fn through(task: &mut Task, raw: &RawRecord) -> (OutputRecord, usize, usize) {
+        task.process(raw).unwrap();
+        let at = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, |b| b.as_ptr() as usize);
+        let mut sent = Vec::new();
+        task.send_output(|out| {
+            sent.push((out.clone(), at(&out.key), at(&out.value)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sent.len(), 1, "one output record");
+        sent.pop().unwrap()
+    }
+
+    #[test]
+    fn the_stateless_path_reuses_the_last_records_allocations() {
+        let addresses = Addresses::default();
+        let mut task = stateless_task(&addresses);
+        let first = through(&mut task, &raw(0, "card-1"));
+        assert_eq!(first.0.key.as_deref(), Some(&b"card-1"[..]));
+        assert_eq!(first.0.value.as_deref(), Some(&b"V"[..]));
+        for offset in 1..4 {
+            let key = format!("card-{offset}");
+            let next = through(&mut task, &raw(offset, &key));
+            assert_eq!(
+                next.0.key.as_deref(),
+                Some(key.as_bytes()),
+                "the new record's key"
+            );
+            assert_eq!(next.0.value.as_deref(), Some(&b"V"[..]));
+            // The same two buffers, in either order (the pool gives back the last one kept).
+            let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+            assert_eq!(
+                pair(next.1, next.2),
+                pair(first.1, first.2),
+                "the output buffers are reused"
+            );
+        }
+        let seen = addresses.lock().unwrap().clone();
+        let (key, value, mapped) = seen[0];
+        assert_eq!(mapped, value, "map_values wrote its result where the value was");
+        for &later in &seen[1..] {
+            assert_eq!(
+                later,
+                (key, value, value),
+                "the source decoded into the same values"
+            );
+        }
     }
 
     /// A changelog partition in memory. `stable`, if set, is a last stable offset held back by

@@ -580,9 +580,12 @@ impl DriverState {
     /// back into `queue`, and commits the task's stores at the changelog offsets written.
     fn commit(&mut self, task: usize, queue: &mut routed::Routed) -> Result<(), StreamsError> {
         self.tasks[task].flush()?;
-        for record in self.tasks[task].take_output() {
-            let offset = self.append(&record);
-            if let Some(&reader) = self.routes.get(&record.topic) {
+        // Through `send_output`, as the runtime sends: the task's buffers are recycled here too,
+        // so every test through the driver covers the recycled values (`task::Recycler`).
+        let (logs, routes, unread) = (&mut self.logs, &self.routes, &mut self.unread);
+        self.tasks[task].send_output(|record| {
+            let offset = append_to(logs, record);
+            if let Some(&reader) = routes.get(&record.topic) {
                 queue.push(
                     reader,
                     RawRecord {
@@ -596,11 +599,12 @@ impl DriverState {
                     },
                 );
             }
-            self.unread
+            unread
                 .entry(Arc::clone(&record.topic))
                 .or_default()
-                .push_back(record);
-        }
+                .push_back(record.clone());
+            Ok(())
+        })?;
         let mut offsets = vec![None; self.tasks[task].store_count()];
         for (store, record) in self.tasks[task].changelog_records() {
             offsets[store] = Some(self.append(&record));
@@ -613,9 +617,7 @@ impl DriverState {
     }
 
     fn append(&mut self, record: &OutputRecord) -> i64 {
-        let log = self.logs.entry(Arc::clone(&record.topic)).or_default();
-        log.push(record.clone());
-        (log.len() - 1) as i64
+        append_to(&mut self.logs, record)
     }
 
     pub(crate) fn take_unread(&mut self, topic: &str) -> Option<OutputRecord> {
@@ -629,4 +631,11 @@ impl DriverState {
     pub(crate) fn store_task(&self, name: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.store(name).is_some())
     }
+}
+
+/// Appends `record` to its topic's log; returns its offset.
+fn append_to(logs: &mut BTreeMap<Arc<str>, Vec<OutputRecord>>, record: &OutputRecord) -> i64 {
+    let log = logs.entry(Arc::clone(&record.topic)).or_default();
+    log.push(record.clone());
+    (log.len() - 1) as i64
 }

@@ -2,6 +2,7 @@
 //! [`RebalanceListener`] from inside `poll`.
 
 use super::classify;
+use crate::buffer_pool::BufferPool;
 use crate::client::{
     ClientError, ClientErrorKind, Consumer, ConsumerOps, GroupMetadata, OffsetAndMetadata, RebalanceListener,
     TopicPartition,
@@ -168,7 +169,17 @@ pub(crate) struct RdConsumer {
     /// Names of the topics records came from, shared by their records (a name per record
     /// cost an allocation per record).
     topics: Vec<Arc<str>>,
+    /// Buffers of records the runtime is done with: each polled key and value is copied into
+    /// one (see `recycle`).
+    buffers: BufferPool,
 }
+
+/// Capacity the consumer keeps in buffers of processed records. It covers the records one
+/// step buffers (a poll of up to 2,000, plus what waits per partition) at a kilobyte each; with
+/// larger records the rest are allocated and freed as before.
+const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
+/// The largest buffer kept.
+const MAX_KEPT_BUFFER: usize = 64 * 1024;
 
 impl RdConsumer {
     pub(crate) fn create(mut config: ClientConfig, group_member: bool) -> Result<Self, ClientError> {
@@ -185,6 +196,7 @@ impl RdConsumer {
             .map_err(|e| classify("create consumer", e))?;
         Ok(RdConsumer {
             topics: Vec::new(),
+            buffers: BufferPool::new(BUFFER_BUDGET, MAX_KEPT_BUFFER),
             consumer,
             read_committed,
         })
@@ -273,8 +285,8 @@ impl Consumer for RdConsumer {
                         partition: m.partition(),
                         offset: m.offset(),
                         timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
+                        key: m.key().map(|k| self.buffers.copy_of(k)),
+                        value: m.payload().map(|v| self.buffers.copy_of(v)),
                         headers,
                     });
                 }
@@ -282,6 +294,17 @@ impl Consumer for RdConsumer {
             wait = Duration::ZERO;
         }
         Ok(out)
+    }
+
+    fn recycle(&mut self, records: &mut Vec<RawRecord>) {
+        for r in records.drain(..) {
+            if let Some(k) = r.key {
+                self.buffers.give(k);
+            }
+            if let Some(v) = r.value {
+                self.buffers.give(v);
+            }
+        }
     }
 
     fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
