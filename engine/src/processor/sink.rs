@@ -63,8 +63,6 @@ impl Processor for Sink {
             (Some(f), Some(v)) => (f.0)(v),
             _ => None,
         };
-        // The sink is the record's last user: a key or value nothing else shares (the usual
-        // case) is encoded in place, so raw bytes and strings become the payload uncopied.
         // Encoded into the task's buffers, and the key and value given back to it: a source
         // decodes the next records into them (see `task::Recycler`).
         let key = match encode(&self.key_serde, &record.key, ctx.recycler) {

@@ -53,6 +53,22 @@ fn send_output(producer: &mut dyn Producer, id: TaskId, task: &mut Task) -> Resu
     })
 }
 
+/// Opens a transaction if exactly-once needs one and none is open (`in_transaction` says
+/// whether one is).
+fn begin_if_needed(
+    producer: &mut dyn Producer,
+    in_transaction: &mut bool,
+    exactly_once: bool,
+) -> Result<(), StreamsError> {
+    if exactly_once && !*in_transaction {
+        producer
+            .begin_transaction()
+            .map_err(|e| StreamsError::client("beginning a transaction", e))?;
+        *in_transaction = true;
+    }
+    Ok(())
+}
+
 /// Tag of changelog records of store `store` of the task at position `task` in a commit.
 fn changelog_tag(task: usize, store: usize) -> u64 {
     1 + ((task as u64) << 16) + store as u64
@@ -416,13 +432,7 @@ impl TaskManager {
 
     /// Opens a transaction if exactly-once needs one and none is open.
     fn begin_if_needed(&mut self) -> Result<(), StreamsError> {
-        if self.exactly_once && !self.in_transaction {
-            self.producer
-                .begin_transaction()
-                .map_err(|e| StreamsError::client("beginning a transaction", e))?;
-            self.in_transaction = true;
-        }
-        Ok(())
+        begin_if_needed(&mut *self.producer, &mut self.in_transaction, self.exactly_once)
     }
 
     /// The partitions, not paused, whose buffers hold `buffered.records.per.partition`
@@ -526,14 +536,9 @@ impl TaskManager {
                 }
                 // Each record's output is sent before the next record, not after the batch:
                 // the sinks' buffers then come back at once, and a few serve every record
-                // (`task::Recycler`). (`begin_if_needed` inline: `t` borrows the tasks.)
+                // (`task::Recycler`). (The free `begin_if_needed`: `t` borrows the tasks.)
                 if t.task.has_output() {
-                    if self.exactly_once && !self.in_transaction {
-                        self.producer
-                            .begin_transaction()
-                            .map_err(|e| StreamsError::client("beginning a transaction", e))?;
-                        self.in_transaction = true;
-                    }
+                    begin_if_needed(&mut *self.producer, &mut self.in_transaction, self.exactly_once)?;
                     send_output(&mut *self.producer, id, &mut t.task)?;
                 }
             }
