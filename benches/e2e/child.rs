@@ -53,6 +53,7 @@ fn measure(expect: u64, warm_up: u64, mut tick: impl FnMut() -> u64) -> ChildRes
                 checkpoint_ms: 0,
                 allocations: alloc::allocations() - start_allocations,
                 commits: CommitLatency::default(),
+                sent_per_record: None,
             };
         }
     }
@@ -162,6 +163,10 @@ pub fn run(spec: Spec) {
             r.checkpoint_ms = metrics.total("sluice_snapshot_checkpoint_ms_total", &[]);
             r.commits = CommitLatency::from_prometheus(&metrics.render_prometheus());
             streams.close().expect("close");
+            // After the close: its last commit's outputs and changelog records count too.
+            let processed = metrics.total("sluice_records_processed_total", &[]);
+            r.sent_per_record = (processed > 0)
+                .then(|| metrics.total("sluice_records_sent_total", &[]) as f64 / processed as f64);
             r
         }
     };

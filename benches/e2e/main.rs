@@ -816,8 +816,11 @@ fn main() {
                 } else {
                     String::new()
                 };
+                let sent = t
+                    .sent_per_record
+                    .map_or(String::new(), |x| format!(", {x:.2} records written per record"));
                 println!(
-                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread}), {:.2} us CPU per record{allocations}",
+                    "  {:<27}{:>4}{:>11.0} records/s (median of {runs}: {spread}), {:.2} us CPU per record{allocations}{sent}",
                     kind.label(),
                     guarantee.label(),
                     rate(&t),
@@ -921,6 +924,11 @@ fn main() {
                 cpu_microseconds_per_record: 1e6 * t.cpu_seconds / t.records.max(1) as f64,
                 allocations_per_record: (kind.is_sluice() || kind == Kind::Passthrough)
                     .then(|| t.allocations as f64 / t.records.max(1) as f64),
+                sent_per_record: if kind == Kind::Passthrough {
+                    Some(1.0)
+                } else {
+                    t.sent_per_record
+                },
                 peak_rss_mib: t.peak_rss_bytes.max(l.peak_rss_bytes) as f64 / (1 << 20) as f64,
                 offered_load: rate,
                 latency_p50_ms: load::quantile(&samples, 0.5),

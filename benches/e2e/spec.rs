@@ -279,6 +279,10 @@ pub struct ChildResult {
     /// stream thread), for latency runs: where a record may wait before it is visible.
     #[serde(default)]
     pub commits: CommitLatency,
+    /// Records Sluice handed to its producer (outputs and changelog records) per record
+    /// processed, over the child's whole life (`sluice_records_sent_total`).
+    #[serde(default)]
+    pub sent_per_record: Option<f64>,
 }
 
 /// A summary of the engine's commit-latency histogram.

@@ -258,6 +258,11 @@ impl Metrics {
 pub mod names {
     /// Records processed by a task.
     pub const PROCESSED: &str = "sluice_records_processed_total";
+    /// Records a task handed to the producer, by `kind`: `output` (sinks, repartition topics
+    /// and the dead-letter topic) and `changelog`. Divided by the records processed, it says
+    /// how many records each input costs to write: window aggregations write an output and a
+    /// changelog record per window updated since the last commit.
+    pub const SENT: &str = "sluice_records_sent_total";
     /// Records skipped, by reason (null key or value, deserialization error, late...).
     pub const DROPPED: &str = "sluice_dropped_records_total";
     /// Records written to the dead-letter topic, by reason.
@@ -388,12 +393,23 @@ impl DropReason {
     }
 }
 
+/// What a task's record was sent to ([`names::SENT`]'s `kind`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SentKind {
+    /// A sink, a repartition topic or the dead-letter topic.
+    Output,
+    /// A store's changelog topic.
+    Changelog,
+}
+
 /// Counter handles of one task, looked up once so the hot path only increments atomics.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskMetrics {
     metrics: Metrics,
     task: String,
     pub(crate) processed: Counter,
+    sent_output: Counter,
+    sent_changelog: Counter,
     dropped: Vec<(DropReason, Counter)>,
     dead_lettered: Vec<(DropReason, Counter)>,
     expired_writes: Vec<(String, Counter)>,
@@ -459,6 +475,16 @@ impl TaskMetrics {
         let labels = [("task", task.as_str())];
         TaskMetrics {
             processed: metrics.counter(names::PROCESSED, "Records processed", &labels),
+            sent_output: metrics.counter(
+                names::SENT,
+                "Records handed to the producer",
+                &[("task", task.as_str()), ("kind", "output")],
+            ),
+            sent_changelog: metrics.counter(
+                names::SENT,
+                "Records handed to the producer",
+                &[("task", task.as_str()), ("kind", "changelog")],
+            ),
             restored_records: metrics.counter(
                 names::RESTORED_RECORDS,
                 "Changelog records replayed restoring stores",
@@ -479,6 +505,16 @@ impl TaskMetrics {
             restore_remaining: Vec::new(),
             process_latency: None,
             unsampled: 0,
+        }
+    }
+
+    /// `n` records of `kind` handed to the producer.
+    pub(crate) fn sent(&self, kind: SentKind, n: u64) {
+        if n > 0 {
+            match kind {
+                SentKind::Output => self.sent_output.add(n),
+                SentKind::Changelog => self.sent_changelog.add(n),
+            }
         }
     }
 

@@ -73,11 +73,18 @@ impl WindowSchema {
     /// The store key of `key`'s window starting at `start`.
     pub fn store_key(&self, key: &[u8], start: i64) -> Vec<u8> {
         let mut k = Vec::with_capacity(8 + 4 + key.len() + 8);
-        k.extend_from_slice(&segment_prefix(segment_of(start, self.interval)));
-        k.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        k.extend_from_slice(key);
-        k.extend_from_slice(&be(start.max(0) as u64));
+        self.store_key_into(&mut k, key, start);
         k
+    }
+
+    /// [`store_key`](Self::store_key) written into `out` (cleared first): a processor
+    /// building one per record reuses one buffer.
+    pub fn store_key_into(&self, out: &mut Vec<u8>, key: &[u8], start: i64) {
+        out.clear();
+        out.extend_from_slice(&segment_prefix(segment_of(start, self.interval)));
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&be(start.max(0) as u64));
     }
 
     /// The store key of one of several records of `key` at `start` (duplicates retained).

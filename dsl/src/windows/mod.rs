@@ -54,22 +54,26 @@ impl WindowDefinition {
     /// The time windows containing `timestamp`, by ascending start (none start before 0); empty
     /// for sliding and session windows, which depend on other records.
     pub fn windows_for(&self, timestamp: i64) -> Vec<Window> {
-        let WindowDefinition::Time {
-            size_ms, advance_ms, ..
-        } = *self
-        else {
-            return Vec::new();
+        self.iter_windows_for(timestamp).collect()
+    }
+
+    /// [`windows_for`](Self::windows_for) without collecting them (a processor's per-record
+    /// path allocates nothing for them).
+    pub fn iter_windows_for(&self, timestamp: i64) -> impl Iterator<Item = Window> {
+        let (size_ms, advance_ms, first) = match *self {
+            WindowDefinition::Time {
+                size_ms, advance_ms, ..
+            } if size_ms > 0 && advance_ms > 0 => (
+                size_ms,
+                advance_ms,
+                Some((timestamp - size_ms + advance_ms).max(0) / advance_ms * advance_ms),
+            ),
+            // Sliding and session windows depend on other records.
+            _ => (0, 1, None),
         };
-        let mut out = Vec::new();
-        if size_ms <= 0 || advance_ms <= 0 {
-            return out;
-        }
-        let mut start = (timestamp - size_ms + advance_ms).max(0) / advance_ms * advance_ms;
-        while start <= timestamp {
-            out.push(Window::new(start, start + size_ms));
-            start += advance_ms;
-        }
-        out
+        std::iter::successors(first, move |start| start.checked_add(advance_ms))
+            .take_while(move |&start| start <= timestamp)
+            .map(move |start| Window::new(start, start + size_ms))
     }
 
     /// The grace period.
@@ -124,5 +128,40 @@ impl WindowDefinition {
             WindowDefinition::Session { gap_ms, grace_ms } => (gap_ms <= 0 || grace_ms < 0)
                 .then(|| "SessionWindows inactivity gap must be positive and grace not negative".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_windows_for_a_timestamp_are_every_window_holding_it() {
+        for (size_ms, advance_ms) in [(10, 10), (10, 3), (10, 1), (7, 7), (1, 1)] {
+            let def = WindowDefinition::Time {
+                size_ms,
+                advance_ms,
+                grace_ms: 0,
+            };
+            for timestamp in -3..40 {
+                // Reference: every start that is a multiple of the advance, not negative, and
+                // whose window [start, start + size) holds the timestamp.
+                let expected: Vec<Window> = (0..=timestamp.max(0))
+                    .filter(|s| s % advance_ms == 0 && *s <= timestamp && timestamp < s + size_ms)
+                    .map(|s| Window::new(s, s + size_ms))
+                    .collect();
+                assert_eq!(
+                    def.windows_for(timestamp),
+                    expected,
+                    "{size_ms}/{advance_ms} at {timestamp}"
+                );
+                assert!(def.iter_windows_for(timestamp).eq(expected));
+            }
+        }
+        let sliding = WindowDefinition::Sliding {
+            time_difference_ms: 10,
+            grace_ms: 0,
+        };
+        assert_eq!(sliding.iter_windows_for(i64::MAX).count(), 0);
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct TableEmitter {
     /// retention before it is gone from the store. With one writer a window that old has
     /// closed already; in a cogroup another stream's aggregation may still have it open.
     pub(crate) store_time: i64,
+    /// Where [`stamped_value_bytes`](Self::stamped_value_bytes) encodes a value before it is
+    /// copied behind its timestamp (kept: one per emitter, not one per record).
+    scratch: Vec<u8>,
 }
 
 /// Window store values: `timestamp (8 bytes, big-endian) | value`.
@@ -56,6 +59,7 @@ impl TableEmitter {
             value_prefix: if spec.timestamped { TIMESTAMP_PREFIX } else { 0 },
             cache: (spec.caching && budget.enabled()).then(|| RecordCache::new(budget.clone())),
             store_time: crate::task::UNKNOWN_TIME,
+            scratch: Vec::new(),
         }
     }
 
@@ -99,6 +103,23 @@ impl TableEmitter {
         match self.value_serde.serialize(value) {
             Ok(Some(b)) => Ok(b),
             Ok(None) => Err(ctx.store_data_error(
+                &self.store_name,
+                SerdeError::serialize::<()>("a table value serialized to null"),
+            )),
+            Err(e) => Err(ctx.store_data_error(&self.store_name, e)),
+        }
+    }
+
+    /// `timestamp | value` as a timestamped store keeps it: one allocation, sized exactly.
+    pub(crate) fn stamped_value_bytes(
+        &mut self,
+        ctx: &ProcessorContext<'_>,
+        value: &Dyn,
+        timestamp: i64,
+    ) -> Result<Vec<u8>, StreamsError> {
+        match self.value_serde.serialize_into(value, &mut self.scratch) {
+            Ok(true) => Ok(timestamped(timestamp, &self.scratch)),
+            Ok(false) => Err(ctx.store_data_error(
                 &self.store_name,
                 SerdeError::serialize::<()>("a table value serialized to null"),
             )),
@@ -181,13 +202,37 @@ impl TableEmitter {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<(), StreamsError> {
-        let stamped = self.value_prefix > 0;
+        let new = match new {
+            Some((bytes, value)) if self.value_prefix > 0 => Some((timestamped(timestamp, &bytes), value)),
+            other => other,
+        };
+        self.write_stored_with(ctx, key_bytes, key, old, new, timestamp, headers)
+    }
+
+    /// [`write_with`](Self::write_with) of a value already as the store keeps it (behind its
+    /// timestamp in timestamped stores): it is stored without a copy.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_stored_with(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        key_bytes: &[u8],
+        key: impl FnOnce() -> Dyn,
+        old: Option<Vec<u8>>,
+        new: Option<(Vec<u8>, Dyn)>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<(), StreamsError> {
         let store = ctx.stores.kv(self.store);
-        match &new {
-            Some((bytes, _)) if stamped => store.put_owned(key_bytes, timestamped(timestamp, bytes)),
-            Some((bytes, _)) => store.put(key_bytes, bytes),
-            None => store.delete(key_bytes),
-        }
+        let new = match new {
+            Some((stored, value)) => {
+                store.put_owned(key_bytes, stored);
+                Some(value)
+            }
+            None => {
+                store.delete(key_bytes);
+                None
+            }
+        };
         match &mut self.cache {
             Some(cache) => {
                 if cache.update(key_bytes, key, old, timestamp, headers) {
@@ -198,7 +243,7 @@ impl TableEmitter {
                 let old = self.deserialize(ctx, old.as_deref())?;
                 ctx.forward(Record {
                     key: key(),
-                    value: new.map(|(_, v)| v),
+                    value: new,
                     old_value: old,
                     timestamp,
                     headers: headers.clone(),

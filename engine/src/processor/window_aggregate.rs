@@ -9,7 +9,7 @@
 
 use super::close_queue::{CloseQueue, CLOSE_QUEUE_CAPACITY};
 use super::emit_progress::EmitProgress;
-use super::table::{timestamp_of, timestamped, EmitterHandle, TIMESTAMP_PREFIX};
+use super::table::{timestamp_of, EmitterHandle};
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
 use crate::metrics::DropReason;
@@ -42,6 +42,8 @@ pub(crate) struct WindowAggregate {
     observed: i64,
     /// Segments below this one were dropped already.
     expired_below: u64,
+    /// The store key of the window being read or written (one buffer, not one per update).
+    store_key: Vec<u8>,
 }
 
 /// The record being aggregated.
@@ -125,6 +127,7 @@ impl WindowAggregate {
             close_queue: CloseQueue::new(CLOSE_QUEUE_CAPACITY),
             observed: UNKNOWN_TIME,
             expired_below: 0,
+            store_key: Vec::new(),
         }
     }
 
@@ -191,8 +194,8 @@ impl WindowAggregate {
             ),
         };
         let new = self.aggregation.fold(input.key, input.value, agg);
-        let bytes = self.emitter.get().value_bytes(ctx, &new)?;
-        self.write(ctx, input, start, old, bytes, new, max_timestamp)?;
+        let stored = self.emitter.get().stamped_value_bytes(ctx, &new, max_timestamp)?;
+        self.write(ctx, input, start, old, stored, new, max_timestamp)?;
         Ok(true)
     }
 
@@ -205,6 +208,8 @@ impl WindowAggregate {
         self.emitter.get().deserialize_box(ctx, &stored.bytes)
     }
 
+    /// Writes the window at `start`: `stored` is its value as stored (`timestamp | aggregate`),
+    /// `value` the aggregate itself.
     #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
@@ -212,31 +217,47 @@ impl WindowAggregate {
         input: &Input<'_>,
         start: i64,
         old: Option<Vec<u8>>,
-        bytes: Vec<u8>,
+        stored: Vec<u8>,
         value: Dyn,
         timestamp: i64,
     ) -> Result<(), StreamsError> {
-        let store_key = self.schema.store_key(input.key_bytes, start);
+        let mut store_key = std::mem::take(&mut self.store_key);
+        self.schema.store_key_into(&mut store_key, input.key_bytes, start);
+        let result = self.write_at(ctx, input, &store_key, start, old, stored, value, timestamp);
+        self.store_key = store_key;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_at(
+        &mut self,
+        ctx: &mut ProcessorContext<'_>,
+        input: &Input<'_>,
+        store_key: &[u8],
+        start: i64,
+        old: Option<Vec<u8>>,
+        stored: Vec<u8>,
+        value: Dyn,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
         if self.emit_final.is_some() {
             self.close_queue.written(start, input.key_bytes);
             let mut emitter = self.emitter.get();
             emitter.store_time = emitter.store_time.max(start);
             drop(emitter);
-            ctx.stores
-                .kv(self.store)
-                .put(&store_key, &timestamped(timestamp, &bytes));
+            ctx.stores.kv(self.store).put_owned(store_key, stored);
             return Ok(());
         }
         let window = self.window(start);
         let windowed_key = &self.windowed_key;
         let mut emitter = self.emitter.get();
         emitter.store_time = emitter.store_time.max(start);
-        emitter.write_with(
+        emitter.write_stored_with(
             ctx,
-            &store_key,
+            store_key,
             || windowed_key(input.key, window),
             old,
-            Some((bytes, value)),
+            Some((stored, value)),
             timestamp,
             input.headers,
         )
@@ -249,15 +270,17 @@ impl WindowAggregate {
         close: i64,
     ) -> Result<bool, StreamsError> {
         let mut late = false;
-        for window in self.windows.windows_for(input.timestamp) {
-            let store_key = self.schema.store_key(input.key_bytes, window.start);
+        let windows = self.windows;
+        for window in windows.iter_windows_for(input.timestamp) {
             // Open for this processor but expired from the store (a cogroup's other stream
             // moved the store's time on): the window starts over, as in Kafka Streams.
             let store_time = self.emitter.get().store_time;
             let old = if store_time != UNKNOWN_TIME && window.start <= store_time - self.retention_ms {
                 None
             } else {
-                self.emitter.get().read(ctx, &store_key)?
+                self.schema
+                    .store_key_into(&mut self.store_key, input.key_bytes, window.start);
+                self.emitter.get().read(ctx, &self.store_key)?
             };
             let base = old.map_or(Base::Empty, |bytes| Base::Stored(Stored::of(bytes)));
             late |= !self.update(ctx, input, window.start, base, close)?;
@@ -400,14 +423,14 @@ impl WindowAggregate {
             .get()
             .deserialize(ctx, Some(&right.bytes))?
             .expect("a stored window has a value");
-        // `write` stores the plain aggregate with the timestamp given.
-        let plain = right.bytes[TIMESTAMP_PREFIX..].to_vec();
+        // `right.bytes` is `right.max_timestamp | aggregate` (`Stored::of`): the new window's
+        // stored value as it is.
         self.write(
             ctx,
             input,
             input.timestamp + 1,
             None,
-            plain,
+            right.bytes,
             value,
             right.max_timestamp,
         )

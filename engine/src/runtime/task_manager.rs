@@ -761,15 +761,13 @@ impl TaskManager {
             entry.unflushed = false;
             let t = &mut entry.task;
             t.flush()?;
-            let changelogs = t.changelog_records();
             send_output(&mut *self.producer, *id, t)?;
-            for (store, record) in changelogs {
-                self.producer
-                    .send(&record, changelog_tag(i, store))
-                    .map_err(|e| {
-                        StreamsError::client(format!("task {id}: writing changelog {}", record.topic), e)
-                    })?;
-            }
+            let producer = &mut *self.producer;
+            t.send_changelog(|store, record| {
+                producer.send(record, changelog_tag(i, store)).map_err(|e| {
+                    StreamsError::client(format!("task {id}: writing changelog {}", record.topic), e)
+                })
+            })?;
         }
         let deliveries = self
             .producer

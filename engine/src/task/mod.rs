@@ -2,7 +2,7 @@
 //!
 //! A task is driven from outside (a stream thread, or the test driver): `process` one input
 //! record at a time and `send_output` what the sinks wrote; at commit `flush` the record
-//! caches, `send_output` again and `changelog_records` for the producer, and once those are
+//! caches, `send_output` again and `send_changelog` to the producer, and once those are
 //! durable `commit_stores`; or `abort` to drop everything since the last commit.
 
 mod recycler;
@@ -475,9 +475,11 @@ impl Task {
         mut send: impl FnMut(&OutputRecord) -> Result<(), StreamsError>,
     ) -> Result<(), StreamsError> {
         let mut result = Ok(());
+        let mut sent = 0;
         for out in self.output.drain(..) {
             if result.is_ok() {
                 result = send(&out);
+                sent += u64::from(result.is_ok());
             }
             if let Some(k) = out.key {
                 self.recycler.give_buffer(k);
@@ -486,30 +488,70 @@ impl Task {
                 self.recycler.give_buffer(v);
             }
         }
+        self.metrics.sent(crate::metrics::SentKind::Output, sent);
         result
     }
 
-    /// One changelog record per key written since the last commit, per logged store, for this
-    /// task's partition; each tagged with the index of its store.
-    pub(crate) fn changelog_records(&self) -> Vec<(usize, OutputRecord)> {
-        let mut out = Vec::new();
-        for (i, store) in self.stores.iter().enumerate() {
+    /// Hands `send` one changelog record per key written since the last commit, per logged
+    /// store, for this task's partition, with the index of its store. One record's buffers
+    /// serve them all (`send` must not keep them: a producer copies what it sends). Stops at
+    /// the first error.
+    pub(crate) fn send_changelog(
+        &mut self,
+        mut send: impl FnMut(usize, &OutputRecord) -> Result<(), StreamsError>,
+    ) -> Result<(), StreamsError> {
+        let mut sent = 0;
+        let (mut key, mut value) = (self.recycler.take_buffer(), self.recycler.take_buffer());
+        let mut result = Ok(());
+        'stores: for (i, store) in self.stores.iter().enumerate() {
             let Some(topic) = &store.changelog else { continue };
+            let mut out = OutputRecord {
+                topic: Arc::clone(topic),
+                partition: Some(self.id.partition),
+                key: Some(std::mem::take(&mut key)),
+                value: None,
+                timestamp: 0,
+                headers: Default::default(),
+            };
             for (k, v) in store.kv.changes() {
-                let (value, timestamp) = store.changelog_value(v, self.stream_time.max(0));
-                out.push((
-                    i,
-                    OutputRecord {
-                        topic: Arc::clone(topic),
-                        partition: Some(self.id.partition),
-                        key: Some(store.layout.changelog_key(k).to_vec()),
-                        value,
-                        timestamp,
-                        headers: Default::default(),
-                    },
-                ));
+                let out_key = out.key.as_mut().expect("set above");
+                out_key.clear();
+                out_key.extend_from_slice(store.layout.changelog_key(k));
+                let (payload, timestamp) = store.changelog_payload(v, self.stream_time.max(0));
+                out.value = payload.map(|p| {
+                    let mut buffer = out.value.take().unwrap_or_else(|| std::mem::take(&mut value));
+                    buffer.clear();
+                    buffer.extend_from_slice(p);
+                    buffer
+                });
+                out.timestamp = timestamp;
+                result = send(i, &out);
+                if let Some(v) = out.value.take() {
+                    value = v;
+                }
+                if result.is_err() {
+                    key = out.key.take().expect("set above");
+                    break 'stores;
+                }
+                sent += 1;
             }
+            key = out.key.take().expect("set above");
         }
+        self.recycler.give_buffer(key);
+        self.recycler.give_buffer(value);
+        self.metrics.sent(crate::metrics::SentKind::Changelog, sent);
+        result
+    }
+
+    /// [`send_changelog`](Self::send_changelog)'s records, collected.
+    #[cfg(test)]
+    pub(crate) fn changelog_records(&mut self) -> Vec<(usize, OutputRecord)> {
+        let mut out = Vec::new();
+        self.send_changelog(|i, r| {
+            out.push((i, r.clone()));
+            Ok(())
+        })
+        .expect("collecting cannot fail");
         out
     }
 
@@ -651,7 +693,8 @@ mod tests {
             .unwrap()
     }
 
-    fn count_task(cache_max_bytes: usize) -> Task {
+    /// An instance whose topology counts `tx` by key into the store `counts`, to `out`.
+    fn count_instance(cache_max_bytes: usize) -> Instance {
         let b = StreamsBuilder::new();
         b.stream("tx", Consumed::with(Serde::string(), Serde::string()))
             .group_by_key()
@@ -660,13 +703,16 @@ mod tests {
             .to("out", Produced::default());
         let mut config = config_in_memory();
         config.statestore_cache_max_bytes = cache_max_bytes;
-        let instance = Instance::new(
+        Instance::new(
             Arc::new(b.build().unwrap()),
             Arc::new(config),
             std::env::temp_dir(),
         )
-        .unwrap();
-        Task::new(TaskId::new(0, 3), &instance, UNKNOWN_TIME).unwrap()
+        .unwrap()
+    }
+
+    fn count_task(cache_max_bytes: usize) -> Task {
+        Task::new(TaskId::new(0, 3), &count_instance(cache_max_bytes), UNKNOWN_TIME).unwrap()
     }
 
     fn raw(offset: i64, key: &str) -> RawRecord {
@@ -712,6 +758,37 @@ mod tests {
         assert!(changelog
             .iter()
             .all(|(_, r)| r.partition == Some(3) && &*r.topic == "app-counts-changelog"));
+    }
+
+    #[test]
+    fn records_sent_are_counted_by_kind_and_changelog_buffers_are_reused() {
+        let instance = count_instance(1 << 20);
+        let mut task = Task::new(TaskId::new(0, 3), &instance, UNKNOWN_TIME).unwrap();
+        for (i, k) in ["a", "a", "b", "a", "c"].iter().enumerate() {
+            task.process(&raw(i as i64, k)).unwrap();
+        }
+        task.flush().unwrap();
+        task.send_output(|_| Ok(())).unwrap();
+        // Each changelog record is handed over in the same buffers, rewritten: what `send`
+        // sees must be that record's key and value, never an earlier one's.
+        let mut seen = Vec::new();
+        let mut addresses = std::collections::HashSet::new();
+        task.send_changelog(|store, r| {
+            addresses.insert(r.key.as_ref().unwrap().as_ptr());
+            let count = i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap());
+            seen.push((store, String::from_utf8(r.key.clone().unwrap()).unwrap(), count));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![(0, "a".into(), 3), (0, "b".into(), 1), (0, "c".into(), 1)]
+        );
+        assert_eq!(addresses.len(), 1, "one key buffer serves every changelog record");
+        let m = &instance.metrics;
+        assert_eq!(m.total(crate::metrics::names::SENT, &[("kind", "output")]), 3);
+        assert_eq!(m.total(crate::metrics::names::SENT, &[("kind", "changelog")]), 3);
+        assert_eq!(m.total(crate::metrics::names::PROCESSED, &[]), 5);
     }
 
     #[test]

@@ -68,13 +68,17 @@ pub(crate) struct TaskStore {
 
 impl TaskStore {
     /// The changelog value and timestamp of a stored value (`default_ts` when it has none).
-    pub(crate) fn changelog_value(&self, stored: Option<&[u8]>, default_ts: i64) -> (Option<Vec<u8>>, i64) {
+    pub(crate) fn changelog_payload<'a>(
+        &self,
+        stored: Option<&'a [u8]>,
+        default_ts: i64,
+    ) -> (Option<&'a [u8]>, i64) {
         match stored {
             Some(v) if self.timestamped && v.len() >= 8 => {
                 let ts = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
-                (Some(v[8..].to_vec()), ts)
+                (Some(&v[8..]), ts)
             }
-            other => (other.map(<[u8]>::to_vec), default_ts),
+            other => (other, default_ts),
         }
     }
 

@@ -606,9 +606,11 @@ impl DriverState {
             Ok(())
         })?;
         let mut offsets = vec![None; self.tasks[task].store_count()];
-        for (store, record) in self.tasks[task].changelog_records() {
-            offsets[store] = Some(self.append(&record));
-        }
+        let logs = &mut self.logs;
+        self.tasks[task].send_changelog(|store, record| {
+            offsets[store] = Some(append_to(logs, record));
+            Ok(())
+        })?;
         self.tasks[task].commit_stores(&offsets)?;
         let t = &self.tasks[task];
         self.committed_stream_time

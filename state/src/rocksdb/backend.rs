@@ -19,6 +19,9 @@ pub struct RocksDbBackend {
     /// This backend's generation in the row cache (if the resources have one): a new one
     /// whenever the committed data changed in a way the cache cannot follow key by key.
     generation: u64,
+    /// The options of every point read: built once (RocksDB's default read options are a C++
+    /// object, allocated and freed by every `get` that does not pass its own).
+    read_options: rocksdb::ReadOptions,
 }
 
 impl RocksDbBackend {
@@ -50,6 +53,7 @@ impl RocksDbBackend {
             resources,
             offset,
             generation,
+            read_options: rocksdb::ReadOptions::default(),
         })
     }
 
@@ -95,7 +99,7 @@ impl KvBackend for RocksDbBackend {
         let cf = self.cf()?;
         let value = self
             .db()
-            .get_pinned_cf(&cf, key)
+            .get_pinned_cf_opt(&cf, key, &self.read_options)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| backend_error(&self.store, "get", e))?;
         if let Some(rows) = rows {
