@@ -186,33 +186,19 @@ impl TableEmitter {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<(), StreamsError> {
-        self.write_with(ctx, key_bytes, || key.clone(), old, new, timestamp, headers)
-    }
-
-    /// [`write`](Self::write) with the key made only when needed: a key the record cache holds
-    /// already is not made again (a windowed key costs allocations to build).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_with(
-        &mut self,
-        ctx: &mut ProcessorContext<'_>,
-        key_bytes: &[u8],
-        key: impl FnOnce() -> Dyn,
-        old: Option<Vec<u8>>,
-        new: Option<(Vec<u8>, Dyn)>,
-        timestamp: i64,
-        headers: &Headers,
-    ) -> Result<(), StreamsError> {
         let new = match new {
             Some((bytes, value)) if self.value_prefix > 0 => Some((timestamped(timestamp, &bytes), value)),
             other => other,
         };
-        self.write_stored_with(ctx, key_bytes, key, old, new, timestamp, headers)
+        self.write_with(ctx, key_bytes, || key.clone(), old, new, timestamp, headers)
     }
 
-    /// [`write_with`](Self::write_with) of a value already as the store keeps it (behind its
-    /// timestamp in timestamped stores): it is stored without a copy.
+    /// [`write`](Self::write) of a value already as the store keeps it (behind its timestamp
+    /// in timestamped stores: stored without a copy), with the key made only when needed: a
+    /// key the record cache holds already is not made again (a windowed key costs allocations
+    /// to build).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_stored_with(
+    pub(crate) fn write_with(
         &mut self,
         ctx: &mut ProcessorContext<'_>,
         key_bytes: &[u8],

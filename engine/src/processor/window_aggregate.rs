@@ -223,44 +223,30 @@ impl WindowAggregate {
     ) -> Result<(), StreamsError> {
         let mut store_key = std::mem::take(&mut self.store_key);
         self.schema.store_key_into(&mut store_key, input.key_bytes, start);
-        let result = self.write_at(ctx, input, &store_key, start, old, stored, value, timestamp);
-        self.store_key = store_key;
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn write_at(
-        &mut self,
-        ctx: &mut ProcessorContext<'_>,
-        input: &Input<'_>,
-        store_key: &[u8],
-        start: i64,
-        old: Option<Vec<u8>>,
-        stored: Vec<u8>,
-        value: Dyn,
-        timestamp: i64,
-    ) -> Result<(), StreamsError> {
-        if self.emit_final.is_some() {
+        let result = if self.emit_final.is_some() {
             self.close_queue.written(start, input.key_bytes);
             let mut emitter = self.emitter.get();
             emitter.store_time = emitter.store_time.max(start);
             drop(emitter);
-            ctx.stores.kv(self.store).put_owned(store_key, stored);
-            return Ok(());
-        }
-        let window = self.window(start);
-        let windowed_key = &self.windowed_key;
-        let mut emitter = self.emitter.get();
-        emitter.store_time = emitter.store_time.max(start);
-        emitter.write_stored_with(
-            ctx,
-            store_key,
-            || windowed_key(input.key, window),
-            old,
-            Some((stored, value)),
-            timestamp,
-            input.headers,
-        )
+            ctx.stores.kv(self.store).put_owned(&store_key, stored);
+            Ok(())
+        } else {
+            let window = self.window(start);
+            let windowed_key = &self.windowed_key;
+            let mut emitter = self.emitter.get();
+            emitter.store_time = emitter.store_time.max(start);
+            emitter.write_with(
+                ctx,
+                &store_key,
+                || windowed_key(input.key, window),
+                old,
+                Some((stored, value)),
+                timestamp,
+                input.headers,
+            )
+        };
+        self.store_key = store_key;
+        result
     }
 
     fn process_time(

@@ -505,37 +505,34 @@ impl Task {
         let mut result = Ok(());
         'stores: for (i, store) in self.stores.iter().enumerate() {
             let Some(topic) = &store.changelog else { continue };
-            let mut out = OutputRecord {
-                topic: Arc::clone(topic),
-                partition: Some(self.id.partition),
-                key: Some(std::mem::take(&mut key)),
-                value: None,
-                timestamp: 0,
-                headers: Default::default(),
-            };
             for (k, v) in store.kv.changes() {
-                let out_key = out.key.as_mut().expect("set above");
-                out_key.clear();
-                out_key.extend_from_slice(store.layout.changelog_key(k));
                 let (payload, timestamp) = store.changelog_payload(v, self.stream_time.max(0));
-                out.value = payload.map(|p| {
-                    let mut buffer = out.value.take().unwrap_or_else(|| std::mem::take(&mut value));
-                    buffer.clear();
-                    buffer.extend_from_slice(p);
-                    buffer
-                });
-                out.timestamp = timestamp;
+                key.clear();
+                key.extend_from_slice(store.layout.changelog_key(k));
+                let out = OutputRecord {
+                    topic: Arc::clone(topic),
+                    partition: Some(self.id.partition),
+                    key: Some(std::mem::take(&mut key)),
+                    value: payload.map(|p| {
+                        let mut buffer = std::mem::take(&mut value);
+                        buffer.clear();
+                        buffer.extend_from_slice(p);
+                        buffer
+                    }),
+                    timestamp,
+                    headers: Default::default(),
+                };
                 result = send(i, &out);
-                if let Some(v) = out.value.take() {
+                // The buffers come back for the next record.
+                key = out.key.expect("set above");
+                if let Some(v) = out.value {
                     value = v;
                 }
                 if result.is_err() {
-                    key = out.key.take().expect("set above");
                     break 'stores;
                 }
                 sent += 1;
             }
-            key = out.key.take().expect("set above");
         }
         self.recycler.give_buffer(key);
         self.recycler.give_buffer(value);
