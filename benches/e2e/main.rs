@@ -39,6 +39,7 @@ mod common;
 mod healthcare;
 #[path = "../../examples/healthcare_anomaly/app.rs"]
 mod healthcare_app;
+mod instructions;
 mod load;
 mod passthrough;
 mod peer;
@@ -627,6 +628,12 @@ struct Args {
     /// (default 1,000,000).
     #[arg(long)]
     scaling: bool,
+    /// Only instructions per record: one throughput run per scenario (`--scenarios`, default
+    /// all but the peers) and guarantee under callgrind (valgrind), `--records` each (default
+    /// 100,000 of 100 B). Repeats within a few percent where CPU time swings by a third: an
+    /// A/B of a change or a setting (`--streams`) run by run.
+    #[arg(long)]
+    instructions: bool,
     /// Only the store-growth runs: the windowed count's CPU per record with its window store
     /// holding each of these numbers of keys (e.g. 10000,100000,1000000,10000000). With
     /// `--profile windowed-count`: profile the run of the first size.
@@ -724,6 +731,23 @@ fn main() {
         let n = args.records.unwrap_or(if full { 1_000_000 } else { 20_000 });
         let cells = scaling::run(&mut h, &kinds, size, n, args.runs.unwrap_or(1), full);
         write_json(&out_dir, "scaling.json", &cells);
+        return;
+    }
+    if args.instructions {
+        let kinds: Vec<Kind> = if args.scenarios.is_empty() {
+            vec![
+                Kind::Passthrough,
+                Kind::Stateless,
+                Kind::WindowedCount,
+                Kind::Join,
+                Kind::Sliding,
+            ]
+        } else {
+            args.scenarios.clone()
+        };
+        let n = args.records.unwrap_or(if full { 100_000 } else { 2_000 });
+        let cells = instructions::run(&mut h, &kinds, n);
+        write_json(&out_dir, "instructions.json", &cells);
         return;
     }
     if !args.store_keys.is_empty() {

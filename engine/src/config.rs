@@ -125,9 +125,11 @@ pub struct StreamsConfig {
     /// `rocksdb.write.buffer.bytes` (default 16 MiB): memtables of every RocksDB store of the
     /// instance, counted inside the block cache.
     pub rocksdb_write_buffer_bytes: usize,
-    /// `rocksdb.row.cache.bytes` (default 0: off): committed values of recently read keys of
-    /// every RocksDB store of the instance, answering repeated point reads (a table join's
-    /// lookups, an aggregation's read-modify-write) without RocksDB, at most this many bytes.
+    /// `rocksdb.row.cache.bytes` (default 16 MiB; 0 turns it off): the bound of the read
+    /// caches in front of the instance's RocksDB stores, which keep committed values of
+    /// recently read keys and answer repeated point reads (a table join's lookups, an
+    /// aggregation's read-modify-write) without RocksDB. Each store's cache holds at most an
+    /// equal share of it.
     pub rocksdb_row_cache_bytes: usize,
     /// `deserialization.exception.handler` (default log_and_fail).
     pub deserialization_exception_handler: ErrorHandler,
@@ -252,8 +254,7 @@ impl StreamsConfig {
             default_dsl_store: StoreType::RocksDb,
             rocksdb_block_cache_bytes: 64 << 20,
             rocksdb_write_buffer_bytes: 16 << 20,
-            // Off: the end-to-end runs showed no gain yet (README, Performance).
-            rocksdb_row_cache_bytes: 0,
+            rocksdb_row_cache_bytes: 16 << 20,
             deserialization_exception_handler: ErrorHandler::LogAndFail,
             processing_exception_handler: ErrorHandler::LogAndFail,
             production_exception_handler: ErrorHandler::LogAndFail,

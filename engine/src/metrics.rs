@@ -331,7 +331,8 @@ pub mod names {
     pub const ROCKSDB_CACHE_USAGE: &str = "sluice_rocksdb_block_cache_usage_bytes";
     /// Gauge: bytes of memtables (write buffers) of all the instance's RocksDB stores.
     pub const ROCKSDB_MEMTABLE_USAGE: &str = "sluice_rocksdb_memtable_usage_bytes";
-    /// Gauge: bytes held by the RocksDB stores' row cache (`rocksdb.row.cache.bytes` bounds it).
+    /// Gauge: bytes held by the read caches of the RocksDB stores (`rocksdb.row.cache.bytes`
+    /// bounds them), as of their last commits.
     pub const ROCKSDB_ROW_CACHE_USAGE: &str = "sluice_rocksdb_row_cache_usage_bytes";
     /// Gauge: the instance's RocksDB memory bound (`rocksdb.block.cache.bytes`).
     pub const ROCKSDB_MEMORY_BOUND: &str = "sluice_rocksdb_memory_bound_bytes";

@@ -6,7 +6,9 @@ use crate::error::StreamsError;
 use crate::task_id::TaskId;
 use sluice_dsl::topology::StoreSpec;
 use sluice_dsl::StoreType;
-use sluice_state::{KvBackend, MemoryBackend, RocksDbResources, StoreError, TaskDb};
+use sluice_state::{
+    KeyValueStore, KvBackend, MemoryBackend, ReadCacheBudget, RocksDbResources, StoreError, TaskDb,
+};
 use std::path::PathBuf;
 
 /// A task's opened stores, in the order asked for, and its database if a store is persistent.
@@ -19,6 +21,9 @@ pub(crate) struct StateProvider {
     root: PathBuf,
     default_type: StoreType,
     rocksdb: RocksDbResources,
+    /// The bound of the read caches in front of RocksDB stores (`rocksdb.row.cache.bytes`;
+    /// `None`: off).
+    read_cache: Option<ReadCacheBudget>,
 }
 
 impl StateProvider {
@@ -30,8 +35,9 @@ impl StateProvider {
             rocksdb: RocksDbResources::bounded(
                 config.rocksdb_block_cache_bytes,
                 config.rocksdb_write_buffer_bytes,
-            )
-            .with_row_cache(config.rocksdb_row_cache_bytes),
+            ),
+            read_cache: (config.rocksdb_row_cache_bytes > 0)
+                .then(|| ReadCacheBudget::new(config.rocksdb_row_cache_bytes)),
         }
     }
 
@@ -40,9 +46,19 @@ impl StateProvider {
         Some((self.rocksdb.cache_usage()?, self.rocksdb.memtable_usage()?))
     }
 
-    /// Bytes held by the shared RocksDB row cache (`None`: turned off).
+    /// Bytes held by the read caches of RocksDB stores (`None`: turned off).
     pub(crate) fn row_cache_usage(&self) -> Option<u64> {
-        self.rocksdb.row_cache_usage()
+        self.read_cache.as_ref().map(ReadCacheBudget::usage)
+    }
+
+    /// A task's store named after `spec` over `backend`, with a read cache if it lives in
+    /// RocksDB and the caches are on (an in-memory store answers reads as fast itself).
+    pub(crate) fn store(&self, spec: &StoreSpec, backend: Box<dyn KvBackend>) -> KeyValueStore {
+        let store = KeyValueStore::new(spec.name.clone(), backend);
+        match &self.read_cache {
+            Some(budget) if self.is_persistent(spec) => store.with_read_cache(budget),
+            _ => store,
+        }
     }
 
     /// The directory of `task`'s database.

@@ -1,15 +1,19 @@
 //! The conformance suite every backend passes: behaviour of a [`KeyValueStore`] over it, before
-//! and after commits, and across aborts. Each backend's tests call [`run_all`] with a factory.
+//! and after commits, and across aborts, with and without a read cache in front. Each
+//! backend's tests call [`run_all`] with a factory.
 
-use crate::{KeyValueStore, KvBackend, SessionSchema, WindowSchema};
+use crate::{KeyValueStore, KvBackend, ReadCacheBudget, SessionSchema, WindowSchema};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// Makes a fresh, empty backend.
 pub type Factory<'a> = &'a mut dyn FnMut() -> Box<dyn KvBackend>;
 
-fn store(factory: Factory<'_>) -> KeyValueStore {
-    KeyValueStore::new("conformance", factory())
+/// Makes a fresh, empty store: what each case runs on.
+type Stores<'a> = &'a mut dyn FnMut() -> KeyValueStore;
+
+fn store(stores: Stores<'_>) -> KeyValueStore {
+    stores()
 }
 
 fn collect(iter: crate::MergedIter<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -20,8 +24,15 @@ fn kv(k: &[u8], v: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (k.to_vec(), v.to_vec())
 }
 
-/// Runs every case against stores over backends from `factory`.
+/// Runs every case against stores over backends from `factory`: without a read cache, then
+/// with one small enough that the cases' reads evict from it.
 pub fn run_all(factory: Factory<'_>) {
+    run_cases(&mut || KeyValueStore::new("conformance", factory()));
+    let budget = ReadCacheBudget::new(2048);
+    run_cases(&mut || KeyValueStore::new("conformance", factory()).with_read_cache(&budget));
+}
+
+fn run_cases(factory: Stores<'_>) {
     put_get_delete(factory);
     overwrite_and_commit(factory);
     iteration_is_unsigned_byte_order(factory);
@@ -45,7 +56,7 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_expire_with_retention(factory);
 }
 
-fn put_get_delete(factory: Factory<'_>) {
+fn put_get_delete(factory: Stores<'_>) {
     let mut s = store(factory);
     assert_eq!(s.get(b"a").unwrap(), None);
     s.put(b"a", b"1");
@@ -61,7 +72,7 @@ fn put_get_delete(factory: Factory<'_>) {
     assert_eq!(s.get(b"").unwrap(), Some(b"empty-key".to_vec()));
 }
 
-fn overwrite_and_commit(factory: Factory<'_>) {
+fn overwrite_and_commit(factory: Stores<'_>) {
     let mut s = store(factory);
     s.put(b"k", b"1");
     s.commit(Some(0)).unwrap();
@@ -75,7 +86,7 @@ fn overwrite_and_commit(factory: Factory<'_>) {
     assert!((1..=2).contains(&s.approximate_num_entries()));
 }
 
-fn iteration_is_unsigned_byte_order(factory: Factory<'_>) {
+fn iteration_is_unsigned_byte_order(factory: Stores<'_>) {
     let mut s = store(factory);
     for k in [&[0x80u8][..], &[0x01], &[0x01, 0x00], &[0xff], &[0x7f, 0xff]] {
         s.put(k, b"v");
@@ -94,7 +105,7 @@ fn iteration_is_unsigned_byte_order(factory: Factory<'_>) {
     assert_eq!(committed, expected);
 }
 
-fn ranges_respect_bounds(factory: Factory<'_>) {
+fn ranges_respect_bounds(factory: Stores<'_>) {
     let mut s = store(factory);
     for k in [b"a", b"b", b"c", b"d"] {
         s.put(k, k);
@@ -123,7 +134,7 @@ fn ranges_respect_bounds(factory: Factory<'_>) {
     assert!(keys(s.range(Bound::Excluded(b"b"), Bound::Excluded(b"b")).unwrap()).is_empty());
 }
 
-fn prefix_scan(factory: Factory<'_>) {
+fn prefix_scan(factory: Stores<'_>) {
     let mut s = store(factory);
     for k in [&b"ab"[..], b"abc", b"abd", b"ac", b"b"] {
         s.put(k, b"x");
@@ -150,7 +161,7 @@ fn prefix_scan(factory: Factory<'_>) {
     assert_eq!(collect(s.prefix_scan(b"").unwrap()).len(), 8);
 }
 
-fn pending_deletes_hide_committed_keys(factory: Factory<'_>) {
+fn pending_deletes_hide_committed_keys(factory: Stores<'_>) {
     let mut s = store(factory);
     s.put(b"a", b"1");
     s.put(b"b", b"2");
@@ -163,7 +174,7 @@ fn pending_deletes_hide_committed_keys(factory: Factory<'_>) {
     assert_eq!(s.get_committed(b"b").unwrap(), Some(b"2".to_vec()));
 }
 
-fn abort_restores_committed_state(factory: Factory<'_>) {
+fn abort_restores_committed_state(factory: Stores<'_>) {
     let mut s = store(factory);
     s.put(b"a", b"1");
     s.commit(Some(5)).unwrap();
@@ -176,7 +187,7 @@ fn abort_restores_committed_state(factory: Factory<'_>) {
     assert_eq!(s.committed_offset(), Some(5));
 }
 
-fn changes_yield_latest_per_key(factory: Factory<'_>) {
+fn changes_yield_latest_per_key(factory: Stores<'_>) {
     let mut s = store(factory);
     s.put(b"x", b"old");
     s.commit(None).unwrap();
@@ -202,7 +213,7 @@ fn changes_yield_latest_per_key(factory: Factory<'_>) {
     assert_eq!(s.pending_bytes(), 0);
 }
 
-fn offsets_and_restore(factory: Factory<'_>) {
+fn offsets_and_restore(factory: Stores<'_>) {
     let mut s = store(factory);
     assert_eq!(s.committed_offset(), None);
     s.restore(
@@ -226,7 +237,7 @@ fn offsets_and_restore(factory: Factory<'_>) {
     assert_eq!(s.committed_offset(), Some(20));
 }
 
-fn delete_range_hides_and_removes(factory: Factory<'_>) {
+fn delete_range_hides_and_removes(factory: Stores<'_>) {
     let mut s = store(factory);
     for k in [b"a1", b"a2", b"b1", b"b2"] {
         s.put(k, b"v");
@@ -244,7 +255,7 @@ fn delete_range_hides_and_removes(factory: Factory<'_>) {
     assert_eq!(keys, vec![b"a9".to_vec(), b"b1".to_vec(), b"b2".to_vec()]);
 }
 
-fn large_values(factory: Factory<'_>) {
+fn large_values(factory: Stores<'_>) {
     let mut s = store(factory);
     let big = vec![7u8; 4 << 20];
     s.put(b"big", &big);
@@ -252,7 +263,7 @@ fn large_values(factory: Factory<'_>) {
     assert_eq!(s.get(b"big").unwrap().map(|v| v.len()), Some(big.len()));
 }
 
-fn wipe_clears_everything(factory: Factory<'_>) {
+fn wipe_clears_everything(factory: Stores<'_>) {
     let mut s = store(factory);
     s.put(b"a", b"1");
     s.commit(Some(3)).unwrap();
@@ -262,41 +273,45 @@ fn wipe_clears_everything(factory: Factory<'_>) {
     assert_eq!(s.committed_offset(), None);
 }
 
-/// Point reads after each kind of change to the committed state: backends that cache what they
-/// read (RocksDB's row cache) must never answer with what they held before.
-fn point_reads_follow_every_change(factory: Factory<'_>) {
+/// Point reads after each kind of change to the committed state: a store that caches what it
+/// read (its read cache) must never answer with what it held before.
+fn point_reads_follow_every_change(factory: Stores<'_>) {
     let mut s = store(factory);
-    let read = |s: &KeyValueStore, k: &[u8]| (s.get(k).unwrap(), s.get_committed(k).unwrap());
-    assert_eq!(read(&s, b"a1"), (None, None));
+    let read = |s: &mut KeyValueStore, k: &[u8]| {
+        let lent = s.read(k, |v| v.map(<[u8]>::to_vec)).unwrap();
+        assert_eq!(lent, s.get(k).unwrap(), "read and get agree");
+        (lent, s.get_committed(k).unwrap())
+    };
+    assert_eq!(read(&mut s, b"a1"), (None, None));
     s.put(b"a1", b"1");
     s.put(b"b1", b"1");
     s.commit(Some(1)).unwrap();
-    assert_eq!(read(&s, b"a1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
+    assert_eq!(read(&mut s, b"a1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
     s.put(b"a1", b"2");
     s.abort();
-    assert_eq!(read(&s, b"a1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
+    assert_eq!(read(&mut s, b"a1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
     s.put(b"a1", b"3");
     s.commit(Some(2)).unwrap();
-    assert_eq!(read(&s, b"a1"), (Some(b"3".to_vec()), Some(b"3".to_vec())));
+    assert_eq!(read(&mut s, b"a1"), (Some(b"3".to_vec()), Some(b"3".to_vec())));
     s.delete(b"a1");
     s.commit(Some(3)).unwrap();
-    assert_eq!(read(&s, b"a1"), (None, None));
+    assert_eq!(read(&mut s, b"a1"), (None, None));
     s.put(b"a1", b"4");
     s.commit(Some(4)).unwrap();
-    assert_eq!(read(&s, b"b1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
+    assert_eq!(read(&mut s, b"b1"), (Some(b"1".to_vec()), Some(b"1".to_vec())));
     s.delete_range(b"a", b"c");
     s.commit(Some(5)).unwrap();
-    assert_eq!(read(&s, b"a1"), (None, None));
-    assert_eq!(read(&s, b"b1"), (None, None));
+    assert_eq!(read(&mut s, b"a1"), (None, None));
+    assert_eq!(read(&mut s, b"b1"), (None, None));
     s.restore(vec![(b"b1".to_vec(), Some(b"5".to_vec()))], 6).unwrap();
-    assert_eq!(read(&s, b"b1"), (Some(b"5".to_vec()), Some(b"5".to_vec())));
+    assert_eq!(read(&mut s, b"b1"), (Some(b"5".to_vec()), Some(b"5".to_vec())));
     s.wipe().unwrap();
-    assert_eq!(read(&s, b"b1"), (None, None));
+    assert_eq!(read(&mut s, b"b1"), (None, None));
 }
 
 /// A seeded random walk of puts, deletes, range reads, commits and aborts against a
 /// reference model: the committed map plus a pending map.
-fn matches_reference_model(factory: Factory<'_>) {
+fn matches_reference_model(factory: Stores<'_>) {
     for seed in 0..20u64 {
         let mut rng = crate::test_rng::SplitMix64::new(seed);
         let mut s = store(factory);
@@ -351,6 +366,11 @@ fn matches_reference_model(factory: Factory<'_>) {
                         view.get(&lo).cloned(),
                         "seed {seed} step {step}"
                     );
+                    assert_eq!(
+                        s.read(&hi, |v| v.map(<[u8]>::to_vec)).unwrap(),
+                        view.get(&hi).cloned(),
+                        "seed {seed} step {step}"
+                    );
                 }
             }
         }
@@ -359,7 +379,7 @@ fn matches_reference_model(factory: Factory<'_>) {
 
 /// Backends may keep state between range reads (RocksDB reuses one iterator): a read stopped
 /// early, a read inside another, and a read after a commit each still see exactly their range.
-fn reads_nest_stop_early_and_see_commits(factory: Factory<'_>) {
+fn reads_nest_stop_early_and_see_commits(factory: Stores<'_>) {
     let mut s = store(factory);
     for k in [b"a", b"b", b"c", b"d"] {
         s.put(k, k);
@@ -396,7 +416,7 @@ fn reads_nest_stop_early_and_see_commits(factory: Factory<'_>) {
 
 const MIN: i64 = 60_000;
 
-fn windows_fetch_by_key_and_time(factory: Factory<'_>) {
+fn windows_fetch_by_key_and_time(factory: Stores<'_>) {
     let mut s = store(factory);
     let w = WindowSchema::new(10 * MIN, MIN);
     // "a" is a prefix of "ab": the length prefix keeps their windows apart.
@@ -445,7 +465,7 @@ fn windows_fetch_by_key_and_time(factory: Factory<'_>) {
     assert_eq!(keys, vec![&b"a"[..], b"b", b"ab"]);
 }
 
-fn windows_expire_with_retention(factory: Factory<'_>) {
+fn windows_expire_with_retention(factory: Stores<'_>) {
     let mut s = store(factory);
     // Windows of 1 ms kept 2 minutes after they end; segments of one minute.
     let w = WindowSchema::new(2 * MIN, 1);
@@ -510,7 +530,7 @@ fn windows_expire_with_retention(factory: Factory<'_>) {
     );
 }
 
-fn windows_survive_the_changelog_round_trip(factory: Factory<'_>) {
+fn windows_survive_the_changelog_round_trip(factory: Stores<'_>) {
     let mut s = store(factory);
     let w = WindowSchema::new(10 * MIN, MIN);
     w.put(&mut s, b"key", 7 * MIN + 3, b"v");
@@ -533,7 +553,7 @@ fn windows_survive_the_changelog_round_trip(factory: Factory<'_>) {
     assert!(w2.from_changelog_key(b"short").is_err());
 }
 
-fn windows_can_retain_duplicates(factory: Factory<'_>) {
+fn windows_can_retain_duplicates(factory: Stores<'_>) {
     let mut s = store(factory);
     let w = WindowSchema::new(10 * MIN, 0).with_duplicates();
     for (seq, v) in [(0u32, &b"first"[..]), (1, b"second")] {
@@ -552,7 +572,7 @@ fn windows_can_retain_duplicates(factory: Factory<'_>) {
     assert_eq!(w.from_changelog_key(w.changelog_key(&key)).unwrap(), key);
 }
 
-fn sessions_are_found_by_overlap(factory: Factory<'_>) {
+fn sessions_are_found_by_overlap(factory: Stores<'_>) {
     let mut s = store(factory);
     let ss = SessionSchema::new(10 * MIN);
     ss.put(&mut s, b"u", 0, 10, b"s1");
@@ -578,7 +598,7 @@ fn sessions_are_found_by_overlap(factory: Factory<'_>) {
     assert_eq!(found(&s, 90, 150), Vec::<Vec<u8>>::new());
 }
 
-fn sessions_expire_with_retention(factory: Factory<'_>) {
+fn sessions_expire_with_retention(factory: Stores<'_>) {
     let mut s = store(factory);
     let ss = SessionSchema::new(2 * MIN);
     ss.put(&mut s, b"u", 0, 10, b"old");

@@ -4,6 +4,7 @@ use crate::backend::{KvBackend, KvIter, WriteBatch};
 use crate::bounds::{is_empty_range, prefix_successor};
 use crate::error::StoreError;
 use crate::overlay::Overlay;
+use crate::read_cache::{ReadCache, ReadCacheBudget};
 use std::iter::Peekable;
 use std::ops::Bound;
 
@@ -35,6 +36,8 @@ pub struct KeyValueStore {
     name: String,
     backend: Box<dyn KvBackend>,
     overlay: Overlay,
+    /// Committed values of recently read keys (see [`with_read_cache`](Self::with_read_cache)).
+    cache: Option<ReadCache>,
 }
 
 impl std::fmt::Debug for KeyValueStore {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for KeyValueStore {
         f.debug_struct("KeyValueStore")
             .field("name", &self.name)
             .field("pending_bytes", &self.overlay.bytes())
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -53,7 +57,16 @@ impl KeyValueStore {
             name: name.into(),
             backend,
             overlay: Overlay::default(),
+            cache: None,
         }
+    }
+
+    /// The store with a read cache drawing on `budget`: [`read`](Self::read) answers repeated
+    /// reads of committed values from memory instead of the backend. Worth it in front of
+    /// RocksDB, where a read answered from the memtable still costs about a microsecond.
+    pub fn with_read_cache(mut self, budget: &ReadCacheBudget) -> Self {
+        self.cache = Some(ReadCache::new(budget));
+        self
     }
 
     /// The store's name.
@@ -61,12 +74,36 @@ impl KeyValueStore {
         &self.name
     }
 
-    /// The value of `key`, pending writes included.
+    /// The value of `key`, pending writes included. A value the read cache holds comes from
+    /// it; one it does not is read from the backend without being cached (see
+    /// [`read`](Self::read)).
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.overlay.get(key) {
             Some(v) => Ok(v.map(<[u8]>::to_vec)),
-            None => self.backend.get(key),
+            None => match self.cache.as_ref().and_then(|c| c.get(key)) {
+                Some(v) => Ok(v.map(<[u8]>::to_vec)),
+                None => self.backend.get(key),
+            },
         }
+    }
+
+    /// Calls `f` with the value of `key` (pending writes included), lent without a copy
+    /// when it is pending or cached. A committed value read from the backend enters the read
+    /// cache, if the store has one.
+    pub fn read<R>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StoreError> {
+        if let Some(v) = self.overlay.get(key) {
+            return Ok(f(v));
+        }
+        let Some(cache) = &mut self.cache else {
+            return Ok(f(self.backend.get(key)?.as_deref()));
+        };
+        if let Some(v) = cache.get(key) {
+            return Ok(f(v));
+        }
+        let value = self.backend.get(key)?;
+        let out = f(value.as_deref());
+        cache.insert(key, value);
+        Ok(out)
     }
 
     /// The committed value of `key`, ignoring pending writes.
@@ -207,10 +244,32 @@ impl KeyValueStore {
             delete_ranges: overlay.delete_ranges,
             changelog_offset,
         };
+        let Some(cache) = &mut self.cache else {
+            return if batch.is_empty() {
+                Ok(())
+            } else {
+                self.backend.apply(batch)
+            };
+        };
         if batch.is_empty() {
+            cache.settle();
             return Ok(());
         }
-        self.backend.apply(batch)
+        // The cache follows the batch as the backend applies it: range deletes first. (A store
+        // that is written but never read point by point has nothing cached to refresh.)
+        if !cache.is_empty() {
+            cache.remove_ranges(&batch.delete_ranges);
+            for (key, value) in &batch.entries {
+                cache.refresh(key, value.as_deref());
+            }
+        }
+        let applied = self.backend.apply(batch);
+        if applied.is_err() {
+            // The committed state is unchanged, and the cache may now be ahead of it.
+            cache.clear();
+        }
+        cache.settle();
+        applied
     }
 
     /// Drops pending writes.
@@ -238,6 +297,9 @@ impl KeyValueStore {
             "store {}: restore with pending writes",
             self.name
         );
+        if let Some(cache) = &mut self.cache {
+            cache.clear();
+        }
         self.backend.apply(WriteBatch {
             entries: records,
             delete_ranges: Vec::new(),
@@ -253,6 +315,9 @@ impl KeyValueStore {
     /// Drops all state, committed and pending (before a full replay of the changelog).
     pub fn wipe(&mut self) -> Result<(), StoreError> {
         self.overlay.clear();
+        if let Some(cache) = &mut self.cache {
+            cache.clear();
+        }
         self.backend.wipe()
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod kv_store;
 mod memory;
 mod overlay;
+mod read_cache;
 pub mod rocksdb;
 mod segments;
 pub mod session;
@@ -27,6 +28,7 @@ pub use backend::{KvBackend, KvIter, WriteBatch};
 pub use error::StoreError;
 pub use kv_store::{Committed, KeyValueStore, MergedIter, RangeRead};
 pub use memory::MemoryBackend;
+pub use read_cache::ReadCacheBudget;
 pub use rocksdb::{RocksDbBackend, RocksDbResources, TaskDb};
 pub use segments::segment_interval;
 pub use session::{Session, SessionSchema};
@@ -43,12 +45,6 @@ mod tests {
     #[test]
     fn rocksdb_backend_passes_conformance() {
         rocksdb_conformance(crate::RocksDbResources::bounded(16 << 20, 4 << 20));
-    }
-
-    /// With a row cache small enough that the suite's reads evict from it.
-    #[test]
-    fn rocksdb_backend_with_a_row_cache_passes_conformance() {
-        rocksdb_conformance(crate::RocksDbResources::bounded(16 << 20, 4 << 20).with_row_cache(2048));
     }
 
     fn rocksdb_conformance(resources: crate::RocksDbResources) {

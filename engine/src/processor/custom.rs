@@ -391,7 +391,8 @@ impl ContextOps for Ops<'_, '_, '_> {
         let s = self.connected(store)?;
         let (index, value_serde) = (s.index, s.value_serde.clone());
         let key = Self::serialize(&s.key_serde, store, "key", key)?;
-        match self.ctx.stores.kv(index).get(&key) {
+        let stored = self.ctx.stores.kv(index).read(&key, |v| v.map(<[u8]>::to_vec));
+        match stored {
             Ok(Some(bytes)) => self.read(store, &value_serde, &bytes).map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(self.store_error(store, e)),

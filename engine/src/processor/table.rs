@@ -88,7 +88,7 @@ impl TableEmitter {
     ) -> Result<Option<Vec<u8>>, StreamsError> {
         ctx.stores
             .kv(self.store)
-            .get(key)
+            .read(key, |v| v.map(<[u8]>::to_vec))
             .map_err(|source| StreamsError::Store {
                 task: ctx.task,
                 source,

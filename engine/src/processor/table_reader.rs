@@ -5,7 +5,7 @@ use super::table::TIMESTAMP_PREFIX;
 use super::ProcessorContext;
 use crate::error::StreamsError;
 use sluice_dsl::dynamic::Dyn;
-use sluice_dsl::serde::ErasedSerde;
+use sluice_dsl::serde::{ErasedSerde, SerdeError};
 use sluice_dsl::topology::{StoreKind, StoreSpec, TableView, ViewStep};
 
 pub(crate) struct TableReader {
@@ -48,21 +48,24 @@ impl TableReader {
         let Some(schema) = self.versioned else {
             return self.lookup(ctx, key);
         };
-        self.read_with(ctx, key, |kv, k| {
-            Ok(schema.get_as_of(kv, k, as_of, false)?.map(|(ts, v)| (ts, v, 0)))
+        self.read_with(ctx, key, |kv, k, decode| {
+            Ok(schema
+                .get_as_of(kv, k, as_of, false)?
+                .map(|(ts, v)| (ts, decode(&v))))
         })
     }
 
-    /// Reads `key` with `read` (its time, its stored bytes and where the value starts in
-    /// them), then decodes and applies the steps.
+    /// Reads `key` with `read`, which finds its time and decodes its stored value with the
+    /// function it is given, then applies the steps.
     fn read_with(
         &self,
         ctx: &mut ProcessorContext<'_>,
         key: &Dyn,
         read: impl FnOnce(
-            &sluice_state::KeyValueStore,
+            &mut sluice_state::KeyValueStore,
             &[u8],
-        ) -> Result<Option<(i64, Vec<u8>, usize)>, sluice_state::StoreError>,
+            &dyn Fn(&[u8]) -> Result<Dyn, SerdeError>,
+        ) -> Result<Option<(i64, Result<Dyn, SerdeError>)>, sluice_state::StoreError>,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
         let Some(key_bytes) = self
             .key_serde
@@ -72,15 +75,13 @@ impl TableReader {
             return Ok(None);
         };
         let task = ctx.task;
-        let Some((timestamp, bytes, start)) = read(ctx.stores.kv(self.store), &key_bytes)
+        let decode = |bytes: &[u8]| self.value_serde.deserialize(Some(bytes));
+        let Some((timestamp, value)) = read(ctx.stores.kv(self.store), &key_bytes, &decode)
             .map_err(|source| StreamsError::Store { task, source })?
         else {
             return Ok(None);
         };
-        let value = self
-            .value_serde
-            .deserialize(Some(&bytes[start..]))
-            .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
+        let value = value.map_err(|e| ctx.store_data_error(&self.store_name, e))?;
         Ok(apply_steps(&self.steps, key, value).map(|v| (v, timestamp)))
     }
 
@@ -91,20 +92,22 @@ impl TableReader {
         key: &Dyn,
     ) -> Result<Option<(Dyn, i64)>, StreamsError> {
         if let Some(schema) = self.versioned {
-            return self.read_with(ctx, key, |kv, k| {
-                Ok(schema.latest(kv, k, false)?.map(|(ts, v)| (ts, v, 0)))
+            return self.read_with(ctx, key, |kv, k, decode| {
+                Ok(schema.latest(kv, k, false)?.map(|(ts, v)| (ts, decode(&v))))
             });
         }
         let (timestamped, stream_time) = (self.timestamped, ctx.stream_time);
-        self.read_with(ctx, key, |kv, k| {
-            Ok(kv.get(k)?.map(|stored| {
-                if timestamped && stored.len() >= TIMESTAMP_PREFIX {
-                    let ts = i64::from_be_bytes(stored[..TIMESTAMP_PREFIX].try_into().expect("8 bytes"));
-                    (ts, stored, TIMESTAMP_PREFIX)
-                } else {
-                    (stream_time, stored, 0)
-                }
-            }))
+        self.read_with(ctx, key, |kv, k, decode| {
+            // The stored bytes are lent (from the store's pending writes or read cache) and
+            // decoded in place.
+            kv.read(k, |stored| {
+                stored.map(|stored| match stored.split_at_checked(TIMESTAMP_PREFIX) {
+                    Some((ts, value)) if timestamped => {
+                        (i64::from_be_bytes(ts.try_into().expect("8 bytes")), decode(value))
+                    }
+                    _ => (stream_time, decode(stored)),
+                })
+            })
         })
     }
 }

@@ -395,7 +395,7 @@ impl TaskManager {
         if let Some(rows) = self.instance.state.row_cache_usage() {
             m.gauge(
                 names::ROCKSDB_ROW_CACHE_USAGE,
-                "Bytes held by the row cache of the RocksDB stores (rocksdb.row.cache.bytes)",
+                "Bytes held by the read caches of the RocksDB stores (rocksdb.row.cache.bytes)",
                 &[],
             )
             .set(rows);

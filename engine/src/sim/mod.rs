@@ -609,7 +609,7 @@ impl<'c> Simulation<'c> {
                 match (sh.rocksdb || self.config.snapshots, sh.row_cache_bytes) {
                     (false, _) => "in-memory".to_string(),
                     (true, 0) => "RocksDB".to_string(),
-                    (true, bytes) => format!("RocksDB ({bytes} B row cache)"),
+                    (true, bytes) => format!("RocksDB ({bytes} B read caches)"),
                 },
                 sh.buffered,
                 sh.max_idle_ms,

@@ -127,7 +127,7 @@ impl StoreSet {
                 layout: StoreLayout::of(spec.kind),
                 timestamped: spec.timestamped,
                 persistent: state.is_persistent(spec),
-                kv: KeyValueStore::new(spec.name.clone(), backend),
+                kv: state.store(spec, backend),
             })
             .collect();
         Ok(StoreSet { stores, db })

@@ -16,9 +16,6 @@ pub struct RocksDbBackend {
     resources: RocksDbResources,
     /// Cached copy of this store's entry in the offsets column family.
     offset: Option<i64>,
-    /// This backend's generation in the row cache (if the resources have one): a new one
-    /// whenever the committed data changed in a way the cache cannot follow key by key.
-    generation: u64,
     /// The options of every point read: built once (RocksDB's default read options are a C++
     /// object, allocated and freed by every `get` that does not pass its own).
     read_options: rocksdb::ReadOptions,
@@ -46,22 +43,13 @@ impl RocksDbBackend {
         if db.cf_handle(store).is_none() {
             return Err(missing_cf(store, store));
         }
-        let generation = resources.row_cache().map_or(0, |r| r.new_generation());
         Ok(RocksDbBackend {
             slot: IterSlot::new(db),
             store: store.to_string(),
             resources,
             offset,
-            generation,
             read_options: rocksdb::ReadOptions::default(),
         })
-    }
-
-    /// Forgets every cached row of this store: they may be stale (range deletes, a wipe).
-    fn new_generation(&mut self) {
-        if let Some(rows) = self.resources.row_cache() {
-            self.generation = rows.new_generation();
-        }
     }
 
     fn db(&self) -> &Db {
@@ -92,21 +80,11 @@ fn missing_cf(store: &str, cf: &str) -> StoreError {
 
 impl KvBackend for RocksDbBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let rows = self.resources.row_cache();
-        if let Some(cached) = rows.and_then(|r| r.get(self.generation, key)) {
-            return Ok(cached);
-        }
         let cf = self.cf()?;
-        let value = self
-            .db()
+        self.db()
             .get_pinned_cf_opt(&cf, key, &self.read_options)
             .map(|v| v.map(|v| v.to_vec()))
-            .map_err(|e| backend_error(&self.store, "get", e))?;
-        if let Some(rows) = rows {
-            // Absent keys too: a join probing keys its table lacks asks again.
-            rows.insert(self.generation, key.to_vec(), value.clone());
-        }
-        Ok(value)
+            .map_err(|e| backend_error(&self.store, "get", e))
     }
 
     fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'a>, StoreError> {
@@ -119,9 +97,6 @@ impl KvBackend for RocksDbBackend {
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         self.slot.invalidate();
-        if !batch.delete_ranges.is_empty() {
-            self.new_generation();
-        }
         let cf = self.cf()?;
         let offsets = self
             .db()
@@ -147,13 +122,6 @@ impl KvBackend for RocksDbBackend {
         if batch.changelog_offset.is_some() {
             self.offset = batch.changelog_offset;
         }
-        if let Some(rows) = self.resources.row_cache() {
-            // Write through to the keys read before (an aggregate's read-modify-write); keys
-            // never read are not added, so restoring a large changelog does not churn it.
-            for (key, value) in batch.entries {
-                rows.refresh(self.generation, key, value);
-            }
-        }
         Ok(())
     }
 
@@ -175,7 +143,6 @@ impl KvBackend for RocksDbBackend {
 
     fn wipe(&mut self) -> Result<(), StoreError> {
         self.slot.invalidate();
-        self.new_generation();
         self.db()
             .drop_cf(&self.store)
             .map_err(|e| backend_error(&self.store, "drop column family", e))?;

@@ -10,7 +10,6 @@
 mod backend;
 mod range_iter;
 mod resources;
-mod row_cache;
 
 pub use backend::RocksDbBackend;
 pub use resources::RocksDbResources;

@@ -1,27 +1,23 @@
 //! Memory shared by every task database of an application instance.
 
-use super::row_cache::RowCache;
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBufferManager};
-use std::sync::Arc;
 
 /// The block cache and write-buffer manager shared by all task databases, so that hundreds of
 /// tasks cannot each claim their own memory (the problem of Kafka Streams before 2.3).
 ///
 /// Memtables are charged to the block cache: `block_cache_bytes` bounds both together, and
 /// `write_buffer_bytes` (inside it) bounds memtables, past which RocksDB flushes the largest.
-/// With [`with_row_cache`](Self::with_row_cache), point reads are answered from a cache of
-/// committed values in front of every store (the row cache, its own bound).
+/// (Point reads can be answered before RocksDB by a store's read cache:
+/// [`KeyValueStore::with_read_cache`](crate::KeyValueStore::with_read_cache).)
 #[derive(Clone)]
 pub struct RocksDbResources {
     shared: Option<(Cache, WriteBufferManager)>,
-    rows: Option<Arc<RowCache>>,
 }
 
 impl std::fmt::Debug for RocksDbResources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksDbResources")
             .field("bounded", &self.shared.is_some())
-            .field("row_cache", &self.rows.is_some())
             .finish()
     }
 }
@@ -35,32 +31,13 @@ impl RocksDbResources {
             WriteBufferManager::new_write_buffer_manager_with_cache(write_buffer_bytes, false, cache.clone());
         RocksDbResources {
             shared: Some((cache, wbm)),
-            rows: None,
         }
-    }
-
-    /// Adds a row cache of at most `bytes` (keys, values and about 64 bytes of bookkeeping per
-    /// entry) shared by every store of these resources: repeated point reads of a key skip
-    /// RocksDB. 0 leaves it off.
-    ///
-    /// ```
-    /// use sluice_state::RocksDbResources;
-    ///
-    /// let resources = RocksDbResources::bounded(64 << 20, 16 << 20).with_row_cache(16 << 20);
-    /// assert_eq!(resources.row_cache_usage(), Some(0));
-    /// ```
-    pub fn with_row_cache(mut self, bytes: usize) -> Self {
-        self.rows = (bytes > 0).then(|| Arc::new(RowCache::new(bytes)));
-        self
     }
 
     /// RocksDB's defaults per database: each has its own cache and write buffers. Only for
     /// comparison in benchmarks.
     pub fn unbounded() -> Self {
-        RocksDbResources {
-            shared: None,
-            rows: None,
-        }
+        RocksDbResources { shared: None }
     }
 
     /// Current memory use of all memtables under the bound, if bounded.
@@ -71,15 +48,6 @@ impl RocksDbResources {
     /// Current memory use of the shared cache (blocks and charged memtables), if bounded.
     pub fn cache_usage(&self) -> Option<usize> {
         self.shared.as_ref().map(|(c, _)| c.get_usage())
-    }
-
-    /// Bytes held by the row cache, if there is one.
-    pub fn row_cache_usage(&self) -> Option<u64> {
-        self.rows.as_ref().map(|r| r.usage())
-    }
-
-    pub(crate) fn row_cache(&self) -> Option<&RowCache> {
-        self.rows.as_deref()
     }
 
     pub(crate) fn db_options(&self) -> Result<Options, rocksdb::Error> {
