@@ -23,6 +23,9 @@ pub struct Cell {
     pub records: u64,
     /// Instructions of the engine's whole process per input record.
     pub instructions_per_record: f64,
+    /// Those of its processing thread alone (Sluice's stream thread, the passthrough's loop):
+    /// steadier than the process's, whose librdkafka threads poll as the run's timing has it.
+    pub thread_instructions_per_record: Option<f64>,
     /// Over the passthrough's, same guarantee, same run (if it ran).
     pub over_passthrough: Option<f64>,
 }
@@ -56,6 +59,8 @@ pub fn run(h: &mut Harness, kinds: &[Kind], records: u64) -> Vec<Cell> {
             ];
             h.throughput(kind, guarantee, 100, records);
             let per_record = total_instructions(&out) as f64 / records as f64;
+            let thread =
+                inclusive_instructions(&out, processing_loop(kind)).map(|n| n as f64 / records as f64);
             if kind == Kind::Passthrough {
                 passthrough = Some(per_record);
             }
@@ -64,17 +69,19 @@ pub fn run(h: &mut Harness, kinds: &[Kind], records: u64) -> Vec<Cell> {
                 guarantee: guarantee.label().to_string(),
                 records,
                 instructions_per_record: per_record,
+                thread_instructions_per_record: thread,
                 over_passthrough: passthrough
                     .filter(|_| kind != Kind::Passthrough)
                     .map(|p| per_record / p),
             };
             println!(
-                "  {:<28} {:<4} {:>9.0} instructions/record{}   ({})",
+                "  {:<28} {:<4} {:>9.0} instructions/record{}; processing thread {}   ({})",
                 cell.scenario,
                 cell.guarantee,
                 per_record,
                 cell.over_passthrough
                     .map_or(String::new(), |r| format!(", {r:.2}x the passthrough's")),
+                thread.map_or("?".to_string(), |t| format!("{t:.0}")),
                 out.display()
             );
             cells.push(cell);
@@ -83,9 +90,36 @@ pub fn run(h: &mut Harness, kinds: &[Kind], records: u64) -> Vec<Cell> {
     h.wrap = wrap;
     println!(
         "(per function: callgrind_annotate --inclusive=yes FILE; the same run twice agrees within \
-         a few percent)"
+         a few percent, the processing thread's count more closely than the process's)"
     );
     cells
+}
+
+/// The function that runs `kind`'s processing loop: the passthrough's runs in the child's
+/// main thread, Sluice's in its stream thread.
+fn processing_loop(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Passthrough => "e2e::child::run",
+        _ => "sluice_engine::runtime::stream_thread::run",
+    }
+}
+
+/// Instructions executed inside `function` and what it called, from `callgrind_annotate`
+/// (valgrind's), if it is there and names the function.
+fn inclusive_instructions(path: &Path, function: &str) -> Option<u64> {
+    let out = Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--auto=no", "--threshold=100"])
+        .arg(path)
+        .output()
+        .ok()?;
+    // The function's own line ends with its object in brackets; lines without are parts of
+    // it inlined from other files.
+    let needle = format!(":{function} [");
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|line| {
+        line.contains(&needle)
+            .then(|| line.split_whitespace().next()?.replace(',', "").parse().ok())
+            .flatten()
+    })
 }
 
 /// The `totals:` line of a callgrind output file: instructions executed (its only event).

@@ -91,25 +91,26 @@ impl PartitionGroup {
         self.lagging.remove(tp);
     }
 
-    /// Buffers a record; returns the queue's length afterwards.
-    pub(crate) fn add(&mut self, tp: TopicPartition, record: RawRecord) -> usize {
+    /// Buffers records of `tp`, in offset order; returns the queue's length afterwards.
+    pub(crate) fn add(&mut self, tp: TopicPartition, records: impl IntoIterator<Item = RawRecord>) -> usize {
         let q = self.queues.entry(tp).or_default();
-        q.push_back(record);
-        self.len += 1;
+        let before = q.len();
+        q.extend(records);
+        self.len += q.len() - before;
         q.len()
     }
 
-    /// The next record in timestamp order, with its partition.
+    /// The next record in timestamp order (the first partition's among equal times), with its
+    /// partition.
     pub(crate) fn next(&mut self) -> Option<(TopicPartition, RawRecord)> {
-        let (tp, _) = self
+        let (tp, queue) = self
             .queues
-            .iter()
-            .filter_map(|(tp, q)| q.front().map(|r| (tp, r.timestamp)))
-            .min_by_key(|(_, ts)| *ts)?;
-        let tp = tp.clone();
-        let record = self.queues.get_mut(&tp)?.pop_front()?;
+            .iter_mut()
+            .filter(|(_, q)| !q.is_empty())
+            .min_by_key(|(_, q)| q.front().map_or(i64::MAX, |r| r.timestamp))?;
+        let record = queue.pop_front()?;
         self.len -= 1;
-        Some((tp, record))
+        Some((tp.clone(), record))
     }
 
     /// Records buffered for `tp`.
@@ -151,9 +152,9 @@ mod tests {
         let mut g = PartitionGroup::default();
         let a = TopicPartition::new("a", 0);
         let b = TopicPartition::new("b", 0);
-        g.add(a.clone(), rec("a", 0, 10));
-        g.add(a.clone(), rec("a", 1, 30));
-        g.add(b.clone(), rec("b", 0, 20));
+        g.add(a.clone(), [rec("a", 0, 10)]);
+        g.add(a.clone(), [rec("a", 1, 30)]);
+        g.add(b.clone(), [rec("b", 0, 20)]);
         assert_eq!(g.queued(&a), 2);
         let order: Vec<i64> = std::iter::from_fn(|| g.next().map(|(_, r)| r.timestamp)).collect();
         assert_eq!(order, vec![10, 20, 30]);
@@ -167,11 +168,11 @@ mod tests {
         g.register(stream.clone());
         g.register(table.clone());
         g.set_lagging(table.clone());
-        g.add(stream.clone(), rec("stream", 0, 100));
+        g.add(stream.clone(), [rec("stream", 0, 100)]);
         assert!(!g.ready(None, 0), "the table's rows are still on the broker");
         assert!(!g.ready(None, LAGGING_WAIT_MS - 1));
         // Its records arrive: ready, in timestamp order (the table row first).
-        g.add(table.clone(), rec("table", 0, 50));
+        g.add(table.clone(), [rec("table", 0, 50)]);
         assert!(g.ready(None, LAGGING_WAIT_MS - 1));
         assert_eq!(g.next().unwrap().0, table);
         // Empty again while still lagging: the wait starts over.
@@ -189,7 +190,7 @@ mod tests {
         let (stream, table) = (TopicPartition::new("stream", 0), TopicPartition::new("table", 0));
         g.set_lagging(table.clone());
         g.register(table);
-        g.add(stream, rec("stream", 0, 100));
+        g.add(stream, [rec("stream", 0, 100)]);
         assert!(!g.ready(None, 1_000));
         assert_eq!(g.take_lagging_timeouts(), 0);
         assert!(g.ready(None, 1_000 + LAGGING_WAIT_MS + 7));
@@ -210,12 +211,12 @@ mod tests {
         g.register(b.clone());
         let t0 = 1_000;
         assert!(!g.ready(Some(50), t0), "nothing buffered");
-        g.add(a.clone(), rec("a", 0, 10));
+        g.add(a.clone(), [rec("a", 0, 10)]);
         assert!(g.ready(None, t0), "max.task.idle.ms = 0 never waits");
         assert!(!g.ready(Some(50), t0), "b is empty: wait");
         assert!(!g.ready(Some(50), t0 + 49));
         assert!(g.ready(Some(50), t0 + 50), "waited long enough");
-        g.add(b.clone(), rec("b", 0, 5));
+        g.add(b.clone(), [rec("b", 0, 5)]);
         assert!(g.ready(Some(50), t0), "both have records");
         assert_eq!(g.next().map(|(tp, _)| tp), Some(b));
     }

@@ -477,29 +477,38 @@ impl TaskManager {
     /// Buffers polled records (at most [`POLL_MAX`]).
     pub(crate) fn add_records(&mut self, records: Vec<crate::record::RawRecord>) {
         let bound = self.instance.config.buffered_records_per_partition;
-        for r in records {
-            let tp = TopicPartition::new(Arc::clone(&r.topic), r.partition);
-            let Some(id) = self.task_of(&tp) else { continue };
+        let mut records = records.into_iter().peekable();
+        // A poll returns runs of one partition's records (a fetched batch each), in offset
+        // order: what depends only on the partition is looked up once per run.
+        while let Some(first) = records.next() {
+            let tp = TopicPartition::new(Arc::clone(&first.topic), first.partition);
+            let run = std::iter::once(first).chain(std::iter::from_fn(|| {
+                records.next_if(|r| r.partition == tp.partition && *r.topic == *tp.topic)
+            }));
             // Records of partitions no longer owned are fetched again by their new owner.
-            let Some(task) = self.tasks.get_mut(&id) else {
+            let owner = self.task_of(&tp).and_then(|id| self.tasks.get_mut(&id));
+            let Some(task) = owner.filter(|t| t.partitions.contains(&tp)) else {
+                run.for_each(drop);
                 continue;
             };
-            if !task.partitions.contains(&tp) {
-                continue;
-            }
-            if task.floors.get(&tp).is_some_and(|&floor| r.offset < floor) {
-                // Fetched before the partition moved to its end (`latest`).
-                continue;
-            }
-            if task.backlog.get(&tp).is_some_and(|&end| r.offset + 1 >= end) {
-                task.backlog.remove(&tp);
-                task.input.caught_up(&tp);
-            }
-            let queued = task.input.add(tp, r);
+            // Records fetched before the partition moved to its end (`latest`) are dropped.
+            let floor = task.floors.get(&tp).copied();
+            let mut last = None;
+            let kept = run
+                .filter(|r| floor.is_none_or(|floor| r.offset >= floor))
+                .inspect(|r| last = Some(r.offset));
+            let queued = task.input.add(tp.clone(), kept);
             debug_assert!(
                 queued < bound.max(1) + POLL_MAX,
                 "a buffer reached buffered.records.per.partition plus a poll"
             );
+            let end = task.backlog.get(&tp).copied();
+            if let (Some(end), Some(last)) = (end, last) {
+                if last + 1 >= end {
+                    task.backlog.remove(&tp);
+                    task.input.caught_up(&tp);
+                }
+            }
         }
     }
 

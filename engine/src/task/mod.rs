@@ -54,8 +54,9 @@ pub(crate) struct Task {
     config: Arc<StreamsConfig>,
     /// Indexed by topology node id; `None` for nodes of other sub-topologies.
     nodes: Vec<Option<NodeRuntime>>,
-    /// Resolved source topic -> source node.
-    sources: HashMap<Arc<str>, NodeId>,
+    /// Resolved source topic -> source node: a list, as a task reads few topics (found per
+    /// record by comparing names, cheaper than hashing one).
+    sources: Vec<(Arc<str>, NodeId)>,
     /// Nodes with record caches, in topological order (flush order).
     caching: Vec<NodeId>,
     /// Processor API nodes, in topological order (punctuation order).
@@ -105,7 +106,7 @@ impl Task {
             .sub_topology(id.sub_topology)
             .expect("tasks belong to stream sub-topologies");
         let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
-        let mut sources = HashMap::new();
+        let mut sources = Vec::new();
         let mut caching = Vec::new();
         let mut custom = Vec::new();
         let mut shared = processor::BuildShared::default();
@@ -113,7 +114,7 @@ impl Task {
             let node = topology.node(n);
             if let NodeKind::Source(s) = node.kind() {
                 for t in &s.topics {
-                    sources.insert(Arc::from(t.resolve(&config.application_id)), n);
+                    sources.push((Arc::from(t.resolve(&config.application_id)), n));
                 }
             }
             let processor = processor::build(&topology, n, &stores, &config, &instance.budget, &mut shared);
@@ -184,7 +185,7 @@ impl Task {
 
     /// Resolved topics this task reads.
     pub(crate) fn source_topics(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.sources.keys()
+        self.sources.iter().map(|(topic, _)| topic)
     }
 
     /// Sets the wall-clock time the next records are processed at (ms since the epoch).
@@ -207,10 +208,11 @@ impl Task {
     }
 
     fn process_record(&mut self, raw: &RawRecord) -> Result<(), StreamsError> {
-        let Some(&source) = self.sources.get(&raw.topic) else {
+        let source = self.sources.iter().find(|(topic, _)| **topic == *raw.topic);
+        let Some(&(_, source)) = source else {
             return Err(StreamsError::UnknownTopic {
                 topic: raw.topic.to_string(),
-                known: self.sources.keys().map(|t| t.to_string()).collect(),
+                known: self.sources.iter().map(|(t, _)| t.to_string()).collect(),
             });
         };
         let topology = Arc::clone(&self.topology);
