@@ -299,6 +299,7 @@ impl KeyValueStore {
         );
         if let Some(cache) = &mut self.cache {
             cache.clear();
+            cache.settle();
         }
         self.backend.apply(WriteBatch {
             entries: records,
@@ -317,6 +318,7 @@ impl KeyValueStore {
         self.overlay.clear();
         if let Some(cache) = &mut self.cache {
             cache.clear();
+            cache.settle();
         }
         self.backend.wipe()
     }

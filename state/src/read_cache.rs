@@ -161,7 +161,7 @@ impl ReadCache {
         self.rows.clear();
     }
 
-    /// After a commit: takes this cache's current share of the budget (caches come and go
+    /// After a commit (or emptying): takes this cache's current share of the budget (caches come and go
     /// with tasks) and reports its use.
     pub(crate) fn settle(&mut self) {
         let share = self.budget.share().max(1);
