@@ -244,31 +244,28 @@ impl KeyValueStore {
             delete_ranges: overlay.delete_ranges,
             changelog_offset,
         };
-        let Some(cache) = &mut self.cache else {
-            return if batch.is_empty() {
-                Ok(())
-            } else {
-                self.backend.apply(batch)
-            };
-        };
         if batch.is_empty() {
-            cache.settle();
+            if let Some(cache) = &mut self.cache {
+                cache.settle();
+            }
             return Ok(());
         }
         // The cache follows the batch as the backend applies it: range deletes first. (A store
         // that is written but never read point by point has nothing cached to refresh.)
-        if !cache.is_empty() {
+        if let Some(cache) = self.cache.as_mut().filter(|c| !c.is_empty()) {
             cache.remove_ranges(&batch.delete_ranges);
             for (key, value) in &batch.entries {
                 cache.refresh(key, value.as_deref());
             }
         }
         let applied = self.backend.apply(batch);
-        if applied.is_err() {
-            // The committed state is unchanged, and the cache may now be ahead of it.
-            cache.clear();
+        if let Some(cache) = &mut self.cache {
+            match applied {
+                // The committed state is unchanged, and the cache may now be ahead of it.
+                Err(_) => cache.clear(),
+                Ok(()) => cache.settle(),
+            }
         }
-        cache.settle();
         applied
     }
 
@@ -299,7 +296,6 @@ impl KeyValueStore {
         );
         if let Some(cache) = &mut self.cache {
             cache.clear();
-            cache.settle();
         }
         self.backend.apply(WriteBatch {
             entries: records,
@@ -318,7 +314,6 @@ impl KeyValueStore {
         self.overlay.clear();
         if let Some(cache) = &mut self.cache {
             cache.clear();
-            cache.settle();
         }
         self.backend.wipe()
     }

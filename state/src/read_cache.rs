@@ -13,8 +13,10 @@
 //! range deletes cover; restoration, a wipe and a failed commit empty the cache. Pending writes
 //! never enter it (the overlay answers them first), so an abort needs nothing.
 
+use crate::bounds::contains;
 use quick_cache::unsync::Cache;
 use quick_cache::Weighter;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -145,11 +147,14 @@ impl ReadCache {
         }
     }
 
-    /// Drops the cached keys inside any of the half-open ranges.
+    /// Drops the cached keys inside any of the half-open ranges `[from, to)`.
     pub(crate) fn remove_ranges(&mut self, ranges: &[(Vec<u8>, Vec<u8>)]) {
         if !ranges.is_empty() {
-            self.rows
-                .retain(|k, _| !ranges.iter().any(|(from, to)| from <= k && k < to));
+            self.rows.retain(|k, _| {
+                !ranges
+                    .iter()
+                    .any(|(from, to)| contains(Bound::Included(from), Bound::Excluded(to), k))
+            });
         }
     }
 
@@ -157,11 +162,13 @@ impl ReadCache {
         self.rows.is_empty()
     }
 
+    /// Empties the cache (the backend changed in ways it cannot follow) and reports it.
     pub(crate) fn clear(&mut self) {
         self.rows.clear();
+        self.settle();
     }
 
-    /// After a commit (or emptying): takes this cache's current share of the budget (caches come and go
+    /// After a commit: takes this cache's current share of the budget (caches come and go
     /// with tasks) and reports its use.
     pub(crate) fn settle(&mut self) {
         let share = self.budget.share().max(1);
