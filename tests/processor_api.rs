@@ -452,3 +452,81 @@ fn a_topology_built_node_by_node_runs_and_its_mistakes_are_reported() {
         TopologyError::UnknownNode { .. }
     ));
 }
+
+/// Puts the value under "before", forwards the record, puts it under "after", then fails on
+/// "boom" (after forwarding).
+struct WritesAroundForward;
+
+impl Processor<String, String, String, String> for WritesAroundForward {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let value = r.value.clone().unwrap_or_default();
+        ctx.key_value_store::<String, String>("shared")?
+            .put("before".into(), value.clone())?;
+        ctx.forward(r);
+        ctx.key_value_store::<String, String>("shared")?
+            .put("after".into(), value.clone())?;
+        if value == "boom" {
+            return Err(ProcessorError::user("boom after forwarding"));
+        }
+        Ok(())
+    }
+}
+
+/// Forwards what the shared store holds under "before" and "after" as it sees them.
+struct ReadsShared;
+
+impl Processor<String, String, String, String> for ReadsShared {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let mut store = ctx.key_value_store::<String, String>("shared")?;
+        let seen = format!(
+            "before={:?} after={:?}",
+            store.get(&"before".to_string())?,
+            store.get(&"after".to_string())?
+        );
+        ctx.forward(Record::new(r.key, Some(seen), r.timestamp));
+        Ok(())
+    }
+}
+
+/// As Kafka Streams' `forward`: a child runs at once, so it sees what its parent wrote before
+/// forwarding and not what the parent writes after; and a record forwarded before the parent
+/// fails has gone downstream (the handler skips only the rest of the parent's work).
+#[test]
+fn a_forward_runs_the_children_at_once() {
+    let b = StreamsBuilder::new();
+    b.add_state_store(Stores::key_value_store_builder(
+        Stores::in_memory_key_value_store("shared"),
+        Serde::string(),
+        Serde::string(),
+    ));
+    b.stream("in", Consumed::with(Serde::string(), Serde::string()))
+        .process(|| WritesAroundForward, &["shared"])
+        .process(|| ReadsShared, &["shared"])
+        .to("out", Produced::with(Serde::string(), Serde::string()));
+    let config = StreamsConfig::new("forward-at-once", "dummy:9092")
+        .with("processing.exception.handler", "log_and_continue")
+        .unwrap();
+    let driver = TopologyTestDriver::with_config(b.build().unwrap(), config).unwrap();
+    let input = driver.create_input_topic("in", Serde::string(), Serde::string());
+    let out = driver.create_output_topic("out", Serde::string(), Serde::string());
+    input.pipe_input_at("k".into(), "one".into(), 1);
+    input.pipe_input_at("k".into(), "boom".into(), 2);
+    input.pipe_input_at("k".into(), "three".into(), 3);
+    assert_eq!(
+        out.read_values_to_list(),
+        vec![
+            r#"before=Some("one") after=None"#.to_string(),
+            r#"before=Some("boom") after=Some("one")"#.to_string(),
+            r#"before=Some("three") after=Some("boom")"#.to_string(),
+        ]
+    );
+    assert_eq!(driver.metrics().total("sluice_dropped_records_total", &[]), 1);
+}

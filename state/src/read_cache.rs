@@ -5,7 +5,9 @@
 //! record. A store's read cache answers repeated reads from a hash table and lends the bytes
 //! (no copy for a reader that decodes them in place). It belongs to one store, which one
 //! stream thread owns, so it takes no lock. The caches of an instance share one byte bound
-//! ([`ReadCacheBudget`]): each holds at most an equal share of it.
+//! ([`ReadCacheBudget`]): each cache that has held something holds at most an equal share of
+//! it. A store that is never read point by point (a window store only scanned, a suppression
+//! buffer) leaves its share to the others.
 //!
 //! Invariant: an entry `key -> value` is what the store's backend holds for `key` (`None`:
 //! absent). [`KeyValueStore`](crate::KeyValueStore) keeps it true at every change of the
@@ -51,7 +53,7 @@ pub struct ReadCacheBudget {
 #[derive(Debug)]
 struct Shared {
     bytes: u64,
-    /// Live caches drawing on the bound.
+    /// Live caches drawing on the bound (those that have held an entry).
     caches: AtomicUsize,
     /// Bytes the caches reported holding at their last commit.
     used: AtomicU64,
@@ -75,9 +77,14 @@ impl ReadCacheBudget {
         self.shared.used.load(Ordering::Relaxed)
     }
 
-    /// One cache's share: the bound over the live caches.
+    /// One drawing cache's share: the bound over the drawing caches.
     fn share(&self) -> u64 {
         self.shared.bytes / self.shared.caches.load(Ordering::Relaxed).max(1) as u64
+    }
+
+    /// The share a cache would get if it started drawing on the bound now.
+    fn next_share(&self) -> u64 {
+        self.shared.bytes / (self.shared.caches.load(Ordering::Relaxed) + 1) as u64
     }
 }
 
@@ -97,6 +104,8 @@ pub(crate) struct ReadCache {
     budget: ReadCacheBudget,
     /// The weight last added to the budget's use.
     reported: u64,
+    /// Counted among the budget's caches: from the first entry on, for the cache's life.
+    drawing: bool,
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -110,14 +119,14 @@ impl std::fmt::Debug for ReadCache {
 
 impl ReadCache {
     pub(crate) fn new(budget: &ReadCacheBudget) -> Self {
-        budget.shared.caches.fetch_add(1, Ordering::Relaxed);
-        let share = budget.share().max(1);
+        let share = budget.next_share().max(1);
         // Sized for a few small entries; the table grows as more fit.
         let estimated_items = (share / 512).clamp(16, 4096) as usize;
         ReadCache {
             rows: Cache::with_weighter(estimated_items, share, EntryWeight),
             budget: budget.clone(),
             reported: 0,
+            drawing: false,
         }
     }
 
@@ -127,8 +136,14 @@ impl ReadCache {
         self.rows.get(key).map(Option::as_deref)
     }
 
-    /// Records what the backend holds for `key`, just read from it.
+    /// Records what the backend holds for `key`, just read from it. The first entry makes the
+    /// cache draw on the budget (the other caches take their smaller shares at their commits).
     pub(crate) fn insert(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+        if !self.drawing {
+            self.drawing = true;
+            self.budget.shared.caches.fetch_add(1, Ordering::Relaxed);
+            self.rows.set_capacity(self.budget.share().max(1));
+        }
         self.rows.insert(key.to_vec(), value);
     }
 
@@ -171,7 +186,12 @@ impl ReadCache {
     /// After a commit: takes this cache's current share of the budget (caches come and go
     /// with tasks) and reports its use.
     pub(crate) fn settle(&mut self) {
-        let share = self.budget.share().max(1);
+        let share = if self.drawing {
+            self.budget.share()
+        } else {
+            self.budget.next_share()
+        }
+        .max(1);
         if share != self.rows.capacity() {
             self.rows.set_capacity(share);
         }
@@ -188,7 +208,9 @@ impl ReadCache {
 
 impl Drop for ReadCache {
     fn drop(&mut self) {
-        self.budget.shared.caches.fetch_sub(1, Ordering::Relaxed);
+        if self.drawing {
+            self.budget.shared.caches.fetch_sub(1, Ordering::Relaxed);
+        }
         self.budget
             .shared
             .used
@@ -201,22 +223,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caches_share_the_budget_and_report_their_use() {
+    fn caches_that_hold_something_share_the_budget_and_report_their_use() {
         let budget = ReadCacheBudget::new(4096);
         let mut a = ReadCache::new(&budget);
-        assert_eq!(a.rows.capacity(), 4096);
         let mut b = ReadCache::new(&budget);
+        a.insert(b"k", None);
+        a.settle();
+        assert_eq!(a.rows.capacity(), 4096, "b holds nothing: a has it all");
+        b.insert(b"k", None);
+        assert_eq!(b.rows.capacity(), 2048, "b draws from its first entry");
         a.settle();
         assert_eq!(a.rows.capacity(), 2048, "two caches: half each");
+        // A cache that never held anything (a store only scanned) takes no share.
+        let mut scanned = ReadCache::new(&budget);
+        a.settle();
+        assert_eq!(a.rows.capacity(), 2048);
+        scanned.settle();
+        drop(scanned);
         for i in 0..100u32 {
             a.insert(&i.to_be_bytes(), Some(vec![0; 32]));
         }
         assert!(a.rows.weight() <= 2048, "evicts within its share");
         a.settle();
         b.settle();
-        assert_eq!(budget.usage(), a.rows.weight());
+        assert_eq!(budget.usage(), a.rows.weight() + b.rows.weight());
         drop(a);
-        assert_eq!(budget.usage(), 0);
+        assert_eq!(budget.usage(), b.rows.weight());
         b.settle();
         assert_eq!(b.rows.capacity(), 4096);
     }

@@ -5,12 +5,11 @@
 //! punctuation, and again, as a new instance from the supplier, after an aborted transaction
 //! (it may hold state the aborted records put in it); punctuations scheduled by an instance die
 //! with it. A store failure stops the task; the processor's own errors and panics go to the
-//! processing exception handler.
+//! processing exception handler (records it forwarded before failing have gone downstream
+//! already, as in Kafka Streams).
 
 use super::{Processor, ProcessorContext};
 use crate::error::StreamsError;
-use crate::handlers;
-use crate::metrics::DropReason;
 use crate::record::Record;
 use sluice_dsl::dynamic::Dyn;
 use sluice_dsl::headers::Headers;
@@ -118,24 +117,7 @@ impl Custom {
         }
         match result {
             Ok(()) => Ok(()),
-            Err(e) => {
-                ctx.forwards.clear();
-                let error = StreamsError::Processing {
-                    task: ctx.task,
-                    node: ctx.node.to_string(),
-                    position: ctx.position(),
-                    message: e.to_string(),
-                };
-                handlers::apply(
-                    ctx.config.processing_exception_handler,
-                    error,
-                    DropReason::ProcessingError,
-                    ctx.input,
-                    ctx.config,
-                    ctx.output,
-                    ctx.metrics,
-                )
-            }
+            Err(e) => ctx.processing_failed(e.to_string()),
         }
     }
 

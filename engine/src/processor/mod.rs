@@ -1,13 +1,14 @@
 //! Processors: the engine's implementation of each node of a topology.
 //!
-//! A processor receives one record at a time and forwards zero or more records; the task
-//! delivers forwarded records to the node's children depth-first, after `process` returns
-//! (so a processor never re-enters itself). Stateful processors reach their stores through the
-//! context; table processors forward old and new values; caching ones forward at `flush`.
+//! A processor receives one record at a time and forwards zero or more records; each forward
+//! runs the node's children at once, depth-first (see [`dispatch`]). Stateful processors reach
+//! their stores through the context; table processors forward old and new values; caching ones
+//! forward at `flush`.
 
 mod aggregate;
 mod close_queue;
 mod custom;
+pub(crate) mod dispatch;
 mod emit_progress;
 mod foreign_key_join;
 mod record_cache;
@@ -40,21 +41,11 @@ use sluice_dsl::serde::SerdeError;
 use sluice_dsl::topology::{NodeKind, ProcessorSpec, StoreKind, Topology};
 use std::sync::Arc;
 
-/// Where a forwarded record goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Forward {
-    /// Every child.
-    All,
-    /// One child, by position.
-    Child(usize),
-}
-
 /// What a processor sees of its task while it runs.
 pub(crate) struct ProcessorContext<'a> {
     pub(crate) task: TaskId,
     pub(crate) node: &'a str,
     pub(crate) stores: &'a mut StoreSet,
-    pub(crate) forwards: &'a mut Vec<(Forward, Record)>,
     pub(crate) output: &'a mut Vec<OutputRecord>,
     /// The task's reusable values and buffers (sinks encode into its buffers).
     pub(crate) recycler: &'a mut crate::task::Recycler,
@@ -68,15 +59,19 @@ pub(crate) struct ProcessorContext<'a> {
     pub(crate) globals: &'a GlobalStores,
     pub(crate) metrics: &'a mut TaskMetrics,
     pub(crate) config: &'a StreamsConfig,
+    /// The task's processors, where forwarded records go.
+    pub(crate) graph: dispatch::Graph<'a>,
 }
 
 impl ProcessorContext<'_> {
+    /// Runs every child on `record` (the processor continues once they are done).
     pub(crate) fn forward(&mut self, record: Record) {
-        self.forwards.push((Forward::All, record));
+        dispatch::forward(self, None, record);
     }
 
+    /// Runs the `child`-th child (by position) on `record`.
     pub(crate) fn forward_to(&mut self, child: usize, record: Record) {
-        self.forwards.push((Forward::Child(child), record));
+        dispatch::forward(self, Some(child), record);
     }
 
     /// Counts a skipped record; skips are never silent.
@@ -91,6 +86,26 @@ impl ProcessorContext<'_> {
             partition: r.partition,
             offset: r.offset,
         })
+    }
+
+    /// A processing error at this node (a panic, or a Processor API node's error), handed to
+    /// `processing.exception.handler`: `Ok` if it skips the record.
+    pub(crate) fn processing_failed(&mut self, message: String) -> Result<(), StreamsError> {
+        let error = StreamsError::Processing {
+            task: self.task,
+            node: self.node.to_string(),
+            position: self.position(),
+            message,
+        };
+        crate::handlers::apply(
+            self.config.processing_exception_handler,
+            error,
+            DropReason::ProcessingError,
+            self.input,
+            self.config,
+            self.output,
+            self.metrics,
+        )
     }
 
     /// True if `key` serializes to null with `serde` (only a serde that reads null can).

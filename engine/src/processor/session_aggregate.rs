@@ -95,20 +95,25 @@ impl SessionAggregate {
             )
             .map_err(|source| StreamsError::Store { task, source })?;
         closed.sort_by(|a, b| (a.1.end, &a.0).cmp(&(b.1.end, &b.0)));
-        for (key_bytes, session) in closed {
-            let window = Window::new(session.start, session.end);
-            self.emitter.forward_final(
-                ctx,
-                &self.windowed_key,
-                &key_bytes,
-                window,
-                &session.value,
-                session.end,
-            )?;
+        let records = closed
+            .iter()
+            .map(|(key_bytes, session)| {
+                self.emitter.final_record(
+                    ctx,
+                    &self.windowed_key,
+                    key_bytes,
+                    Window::new(session.start, session.end),
+                    &session.value,
+                    session.end,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for record in records {
+            ctx.forward(record);
         }
-        // Only once every closed session is forwarded: if that fails half way (a panic in a
-        // store serde, caught and skipped with everything forwarded for the record), the bound
-        // stays below the cut-off and the next record scans from the last saved one again.
+        // Only once every closed session is forwarded: if building the records fails half way
+        // (a panic in a store serde, caught and skipped), nothing was forwarded, the bound stays
+        // below the cut-off and the next record scans from the last saved one again.
         self.next_close_end = next_close_end;
         if let Some(progress) = &mut self.emit_final {
             progress.set(ctx, cutoff_end);

@@ -289,28 +289,29 @@ impl TableEmitter {
         (self.value_prefix > 0).then(|| timestamp_of(stored))
     }
 
-    /// Forwards a closed window's final result: key bytes as stored, value as stored.
-    pub(crate) fn forward_final(
+    /// A closed window's final result, from its key bytes and value as stored. An emission
+    /// builds all its records before it forwards any: one that fails half way (a store serde
+    /// that panics) has forwarded nothing, and the next emission forwards every window again.
+    pub(crate) fn final_record(
         &self,
-        ctx: &mut ProcessorContext<'_>,
+        ctx: &ProcessorContext<'_>,
         windowed_key: &sluice_dsl::dynamic::WindowedKeyFn,
         key_bytes: &[u8],
         window: sluice_dsl::windows::Window,
         stored: &[u8],
         timestamp: i64,
-    ) -> Result<(), StreamsError> {
+    ) -> Result<Record, StreamsError> {
         let key = self
             .key_serde
             .deserialize(Some(key_bytes))
             .map_err(|e| ctx.store_data_error(&self.store_name, e))?;
         let value = self.deserialize(ctx, Some(stored))?;
-        ctx.forward(Record::new(
+        Ok(Record::new(
             windowed_key(&key, window),
             value,
             timestamp,
             Headers::new(),
-        ));
-        Ok(())
+        ))
     }
 
     pub(crate) fn abort(&mut self) {

@@ -478,17 +478,24 @@ impl WindowAggregate {
             closed.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
             (closed, horizon)
         };
-        for entry in closed {
-            let window = self.window(entry.start);
-            let timestamp = timestamp_of(&entry.value);
-            self.emitter.get().forward_final(
-                ctx,
-                &self.windowed_key,
-                &entry.key,
-                window,
-                &entry.value,
-                timestamp,
-            )?;
+        let size = self.size();
+        let emitter = self.emitter.get();
+        let records = closed
+            .iter()
+            .map(|entry| {
+                emitter.final_record(
+                    ctx,
+                    &self.windowed_key,
+                    &entry.key,
+                    Window::new(entry.start, entry.start + size),
+                    &entry.value,
+                    timestamp_of(&entry.value),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(emitter);
+        for record in records {
+            ctx.forward(record);
         }
         self.close_queue.resume(horizon);
         if let Some(progress) = &mut self.emit_final {

@@ -19,41 +19,26 @@ use crate::global::GlobalStores;
 use crate::handlers;
 use crate::instance::Instance;
 use crate::metrics::{DropReason, TaskMetrics};
-use crate::processor::{self, Forward, Processor, ProcessorContext};
+use crate::processor::dispatch::{self, Call, Graph};
+use crate::processor::{self, Processor, ProcessorContext};
 use crate::record::{OutputRecord, RawRecord, Record};
 use crate::task_id::TaskId;
 use sluice_dsl::processor::PunctuationType;
 use sluice_dsl::topology::{NodeId, NodeKind, SourceSpec, Topology};
 use sluice_state::KeyValueStore;
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// Kafka Streams' "unknown" stream time, before the first record.
 pub(crate) const UNKNOWN_TIME: i64 = -1;
 
-struct NodeRuntime {
-    name: String,
-    processor: Box<dyn Processor>,
-    children: Vec<NodeId>,
-}
-
-/// What a dispatch does at a node.
-enum Call<'r> {
-    Process(Record, Option<&'r RawRecord>),
-    Flush,
-    /// Initialize a Processor API node (if it is not yet).
-    Start,
-    /// Run a Processor API node's punctuations of a kind due at a time.
-    Punctuate(PunctuationType, i64),
-}
-
 pub(crate) struct Task {
     id: TaskId,
     topology: Arc<Topology>,
     config: Arc<StreamsConfig>,
-    /// Indexed by topology node id; `None` for nodes of other sub-topologies.
-    nodes: Vec<Option<NodeRuntime>>,
+    /// Indexed by topology node id; `None` for nodes of other sub-topologies (and, during a
+    /// dispatch, for the nodes running).
+    processors: Vec<Option<Box<dyn Processor>>>,
     /// Resolved source topic -> source node: a list, as a task reads few topics (found per
     /// record by comparing names, cheaper than hashing one).
     sources: Vec<(Arc<str>, NodeId)>,
@@ -78,8 +63,6 @@ pub(crate) struct Task {
     /// Per store name, the changelog offset the group's committed offsets say the store
     /// reflects (committed together with them): restoration reads at least that far.
     changelog_targets: HashMap<String, i64>,
-    /// Reused forward buffers: one per dispatch depth.
-    pool: Vec<Vec<(Forward, Record)>>,
     /// A punctuation ran since `punctuate` last looked (set by `dispatch`).
     punctuated: bool,
     /// How far restoring the stores got.
@@ -105,7 +88,8 @@ impl Task {
         let sub = topology
             .sub_topology(id.sub_topology)
             .expect("tasks belong to stream sub-topologies");
-        let mut nodes: Vec<Option<NodeRuntime>> = (0..topology.nodes().len()).map(|_| None).collect();
+        let mut processors: Vec<Option<Box<dyn Processor>>> =
+            (0..topology.nodes().len()).map(|_| None).collect();
         let mut sources = Vec::new();
         let mut caching = Vec::new();
         let mut custom = Vec::new();
@@ -124,18 +108,14 @@ impl Task {
             if processor.is_custom() {
                 custom.push(n);
             }
-            nodes[n] = Some(NodeRuntime {
-                name: node.name().to_string(),
-                processor,
-                children: node.children().to_vec(),
-            });
+            processors[n] = Some(processor);
         }
         Ok(Task {
             id,
             metrics: TaskMetrics::new(&instance.metrics, id),
             topology,
             config,
-            nodes,
+            processors,
             sources,
             caching,
             custom,
@@ -149,7 +129,6 @@ impl Task {
             wall_clock_ms: wall_clock_ms(),
             changelog_targets: HashMap::new(),
             committed_stream_time,
-            pool: Vec::new(),
             punctuated: false,
             restoration: restoration::Restoration::Start,
         })
@@ -164,11 +143,11 @@ impl Task {
     /// Processor API nodes are initialized here too (their `init` may schedule wall-clock
     /// punctuations, which count from now).
     pub(crate) fn init_processors(&mut self) -> Result<(), StreamsError> {
-        for node in self.nodes.iter_mut().flatten() {
-            node.processor.init(self.committed_stream_time);
+        for processor in self.processors.iter_mut().flatten() {
+            processor.init(self.committed_stream_time);
         }
         for i in 0..self.custom.len() {
-            self.dispatch(self.custom[i], Call::Start)?;
+            self.dispatch(self.custom[i], Call::Start, None)?;
         }
         Ok(())
     }
@@ -225,7 +204,7 @@ impl Task {
         self.stream_time = self.stream_time.max(timestamp);
         self.metrics.processed.inc();
         let record = Record::new(key, value, timestamp, raw.headers.clone());
-        self.dispatch(source, Call::Process(record, Some(raw)))
+        self.dispatch(source, Call::Process(record), Some(raw))
     }
 
     /// Key, value and event time of `raw`, or `None` if a handler skipped it.
@@ -307,22 +286,14 @@ impl Task {
         )
     }
 
-    /// Runs `call` at `node`, then delivers what it forwarded to the node's children,
-    /// depth-first. A panic in the processor goes to the processing exception handler.
-    fn dispatch(&mut self, node: NodeId, call: Call<'_>) -> Result<(), StreamsError> {
-        let mut forwards = self.pool.pop().unwrap_or_default();
-        let input = match &call {
-            Call::Process(_, input) => *input,
-            Call::Flush | Call::Start | Call::Punctuate(..) => None,
-        };
-        let runtime = self.nodes[node]
-            .as_mut()
-            .expect("dispatch stays inside the task's sub-topology");
-        let mut ctx = ProcessorContext {
+    /// Runs `call` at `node` (and, through its forwards, at its descendants): see
+    /// [`dispatch`]. `input` is the record being processed, if any.
+    fn dispatch(&mut self, node: NodeId, call: Call, input: Option<&RawRecord>) -> Result<(), StreamsError> {
+        let topology = &*self.topology;
+        let ctx = ProcessorContext {
             task: self.id,
-            node: &runtime.name,
+            node: topology.node(node).name(),
             stores: &mut self.stores,
-            forwards: &mut forwards,
             output: &mut self.output,
             recycler: &mut self.recycler,
             input,
@@ -331,86 +302,10 @@ impl Task {
             globals: &self.globals,
             metrics: &mut self.metrics,
             config: &self.config,
+            graph: Graph::new(topology, node, &mut self.processors),
         };
-        let processor = &mut runtime.processor;
-        let mut punctuated = false;
-        let outcome = catch_unwind(AssertUnwindSafe(|| match call {
-            Call::Process(record, _) => processor.process(&mut ctx, record),
-            Call::Flush => processor.flush(&mut ctx),
-            Call::Start => processor.start(&mut ctx),
-            Call::Punctuate(kind, now) => processor
-                .punctuate(&mut ctx, kind, now)
-                .map(|fired| punctuated = fired),
-        }));
-        self.punctuated |= punctuated;
-        let result = match outcome {
-            Ok(result) => result,
-            Err(panic) => {
-                forwards.clear();
-                let error = StreamsError::Processing {
-                    task: self.id,
-                    node: runtime.name.clone(),
-                    position: input.map(|r| RecordPosition {
-                        topic: std::sync::Arc::clone(&r.topic),
-                        partition: r.partition,
-                        offset: r.offset,
-                    }),
-                    message: panic_message(panic.as_ref()),
-                };
-                handlers::apply(
-                    self.config.processing_exception_handler,
-                    error,
-                    DropReason::ProcessingError,
-                    input,
-                    &self.config,
-                    &mut self.output,
-                    &mut self.metrics,
-                )
-            }
-        };
-        if let Err(e) = result {
-            forwards.clear();
-            self.pool.push(forwards);
-            return Err(e);
-        }
-        let mut result = Ok(());
-        for (target, record) in forwards.drain(..) {
-            let children = &self.nodes[node].as_ref().expect("node is in this task").children;
-            result = match target {
-                Forward::Child(i) => {
-                    let child = children[i];
-                    self.dispatch(child, Call::Process(record, input))
-                }
-                Forward::All => {
-                    // The children by index, not a copy of their list: dispatching borrows the
-                    // task mutably, and the copy was an allocation per record per hop (three
-                    // of the stateless scenario's fifteen per record). The last child gets the
-                    // record itself, the others a clone.
-                    let count = children.len();
-                    let mut record = Some(record);
-                    let mut r = Ok(());
-                    for i in 0..count {
-                        let child = self.nodes[node].as_ref().expect("node is in this task").children[i];
-                        let record = if i + 1 == count {
-                            record.take().expect("moved to the last child only")
-                        } else {
-                            record.as_ref().expect("kept for the last child").clone()
-                        };
-                        r = self.dispatch(child, Call::Process(record, input));
-                        if r.is_err() {
-                            break;
-                        }
-                    }
-                    r
-                }
-            };
-            if result.is_err() {
-                break;
-            }
-        }
-        forwards.clear();
-        self.pool.push(forwards);
-        result
+        self.punctuated |= dispatch::run(ctx, call)?;
+        Ok(())
     }
 
     /// Forwards what the record caches hold, upstream caches first so that downstream ones
@@ -418,7 +313,7 @@ impl Task {
     pub(crate) fn flush(&mut self) -> Result<(), StreamsError> {
         for i in 0..self.caching.len() {
             let node = self.caching[i];
-            self.dispatch(node, Call::Flush)?;
+            self.dispatch(node, Call::Flush, None)?;
         }
         Ok(())
     }
@@ -438,6 +333,7 @@ impl Task {
                 self.dispatch(
                     node,
                     Call::Punctuate(PunctuationType::StreamTime, self.stream_time),
+                    None,
                 )?;
             }
         }
@@ -446,6 +342,7 @@ impl Task {
             self.dispatch(
                 node,
                 Call::Punctuate(PunctuationType::WallClockTime, self.wall_clock_ms),
+                None,
             )?;
         }
         Ok(std::mem::take(&mut self.punctuated))
@@ -575,9 +472,9 @@ impl Task {
         for store in self.stores.iter_mut() {
             store.kv.abort();
         }
-        for node in self.nodes.iter_mut().flatten() {
-            node.processor.abort();
-            node.processor.init(self.committed_stream_time);
+        for processor in self.processors.iter_mut().flatten() {
+            processor.abort();
+            processor.init(self.committed_stream_time);
         }
         self.output.clear();
         self.stream_time = self.committed_stream_time;
@@ -649,8 +546,8 @@ impl Task {
     /// so that a restart replays nothing already applied.
     pub(crate) fn close_clean(mut self) -> Result<(), StreamsError> {
         for &n in &self.custom {
-            if let Some(node) = self.nodes[n].as_mut() {
-                node.processor.close();
+            if let Some(processor) = self.processors[n].as_mut() {
+                processor.close();
             }
         }
         self.abort();
@@ -667,16 +564,6 @@ impl Task {
     /// A store, for reads by the test driver.
     pub(crate) fn store(&self, name: &str) -> Option<&KeyValueStore> {
         self.stores.get(name).map(|s| &s.kv)
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_string()
     }
 }
 
