@@ -184,15 +184,10 @@ impl ReadCache {
     }
 
     /// After a commit: takes this cache's current share of the budget (caches come and go
-    /// with tasks) and reports its use.
+    /// with tasks), if it draws on it, and reports its use.
     pub(crate) fn settle(&mut self) {
-        let share = if self.drawing {
-            self.budget.share()
-        } else {
-            self.budget.next_share()
-        }
-        .max(1);
-        if share != self.rows.capacity() {
+        let share = self.budget.share().max(1);
+        if self.drawing && share != self.rows.capacity() {
             self.rows.set_capacity(share);
         }
         let weight = self.rows.weight();

@@ -63,8 +63,6 @@ pub(crate) struct Task {
     /// Per store name, the changelog offset the group's committed offsets say the store
     /// reflects (committed together with them): restoration reads at least that far.
     changelog_targets: HashMap<String, i64>,
-    /// A punctuation ran since `punctuate` last looked (set by `dispatch`).
-    punctuated: bool,
     /// How far restoring the stores got.
     restoration: restoration::Restoration,
 }
@@ -129,7 +127,6 @@ impl Task {
             wall_clock_ms: wall_clock_ms(),
             changelog_targets: HashMap::new(),
             committed_stream_time,
-            punctuated: false,
             restoration: restoration::Restoration::Start,
         })
     }
@@ -205,6 +202,7 @@ impl Task {
         self.metrics.processed.inc();
         let record = Record::new(key, value, timestamp, raw.headers.clone());
         self.dispatch(source, Call::Process(record), Some(raw))
+            .map(|_| ())
     }
 
     /// Key, value and event time of `raw`, or `None` if a handler skipped it.
@@ -287,8 +285,13 @@ impl Task {
     }
 
     /// Runs `call` at `node` (and, through its forwards, at its descendants): see
-    /// [`dispatch`]. `input` is the record being processed, if any.
-    fn dispatch(&mut self, node: NodeId, call: Call, input: Option<&RawRecord>) -> Result<(), StreamsError> {
+    /// [`dispatch`]. `input` is the record being processed, if any. True if punctuations ran.
+    fn dispatch(
+        &mut self,
+        node: NodeId,
+        call: Call,
+        input: Option<&RawRecord>,
+    ) -> Result<bool, StreamsError> {
         let topology = &*self.topology;
         let ctx = ProcessorContext {
             task: self.id,
@@ -304,8 +307,7 @@ impl Task {
             config: &self.config,
             graph: Graph::new(topology, node, &mut self.processors),
         };
-        self.punctuated |= dispatch::run(ctx, call)?;
-        Ok(())
+        dispatch::run(ctx, call)
     }
 
     /// Forwards what the record caches hold, upstream caches first so that downstream ones
@@ -326,11 +328,11 @@ impl Task {
         if self.custom.is_empty() {
             return Ok(false);
         }
-        self.punctuated = false;
+        let mut punctuated = false;
         if self.stream_time != UNKNOWN_TIME {
             for i in 0..self.custom.len() {
                 let node = self.custom[i];
-                self.dispatch(
+                punctuated |= self.dispatch(
                     node,
                     Call::Punctuate(PunctuationType::StreamTime, self.stream_time),
                     None,
@@ -339,13 +341,13 @@ impl Task {
         }
         for i in 0..self.custom.len() {
             let node = self.custom[i];
-            self.dispatch(
+            punctuated |= self.dispatch(
                 node,
                 Call::Punctuate(PunctuationType::WallClockTime, self.wall_clock_ms),
                 None,
             )?;
         }
-        Ok(std::mem::take(&mut self.punctuated))
+        Ok(punctuated)
     }
 
     /// Whether the task has Processor API nodes (only those punctuate).
