@@ -161,6 +161,15 @@ pub trait Consumer: ConsumerOps + Send {
         let _ = committed;
         None
     }
+    /// Whether, as far as the client knows, the broker holds records past what `poll` has
+    /// returned of a partition this consumer has returned records of: the newest end it has
+    /// seen lies past the offset after the last record returned. The stream thread asks this
+    /// before it flushes its record caches for having caught up: a poll that returned less
+    /// than it could may only mean the fetcher is behind in a backlog. Partitions not read yet
+    /// do not count. Clients without end figures (the default) know of no such records.
+    fn behind(&mut self) -> bool {
+        false
+    }
     /// Leaves the group and joins it again as a new member (Kafka's `enforceRebalance` after
     /// its tasks were lost): revocation and assignment callbacks follow in later polls.
     fn rejoin(&mut self) -> Result<(), ClientError>;

@@ -83,11 +83,12 @@ pub(crate) struct StreamThread {
     /// a full buffer is no reason to skip polling, unlike `busy`).
     restoring: bool,
     /// At-least-once with `statestore.cache.flush.when.idle`: a step that processed nothing,
-    /// or everything that was fetched, flushes the record caches
-    /// (`TaskManager::flush_when_idle`).
+    /// or everything that was fetched, with nothing more on the broker as far as the consumer
+    /// knows (`Consumer::behind`), flushes the record caches (`TaskManager::flush_when_idle`).
     flush_when_idle: bool,
-    /// `sluice_consumer_lag` of the partitions assigned to this thread.
-    lag: LagGauges,
+    /// `sluice_consumer_lag` of the partitions assigned to this thread; `None` with
+    /// `metrics.recording.level=OFF` (the statistics behind it may be on for the idle flush).
+    lag: Option<LagGauges>,
 }
 
 impl StreamThread {
@@ -122,7 +123,8 @@ impl StreamThread {
             })
             .map_err(|e| StreamsError::client("creating the restore consumer", e))?;
         let producer = Self::create_producer(&*client, &name, &client_prefix, index, exactly_once)?;
-        let lag = LagGauges::new(instance.metrics.clone(), index);
+        let lag = (instance.config.metrics_recording_level != crate::config::MetricsLevel::Off)
+            .then(|| LagGauges::new(instance.metrics.clone(), index));
         let queries = Arc::clone(&instance.queries);
         let manager = Arc::new(Mutex::new(TaskManager::new(
             instance,
@@ -265,11 +267,13 @@ impl StreamThread {
         // The processed records' buffers go back to the consumer for the next poll.
         self.consumer.recycle(m.spent());
         self.busy = processed > 0;
-        // Caught up: this step processed everything fetched, so no backlog is waiting for the
-        // caches to coalesce it. A thread under a steady load finds records at every step and
-        // would otherwise hold its results until the commit.
-        let caught_up = drained_consumer && m.buffered_records() == 0;
-        if (processed == 0 || caught_up) && self.flush_when_idle {
+        // Caught up: this step processed nothing, or everything fetched, and the broker holds
+        // nothing more as far as the consumer knows. A thread under a steady load finds records
+        // at every step and would otherwise hold its results until the commit; a backlog whose
+        // fetches come in smaller than a poll would flush at every step, and its caches would
+        // not coalesce it.
+        let idle = processed == 0 || (drained_consumer && m.buffered_records() == 0);
+        if idle && self.flush_when_idle && !self.consumer.behind() {
             m.flush_when_idle()?;
         }
         let resume = m.take_resumable();
@@ -284,8 +288,10 @@ impl StreamThread {
         }
         drop(m);
         // At every commit, and whenever the client learned newer ends (an idle thread too).
-        if let Some(lag) = self.consumer.lag(committed) {
-            self.lag.update(&lag);
+        if let Some(gauges) = &mut self.lag {
+            if let Some(lag) = self.consumer.lag(committed) {
+                gauges.update(&lag);
+            }
         }
         Ok(())
     }

@@ -579,10 +579,12 @@ impl TaskManager {
     }
 
     /// At-least-once, when the thread found nothing to process or processed all it had
-    /// fetched: forwards and sends what the running tasks' record caches hold now instead of
-    /// at the next commit (`statestore.cache.flush.when.idle`). A thread with a backlog (full
-    /// polls, records left buffered) never gets here, so its caches coalesce as before; one
-    /// keeping up with its input would otherwise hold results for up to the commit interval.
+    /// fetched, and its consumer knows of nothing more on the broker: forwards and sends what
+    /// the running tasks' record caches hold now instead of at the next commit
+    /// (`statestore.cache.flush.when.idle`). A thread with a backlog (full polls, records left
+    /// buffered, or fetches that bring less than a poll asks while the partitions' ends lie
+    /// ahead) never gets here, so its caches coalesce as before; one keeping up with its input
+    /// would otherwise hold results for up to the commit interval.
     /// Only the caches flush: store writes and input offsets still wait for the commit, and a
     /// crash before it replays the input (duplicates, as any at-least-once output).
     pub(crate) fn flush_when_idle(&mut self) -> Result<(), StreamsError> {

@@ -4,7 +4,9 @@
 //! until the commit: a step that processed everything it fetched flushes them. Before this
 //! rule, only a step that found nothing flushed, and a sliding-window aggregation under a
 //! steady load held its results for the whole commit interval (the e2e bench's (e) latency).
-//! A backlog, fetched in full polls, must still coalesce.
+//! A backlog must still coalesce, whether it comes in full polls or, as from librdkafka when
+//! its prefetching runs behind the thread, in polls smaller than the thread asks for: the
+//! thread has caught up only when its consumer knows of nothing more on the broker.
 
 use super::instance::{App, SimInstance};
 use crate::client::sim::{Faults, SimCluster};
@@ -40,10 +42,41 @@ struct Seen {
     commits: u64,
 }
 
-/// Runs `steps` thread steps with `per_step` records produced before each (a backlog when
-/// `per_step` is 0: `backlog` records produced before the first step).
-fn run(flush_when_idle: bool, steps: usize, per_step: usize, backlog: usize) -> Seen {
+/// How a run's input comes.
+struct Load {
+    /// Thread steps.
+    steps: usize,
+    /// Records produced before each step.
+    per_step: usize,
+    /// Records produced before the first step.
+    backlog: usize,
+    /// The most records a poll returns (see `SimCluster::set_fetch_limit`).
+    fetch_limit: Option<usize>,
+}
+
+/// A steady trickle: a record before each of `steps` steps.
+fn trickle(steps: usize) -> Load {
+    Load {
+        steps,
+        per_step: 1,
+        backlog: 0,
+        fetch_limit: None,
+    }
+}
+
+/// A backlog of `records` produced before the first of `steps` steps.
+fn backlog(records: usize, steps: usize, fetch_limit: Option<usize>) -> Load {
+    Load {
+        steps,
+        per_step: 0,
+        backlog: records,
+        fetch_limit,
+    }
+}
+
+fn run(flush_when_idle: bool, load: Load) -> Seen {
     let cluster = SimCluster::new(7, Faults::none());
+    cluster.set_fetch_limit(load.fetch_limit);
     cluster.create_topic(INPUT, 1);
     cluster.create_topic(OUTPUT, 1);
     let config = StreamsConfig::new("trickle", "simulated")
@@ -76,9 +109,9 @@ fn run(flush_when_idle: bool, steps: usize, per_step: usize, backlog: usize) -> 
             produced += 1;
         }
     };
-    produce(backlog);
-    for _ in 0..steps {
-        produce(per_step);
+    produce(load.backlog);
+    for _ in 0..load.steps {
+        produce(load.per_step);
         instance.threads[0].step().expect("a step");
         cluster.advance(5);
     }
@@ -93,7 +126,7 @@ fn run(flush_when_idle: bool, steps: usize, per_step: usize, backlog: usize) -> 
 
 #[test]
 fn a_thread_that_keeps_up_flushes_its_caches_without_running_dry() {
-    let seen = run(true, 400, 1, 0);
+    let seen = run(true, trickle(400));
     assert_eq!(seen.commits, 0, "no commit in the run: the interval is an hour");
     // Every step processed the record produced before it, so every update was flushed at
     // its step (the first steps only join the group).
@@ -111,7 +144,7 @@ fn a_thread_that_keeps_up_flushes_its_caches_without_running_dry() {
 
 #[test]
 fn without_the_idle_flush_results_wait_for_the_commit() {
-    let seen = run(false, 400, 1, 0);
+    let seen = run(false, trickle(400));
     assert_eq!(seen.commits, 0);
     assert!(
         seen.processed >= 390,
@@ -124,17 +157,44 @@ fn without_the_idle_flush_results_wait_for_the_commit() {
     );
 }
 
-/// A backlog (more than a poll takes at once) still coalesces: the caches flush only once
-/// the thread has caught up, so the 5,000 updates of 10 keys' windows (two windows per key at
-/// most: the records span 50 s) reach the output as a few flushes of at most 20 counts.
-#[test]
-fn a_backlog_still_coalesces_before_the_flush() {
-    let seen = run(true, 100, 0, 5_000);
+/// A backlog of 5,000 records coalesced: the caches flushed only once the thread had caught
+/// up, so the 5,000 updates of 10 keys' windows (two windows per key at most: the records span
+/// 50 s) reached the output as a few flushes of at most 20 counts.
+fn assert_backlog_coalesced(seen: Seen) {
     assert_eq!(seen.commits, 0);
     assert_eq!(seen.processed, 5_000, "the backlog is processed");
     assert!(
         (1..=60).contains(&seen.outputs),
         "{} counts output for 5,000 updates of at most 20 windows",
+        seen.outputs
+    );
+}
+
+/// A backlog (more than a poll takes at once) still coalesces.
+#[test]
+fn a_backlog_still_coalesces_before_the_flush() {
+    assert_backlog_coalesced(run(true, backlog(5_000, 100, None)));
+}
+
+/// A backlog whose polls bring 50 records, fewer than the thread asks for: every step
+/// processes all it fetched, yet the partition's end lies ahead, so the caches hold on until
+/// the thread reaches it. (Flushing at every such step sent 980 counts.)
+#[test]
+fn a_backlog_in_small_polls_still_coalesces_before_the_flush() {
+    assert_backlog_coalesced(run(true, backlog(5_000, 200, Some(50))));
+}
+
+/// The same trickle with polls limited as in the backlog above still flushes at every step:
+/// the limit alone does not make a thread look behind.
+#[test]
+fn a_thread_that_keeps_up_with_small_polls_flushes_its_caches() {
+    let mut load = trickle(400);
+    load.fetch_limit = Some(50);
+    let seen = run(true, load);
+    assert_eq!(seen.commits, 0);
+    assert!(
+        seen.outputs >= 300,
+        "{} counts output of 400 updates",
         seen.outputs
     );
 }

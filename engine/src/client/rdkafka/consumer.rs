@@ -172,6 +172,44 @@ pub(crate) struct RdConsumer {
     /// Buffers of records the runtime is done with: each polled key and value is copied into
     /// one (see `recycle`).
     buffers: BufferPool,
+    /// Per partition read: the offset after the last record `poll` returned, or where a seek
+    /// or an assignment put the consumer (see `behind`). Kept here because librdkafka's own
+    /// position asks its main thread for the assignment, a round trip per call.
+    read_to: Vec<(TopicPartition, i64)>,
+}
+
+/// A partition's end as a consumer sees it: its last stable offset for `read_committed`
+/// consumers (when known), else its high watermark.
+fn end_of((hi, ls): (i64, i64), read_committed: bool) -> i64 {
+    if read_committed && ls >= 0 {
+        ls
+    } else {
+        hi
+    }
+}
+
+/// Whether a partition in `read_to` has not been read to its end in `ends`.
+fn any_behind(read_to: &[(TopicPartition, i64)], ends: &Ends, read_committed: bool) -> bool {
+    read_to
+        .iter()
+        .any(|(tp, at)| ends.get(tp).is_some_and(|&e| *at < end_of(e, read_committed)))
+}
+
+/// Sets where `partition` has been read to.
+fn note_read_to(read_to: &mut Vec<(TopicPartition, i64)>, topic: &Arc<str>, partition: i32, next: i64) {
+    match read_to
+        .iter_mut()
+        .find(|(tp, _)| tp.partition == partition && tp.topic == *topic)
+    {
+        Some((_, at)) => *at = next,
+        None => read_to.push((
+            TopicPartition {
+                topic: Arc::clone(topic),
+                partition,
+            },
+            next,
+        )),
+    }
 }
 
 /// Capacity the consumer keeps in buffers of processed records. It covers the records one
@@ -197,6 +235,7 @@ impl RdConsumer {
         Ok(RdConsumer {
             topics: Vec::new(),
             buffers: BufferPool::new(BUFFER_BUDGET, MAX_KEPT_BUFFER),
+            read_to: Vec::new(),
             consumer,
             read_committed,
         })
@@ -252,7 +291,9 @@ impl Consumer for RdConsumer {
             tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
                 .map_err(|e| classify("assign", e))?;
         }
-        self.consumer.assign(&tpl).map_err(|e| classify("assign", e))
+        self.consumer.assign(&tpl).map_err(|e| classify("assign", e))?;
+        self.read_to = partitions.to_vec();
+        Ok(())
     }
 
     fn poll(&mut self, timeout: Duration, max: usize) -> Result<Vec<RawRecord>, ClientError> {
@@ -293,6 +334,16 @@ impl Consumer for RdConsumer {
             }
             wait = Duration::ZERO;
         }
+        // Records of a partition come in offset order: its last one here says where it has
+        // been read to. (One lookup per run of records of one partition.)
+        for (i, r) in out.iter().enumerate() {
+            let run_ends = out
+                .get(i + 1)
+                .is_none_or(|n| n.partition != r.partition || !Arc::ptr_eq(&n.topic, &r.topic));
+            if run_ends {
+                note_read_to(&mut self.read_to, &r.topic, r.partition, r.offset + 1);
+            }
+        }
         Ok(out)
     }
 
@@ -320,6 +371,12 @@ impl Consumer for RdConsumer {
     }
 
     fn seek(&mut self, partition: &TopicPartition, offset: Option<i64>) -> Result<(), ClientError> {
+        // Where the partition has been read to follows the seek (a rewind reads again); the
+        // start's offset is not known here.
+        self.read_to.retain(|(tp, _)| tp != partition);
+        if let Some(o) = offset {
+            note_read_to(&mut self.read_to, &partition.topic, partition.partition, o);
+        }
         let offset = offset.map_or(Offset::Beginning, Offset::Offset);
         self.consumer
             .seek(&partition.topic, partition.partition, offset, CALL_TIMEOUT)
@@ -330,6 +387,7 @@ impl Consumer for RdConsumer {
         let topics = self.consumer.subscription().map_err(|e| classify("rejoin", e))?;
         let topics: Vec<String> = topics.elements().iter().map(|e| e.topic().to_string()).collect();
         self.consumer.unsubscribe();
+        self.read_to.clear();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&names).map_err(|e| classify("rejoin", e))
     }
@@ -355,6 +413,34 @@ impl Consumer for RdConsumer {
             }))
     }
 
+    /// From the newest statistics' ends (every `statistics.interval.ms`, so up to that old):
+    /// under a steady load the consumer has read past them, while in a backlog they lie ahead.
+    /// A partition that looks behind is checked against librdkafka's own position before it
+    /// counts: that one steps over transaction markers (a partition whose last entry is a
+    /// commit marker ends one past its last record) and follows rebalances.
+    fn behind(&mut self) -> bool {
+        let ends = {
+            let guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
+            if !any_behind(&self.read_to, &guard.1, self.read_committed) {
+                return false;
+            }
+            guard.1.clone()
+        };
+        // A round trip to librdkafka's main thread: only when the cheap answer is "behind".
+        let Ok(positions) = self.consumer.position() else {
+            return true;
+        };
+        self.read_to = positions
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(at) => Some((TopicPartition::new(e.topic(), e.partition()), at)),
+                _ => None,
+            })
+            .collect();
+        any_behind(&self.read_to, &ends, self.read_committed)
+    }
+
     fn lag(&mut self, committed: bool) -> Option<Vec<(TopicPartition, i64)>> {
         let ends = {
             let mut guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
@@ -373,9 +459,8 @@ impl Consumer for RdConsumer {
                 continue;
             };
             let tp = TopicPartition::new(e.topic(), e.partition());
-            if let Some(&(hi, ls)) = ends.get(&tp) {
-                let end = if self.read_committed && ls >= 0 { ls } else { hi };
-                lag.push((tp, (end - position).max(0)));
+            if let Some(&e) = ends.get(&tp) {
+                lag.push((tp, (end_of(e, self.read_committed) - position).max(0)));
             }
         }
         Some(lag)
@@ -392,5 +477,42 @@ impl Consumer for RdConsumer {
             .lock()
             .expect("listener lock poisoned") = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_behind_until_read_to_its_end() {
+        let orders: Arc<str> = "orders".into();
+        let mut read_to = Vec::new();
+        let ends: Ends = [
+            (TopicPartition::new("orders", 0), (100, 90)),
+            (TopicPartition::new("orders", 1), (50, 50)),
+        ]
+        .into_iter()
+        .collect();
+        // Nothing read yet: no partition counts.
+        assert!(!any_behind(&read_to, &ends, false));
+        note_read_to(&mut read_to, &orders, 1, 50);
+        assert!(!any_behind(&read_to, &ends, false), "partition 1 is at its end");
+        note_read_to(&mut read_to, &orders, 0, 90);
+        assert!(
+            any_behind(&read_to, &ends, false),
+            "10 records past 90 below the high watermark"
+        );
+        assert!(
+            !any_behind(&read_to, &ends, true),
+            "a read_committed consumer ends at the last stable offset"
+        );
+        // One entry per partition, whatever `Arc` names the topic.
+        note_read_to(&mut read_to, &"orders".into(), 0, 100);
+        assert_eq!(read_to.len(), 2);
+        assert!(!any_behind(&read_to, &ends, false));
+        // A partition the ends do not know (not assigned any more) does not count.
+        note_read_to(&mut read_to, &orders, 7, 0);
+        assert!(!any_behind(&read_to, &ends, false));
     }
 }

@@ -79,8 +79,11 @@ impl RdKafkaClient {
                 // 100 B: peak RSS 83-89 MiB, 47-57 with 10,000; 1 KB: 87-135, 62-67), and the
                 // records/s did not change (the thread buffers at most 3,000 per partition).
                 c.set_if_absent("queued.min.messages", "10000");
-                // The consumer lag metric comes from librdkafka's statistics.
-                if self.config.metrics_recording_level != crate::config::MetricsLevel::Off {
+                // The consumer lag metric, and the idle flush's knowledge of the partitions'
+                // ends (`Consumer::behind`), come from librdkafka's statistics.
+                let idle_flush = self.config.statestore_cache_flush_when_idle
+                    && self.config.processing_guarantee != crate::config::ProcessingGuarantee::ExactlyOnceV2;
+                if self.config.metrics_recording_level != crate::config::MetricsLevel::Off || idle_flush {
                     c.set_if_absent("statistics.interval.ms", "1000");
                 }
                 c

@@ -73,6 +73,8 @@ pub(crate) struct Cluster {
     groups: BTreeMap<String, Group>,
     next_member: u64,
     pub(crate) stats: SimStats,
+    /// The most records a consumer's poll returns (see `SimCluster::set_fetch_limit`).
+    pub(crate) fetch_limit: Option<usize>,
 }
 
 impl Cluster {
@@ -87,6 +89,7 @@ impl Cluster {
             groups: BTreeMap::new(),
             next_member: 1,
             stats: SimStats::default(),
+            fetch_limit: None,
         }
     }
 

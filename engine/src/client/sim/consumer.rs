@@ -27,6 +27,9 @@ pub(crate) struct SimConsumer {
     /// partition's revocation: a partition assigned again to this consumer is still paused
     /// until resumed, so the runtime must not assume a fresh assignment fetches.
     paused: BTreeSet<TopicPartition>,
+    /// Partitions `poll` returned records of, or that were sought or assigned, since they
+    /// were assigned: those `behind` looks at (as librdkafka knows a position only then).
+    read: BTreeSet<TopicPartition>,
 }
 
 impl SimConsumer {
@@ -41,6 +44,7 @@ impl SimConsumer {
             owned: Vec::new(),
             positions: BTreeMap::new(),
             paused: BTreeSet::new(),
+            read: BTreeSet::new(),
         }
     }
 
@@ -69,6 +73,7 @@ impl SimConsumer {
             }
         }
         self.positions.clear();
+        self.read.clear();
     }
 
     /// Acts on what the group coordinator says until it says nothing.
@@ -175,6 +180,7 @@ impl Consumer for SimConsumer {
     fn assign(&mut self, partitions: &[(TopicPartition, i64)]) -> Result<(), ClientError> {
         self.owned = partitions.iter().map(|(tp, _)| tp.clone()).collect();
         self.positions = partitions.iter().cloned().collect();
+        self.read = self.owned.iter().cloned().collect();
         Ok(())
     }
 
@@ -189,10 +195,11 @@ impl Consumer for SimConsumer {
             .collect();
         let mut out = Vec::new();
         if !readable.is_empty() {
-            // A fair share per partition, so that every input of a task is fetched together.
-            let share = (max / readable.len()).max(1);
             let read_committed = self.read_committed;
             let fetched = self.shared.with(|c| {
+                // A fair share per partition, so that every input of a task is fetched together.
+                let max = c.fetch_limit.map_or(max, |limit| limit.min(max));
+                let share = (max / readable.len()).max(1);
                 readable
                     .iter()
                     .map(|tp| {
@@ -202,6 +209,9 @@ impl Consumer for SimConsumer {
                     .collect::<Result<Vec<_>, _>>()
             })?;
             for (tp, (records, next)) in fetched {
+                if !records.is_empty() {
+                    self.read.insert(tp.clone());
+                }
                 self.positions.insert(tp.clone(), next);
                 out.extend(records.into_iter().map(|(offset, d)| RawRecord {
                     topic: Arc::clone(&tp.topic),
@@ -236,6 +246,7 @@ impl Consumer for SimConsumer {
     fn seek(&mut self, partition: &TopicPartition, offset: Option<i64>) -> Result<(), ClientError> {
         if self.owned.contains(partition) {
             self.positions.insert(partition.clone(), offset.unwrap_or(0));
+            self.read.insert(partition.clone());
         }
         Ok(())
     }
@@ -249,6 +260,17 @@ impl Consumer for SimConsumer {
         Ok(self.positions.get(partition).copied())
     }
 
+    /// Exact: the simulation knows every partition's end now.
+    fn behind(&mut self) -> bool {
+        let read_committed = self.read_committed;
+        self.shared.with(|c| {
+            self.read.iter().any(|tp| {
+                let at = self.positions.get(tp).copied().unwrap_or(0);
+                c.end_offset(tp, read_committed).is_ok_and(|end| at < end)
+            })
+        })
+    }
+
     fn rejoin(&mut self) -> Result<(), ClientError> {
         if let Some((member, _)) = self.member {
             let group = self.group.clone();
@@ -259,6 +281,7 @@ impl Consumer for SimConsumer {
             // The runtime closed the tasks already: nothing to revoke.
             self.owned.clear();
             self.positions.clear();
+            self.read.clear();
             self.join();
         }
         Ok(())

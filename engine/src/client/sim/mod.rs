@@ -269,6 +269,14 @@ impl SimCluster {
         self.lock().now_ms
     }
 
+    /// The most records a consumer's poll returns, whatever it asks for (`None`, the default:
+    /// as many as it asks for and the partitions hold). With a limit, a backlog comes in
+    /// polls smaller than the stream thread asks for, as from librdkafka when its prefetching
+    /// runs behind the thread.
+    pub fn set_fetch_limit(&self, records: Option<usize>) {
+        self.lock().fetch_limit = records;
+    }
+
     /// Changes the fault rates (a simulation turns them off to let the application finish).
     pub fn set_faults(&self, faults: Faults) {
         self.lock().faults = faults;
