@@ -161,13 +161,15 @@ pub trait Consumer: ConsumerOps + Send {
         let _ = committed;
         None
     }
-    /// Whether, as far as the client knows, the broker holds records past what `poll` has
-    /// returned of a partition this consumer has returned records of: the newest end it has
-    /// seen lies past the offset after the last record returned. The stream thread asks this
-    /// before it flushes its record caches for having caught up: a poll that returned less
-    /// than it could may only mean the fetcher is behind in a backlog. Partitions not read yet
-    /// do not count. Clients without end figures (the default) know of no such records.
-    fn behind(&mut self) -> bool {
+    /// Whether, as far as the client knows, the broker holds records of one of `partitions`
+    /// past what `poll` has returned: the newest end it has seen lies past the consumer's
+    /// position. The stream thread asks this of its running tasks' partitions before it
+    /// flushes its record caches for having caught up: a poll that returned less than it
+    /// could may only mean the fetcher is behind in a backlog. A partition whose position the
+    /// client does not know yet does not count. Clients without end figures (the default)
+    /// know of no such records.
+    fn behind(&mut self, partitions: &[TopicPartition]) -> bool {
+        let _ = partitions;
         false
     }
     /// Leaves the group and joins it again as a new member (Kafka's `enforceRebalance` after

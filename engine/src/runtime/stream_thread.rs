@@ -268,12 +268,12 @@ impl StreamThread {
         self.consumer.recycle(m.spent());
         self.busy = processed > 0;
         // Caught up: this step processed nothing, or everything fetched, and the broker holds
-        // nothing more as far as the consumer knows. A thread under a steady load finds records
+        // nothing more of the running tasks' partitions as far as the consumer knows. A thread under a steady load finds records
         // at every step and would otherwise hold its results until the commit; a backlog whose
         // fetches come in smaller than a poll would flush at every step, and its caches would
         // not coalesce it.
         let idle = processed == 0 || (drained_consumer && m.buffered_records() == 0);
-        if idle && self.flush_when_idle && !self.consumer.behind() {
+        if idle && self.flush_when_idle && !self.consumer.behind(&m.running_partitions()) {
             m.flush_when_idle()?;
         }
         let resume = m.take_resumable();

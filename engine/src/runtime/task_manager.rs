@@ -605,6 +605,17 @@ impl TaskManager {
         Ok(())
     }
 
+    /// The input partitions of the running tasks: not those of restoring or blocked tasks,
+    /// which the thread holds back on purpose (paused), so that their backlog does not keep
+    /// the others from flushing when idle (see `Consumer::behind`).
+    pub(crate) fn running_partitions(&self) -> Vec<TopicPartition> {
+        self.tasks
+            .values()
+            .filter(|t| !t.restoring)
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
+    }
+
     /// Records fetched and not processed yet, over the running tasks.
     pub(crate) fn buffered_records(&self) -> usize {
         self.tasks

@@ -188,11 +188,16 @@ fn end_of((hi, ls): (i64, i64), read_committed: bool) -> i64 {
     }
 }
 
-/// Whether a partition in `read_to` has not been read to its end in `ends`.
-fn any_behind(read_to: &[(TopicPartition, i64)], ends: &Ends, read_committed: bool) -> bool {
-    read_to
-        .iter()
-        .any(|(tp, at)| ends.get(tp).is_some_and(|&e| *at < end_of(e, read_committed)))
+/// Whether one of `partitions` is in `read_to` short of its end in `ends`.
+fn any_behind(
+    partitions: &[TopicPartition],
+    read_to: &[(TopicPartition, i64)],
+    ends: &Ends,
+    read_committed: bool,
+) -> bool {
+    read_to.iter().any(|(tp, at)| {
+        partitions.contains(tp) && ends.get(tp).is_some_and(|&e| *at < end_of(e, read_committed))
+    })
 }
 
 /// Sets where `partition` has been read to.
@@ -418,15 +423,17 @@ impl Consumer for RdConsumer {
     /// A partition that looks behind is checked against librdkafka's own position before it
     /// counts: that one steps over transaction markers (a partition whose last entry is a
     /// commit marker ends one past its last record) and follows rebalances.
-    fn behind(&mut self) -> bool {
+    fn behind(&mut self, partitions: &[TopicPartition]) -> bool {
         let ends = {
             let guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
-            if !any_behind(&self.read_to, &guard.1, self.read_committed) {
+            if !any_behind(partitions, &self.read_to, &guard.1, self.read_committed) {
                 return false;
             }
             guard.1.clone()
         };
-        // A round trip to librdkafka's main thread: only when the cheap answer is "behind".
+        // A round trip to librdkafka's main thread, only when the cheap answer is "behind":
+        // in a backlog, once per step that drained the consumer (a step processes up to
+        // a thousand records).
         let Ok(positions) = self.consumer.position() else {
             return true;
         };
@@ -438,7 +445,7 @@ impl Consumer for RdConsumer {
                 _ => None,
             })
             .collect();
-        any_behind(&self.read_to, &ends, self.read_committed)
+        any_behind(partitions, &self.read_to, &ends, self.read_committed)
     }
 
     fn lag(&mut self, committed: bool) -> Option<Vec<(TopicPartition, i64)>> {
@@ -488,6 +495,7 @@ mod tests {
     fn a_partition_is_behind_until_read_to_its_end() {
         let orders: Arc<str> = "orders".into();
         let mut read_to = Vec::new();
+        let running = [TopicPartition::new("orders", 0), TopicPartition::new("orders", 1)];
         let ends: Ends = [
             (TopicPartition::new("orders", 0), (100, 90)),
             (TopicPartition::new("orders", 1), (50, 50)),
@@ -495,24 +503,31 @@ mod tests {
         .into_iter()
         .collect();
         // Nothing read yet: no partition counts.
-        assert!(!any_behind(&read_to, &ends, false));
+        assert!(!any_behind(&running, &read_to, &ends, false));
         note_read_to(&mut read_to, &orders, 1, 50);
-        assert!(!any_behind(&read_to, &ends, false), "partition 1 is at its end");
+        assert!(
+            !any_behind(&running, &read_to, &ends, false),
+            "partition 1 is at its end"
+        );
         note_read_to(&mut read_to, &orders, 0, 90);
         assert!(
-            any_behind(&read_to, &ends, false),
+            any_behind(&running, &read_to, &ends, false),
             "10 records past 90 below the high watermark"
         );
         assert!(
-            !any_behind(&read_to, &ends, true),
+            !any_behind(&running, &read_to, &ends, true),
             "a read_committed consumer ends at the last stable offset"
         );
         // One entry per partition, whatever `Arc` names the topic.
         note_read_to(&mut read_to, &"orders".into(), 0, 100);
         assert_eq!(read_to.len(), 2);
-        assert!(!any_behind(&read_to, &ends, false));
+        assert!(!any_behind(&running, &read_to, &ends, false));
         // A partition the ends do not know (not assigned any more) does not count.
         note_read_to(&mut read_to, &orders, 7, 0);
-        assert!(!any_behind(&read_to, &ends, false));
+        assert!(!any_behind(&running, &read_to, &ends, false));
+        // Nor does one outside the partitions asked about (a restoring task's, paused).
+        note_read_to(&mut read_to, &orders, 0, 10);
+        assert!(any_behind(&running, &read_to, &ends, false));
+        assert!(!any_behind(&running[1..], &read_to, &ends, false));
     }
 }

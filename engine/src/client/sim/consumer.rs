@@ -27,9 +27,6 @@ pub(crate) struct SimConsumer {
     /// partition's revocation: a partition assigned again to this consumer is still paused
     /// until resumed, so the runtime must not assume a fresh assignment fetches.
     paused: BTreeSet<TopicPartition>,
-    /// Partitions `poll` returned records of, or that were sought or assigned, since they
-    /// were assigned: those `behind` looks at (as librdkafka knows a position only then).
-    read: BTreeSet<TopicPartition>,
 }
 
 impl SimConsumer {
@@ -44,7 +41,6 @@ impl SimConsumer {
             owned: Vec::new(),
             positions: BTreeMap::new(),
             paused: BTreeSet::new(),
-            read: BTreeSet::new(),
         }
     }
 
@@ -73,7 +69,6 @@ impl SimConsumer {
             }
         }
         self.positions.clear();
-        self.read.clear();
     }
 
     /// Acts on what the group coordinator says until it says nothing.
@@ -180,7 +175,6 @@ impl Consumer for SimConsumer {
     fn assign(&mut self, partitions: &[(TopicPartition, i64)]) -> Result<(), ClientError> {
         self.owned = partitions.iter().map(|(tp, _)| tp.clone()).collect();
         self.positions = partitions.iter().cloned().collect();
-        self.read = self.owned.iter().cloned().collect();
         Ok(())
     }
 
@@ -209,9 +203,6 @@ impl Consumer for SimConsumer {
                     .collect::<Result<Vec<_>, _>>()
             })?;
             for (tp, (records, next)) in fetched {
-                if !records.is_empty() {
-                    self.read.insert(tp.clone());
-                }
                 self.positions.insert(tp.clone(), next);
                 out.extend(records.into_iter().map(|(offset, d)| RawRecord {
                     topic: Arc::clone(&tp.topic),
@@ -246,7 +237,6 @@ impl Consumer for SimConsumer {
     fn seek(&mut self, partition: &TopicPartition, offset: Option<i64>) -> Result<(), ClientError> {
         if self.owned.contains(partition) {
             self.positions.insert(partition.clone(), offset.unwrap_or(0));
-            self.read.insert(partition.clone());
         }
         Ok(())
     }
@@ -260,13 +250,15 @@ impl Consumer for SimConsumer {
         Ok(self.positions.get(partition).copied())
     }
 
-    /// Exact: the simulation knows every partition's end now.
-    fn behind(&mut self) -> bool {
+    /// Exact: the simulation knows every partition's end now, and the position of every
+    /// partition assigned.
+    fn behind(&mut self, partitions: &[TopicPartition]) -> bool {
         let read_committed = self.read_committed;
         self.shared.with(|c| {
-            self.read.iter().any(|tp| {
-                let at = self.positions.get(tp).copied().unwrap_or(0);
-                c.end_offset(tp, read_committed).is_ok_and(|end| at < end)
+            partitions.iter().any(|tp| {
+                self.positions
+                    .get(tp)
+                    .is_some_and(|&at| c.end_offset(tp, read_committed).is_ok_and(|end| at < end))
             })
         })
     }
@@ -281,7 +273,6 @@ impl Consumer for SimConsumer {
             // The runtime closed the tasks already: nothing to revoke.
             self.owned.clear();
             self.positions.clear();
-            self.read.clear();
             self.join();
         }
         Ok(())
