@@ -198,3 +198,84 @@ fn a_thread_that_keeps_up_with_small_polls_flushes_its_caches() {
         seen.outputs
     );
 }
+
+/// A task that restores does not hold back the idle flush of the thread's running tasks,
+/// though its partition, paused with a full buffer while the store restores, lies behind its
+/// end: the thread holds it back on purpose. (Counted, the paused partition kept every running
+/// task's results to the commit for the whole restoration.)
+#[test]
+fn a_restoring_task_does_not_hold_back_the_running_ones() {
+    let cluster = SimCluster::new(7, Faults::none());
+    cluster.create_topic(INPUT, 2);
+    cluster.create_topic(OUTPUT, 1);
+    let config = |commit_ms: &str| {
+        let c = StreamsConfig::new("trickle", "simulated")
+            .with("processing.guarantee", "at_least_once")
+            .and_then(|c| c.with("commit.interval.ms", commit_ms))
+            .and_then(|c| c.with("default.dsl.store", "in_memory"))
+            .and_then(|c| c.with("buffered.records.per.partition", "10"))
+            .expect("a valid config");
+        Arc::new(c)
+    };
+    let app = |commit_ms: &str| App {
+        cluster: cluster.clone(),
+        topology: Arc::new(topology()),
+        config: config(commit_ms),
+        threads: 1,
+        broken: None,
+    };
+    // Keys of each partition, in the order the runs produce them.
+    let keys_of = |partition: i32, n: usize| -> Vec<String> {
+        (0..)
+            .map(|i| format!("card-{i}"))
+            .filter(|k| crate::client::partitioner::partition_for(Some(k.as_bytes()), 2) == partition)
+            .take(n)
+            .collect()
+    };
+    let produce = |key: &str, i: usize| {
+        cluster.produce(INPUT, key.as_bytes(), b"tx", 1_700_000_000_000 + i as i64 * 10);
+    };
+    // A first instance counts 3,000 keys of partition 1: its store's changelog holds 3,000
+    // records when it closes.
+    let first_dir = tempfile::tempdir().expect("a temporary state directory");
+    let mut first = SimInstance::start(&app("100"), 1, "i0", first_dir.path()).expect("the instance starts");
+    for (i, key) in keys_of(1, 3_000).iter().enumerate() {
+        produce(key, i);
+    }
+    for _ in 0..400 {
+        first.threads[0].step().expect("a step");
+        cluster.advance(5);
+    }
+    assert_eq!(first.metrics.total(names::PROCESSED, &[]), 3_000);
+    first.close().expect("a clean close");
+    let written = cluster.read_committed(OUTPUT).len();
+
+    // Partition 1 has a backlog of 200 more records. A second instance on an empty state
+    // directory restores partition 1's store 50 records a poll (60 steps at least), and
+    // partition 0 gets a record before each step.
+    for (i, key) in keys_of(1, 200).iter().enumerate() {
+        produce(key, 3_000 + i);
+    }
+    cluster.set_fetch_limit(Some(50));
+    let second_dir = tempfile::tempdir().expect("a temporary state directory");
+    let mut second =
+        SimInstance::start(&app("3600000"), 2, "i1", second_dir.path()).expect("the instance starts");
+    let steady = keys_of(0, 30);
+    for (i, key) in steady.iter().enumerate() {
+        produce(key, 4_000 + i);
+        second.threads[0].step().expect("a step");
+        cluster.advance(5);
+    }
+    let processed = second.metrics.total(names::PROCESSED, &[]);
+    assert!(
+        processed <= steady.len() as u64,
+        "{processed} records processed: partition 1's task is still restoring, so none of its backlog is"
+    );
+    assert_eq!(second.metrics.total(names::COMMITS, &[]), 0);
+    let flushed = cluster.read_committed(OUTPUT).len() - written;
+    assert!(
+        flushed >= 20,
+        "{flushed} of partition 0's 30 counts reached the output while partition 1 restored"
+    );
+    second.close().expect("a clean close");
+}
