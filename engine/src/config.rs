@@ -297,6 +297,14 @@ impl StreamsConfig {
         }
     }
 
+    /// Whether stream threads flush their record caches when idle: at-least-once with
+    /// `statestore.cache.flush.when.idle` (under exactly-once nothing is visible before the
+    /// commit, so the key changes nothing there).
+    pub(crate) fn flushes_when_idle(&self) -> bool {
+        self.statestore_cache_flush_when_idle
+            && self.processing_guarantee != ProcessingGuarantee::ExactlyOnceV2
+    }
+
     /// The interval between commits (`commit.interval.ms`).
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(

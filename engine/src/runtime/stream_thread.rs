@@ -106,7 +106,7 @@ impl StreamThread {
         let name = format!("{client_prefix}-StreamThread-{index}");
         board.set_thread(index, ThreadState::Starting);
         let exactly_once = instance.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
-        let flush_when_idle = !exactly_once && instance.config.statestore_cache_flush_when_idle;
+        let flush_when_idle = instance.config.flushes_when_idle();
         let mut consumer = client
             .consumer(ConsumerRole::Main {
                 // Other instances find this one's `application.server` in the group's
@@ -268,10 +268,10 @@ impl StreamThread {
         self.consumer.recycle(m.spent());
         self.busy = processed > 0;
         // Caught up: this step processed nothing, or everything fetched, and the broker holds
-        // nothing more of the running tasks' partitions as far as the consumer knows. A thread under a steady load finds records
-        // at every step and would otherwise hold its results until the commit; a backlog whose
-        // fetches come in smaller than a poll would flush at every step, and its caches would
-        // not coalesce it.
+        // nothing more of the running tasks' partitions as far as the consumer knows. A thread
+        // under a steady load finds records at every step and would otherwise hold its results
+        // until the commit; a backlog whose fetches come in smaller than a poll would flush at
+        // every step, and its caches would not coalesce it.
         let idle = processed == 0 || (drained_consumer && m.buffered_records() == 0);
         if idle && self.flush_when_idle && !self.consumer.behind(&m.running_partitions()) {
             m.flush_when_idle()?;

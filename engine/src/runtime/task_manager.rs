@@ -907,10 +907,7 @@ impl TaskManager {
     pub(crate) fn abort_and_rewind(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
         self.abort_transaction()?;
         let running = self.running();
-        let partitions: Vec<TopicPartition> = running
-            .iter()
-            .flat_map(|id| self.tasks[id].partitions.iter().cloned())
-            .collect();
+        let partitions = self.running_partitions();
         let committed = consumer
             .committed(&partitions)
             .map_err(|e| StreamsError::client("reading committed offsets to rewind", e))?;

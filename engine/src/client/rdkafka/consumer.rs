@@ -225,6 +225,27 @@ const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
 const MAX_KEPT_BUFFER: usize = 64 * 1024;
 
 impl RdConsumer {
+    /// librdkafka's position of every assigned partition that has one (a record returned
+    /// since its assignment or seek), or `None` if librdkafka could not say.
+    fn positions(&self) -> Option<Vec<(TopicPartition, i64)>> {
+        let tpl = self.consumer.position().ok()?;
+        Some(
+            tpl.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(at) => Some((TopicPartition::new(e.topic(), e.partition()), at)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether one of `partitions` was read short of its end in the newest statistics.
+    fn behind_ends(&self, partitions: &[TopicPartition]) -> bool {
+        let guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
+        any_behind(partitions, &self.read_to, &guard.1, self.read_committed)
+    }
+
     pub(crate) fn create(mut config: ClientConfig, group_member: bool) -> Result<Self, ClientError> {
         if !group_member {
             // Manual assignment still needs a group id in librdkafka; it never joins.
@@ -424,28 +445,17 @@ impl Consumer for RdConsumer {
     /// counts: that one steps over transaction markers (a partition whose last entry is a
     /// commit marker ends one past its last record) and follows rebalances.
     fn behind(&mut self, partitions: &[TopicPartition]) -> bool {
-        let ends = {
-            let guard = self.consumer.context().ends.lock().expect("ends lock poisoned");
-            if !any_behind(partitions, &self.read_to, &guard.1, self.read_committed) {
-                return false;
-            }
-            guard.1.clone()
-        };
+        if !self.behind_ends(partitions) {
+            return false;
+        }
         // A round trip to librdkafka's main thread, only when the cheap answer is "behind":
         // in a backlog, once per step that drained the consumer (a step processes up to
         // a thousand records).
-        let Ok(positions) = self.consumer.position() else {
+        let Some(positions) = self.positions() else {
             return true;
         };
-        self.read_to = positions
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(at) => Some((TopicPartition::new(e.topic(), e.partition()), at)),
-                _ => None,
-            })
-            .collect();
-        any_behind(partitions, &self.read_to, &ends, self.read_committed)
+        self.read_to = positions;
+        self.behind_ends(partitions)
     }
 
     fn lag(&mut self, committed: bool) -> Option<Vec<(TopicPartition, i64)>> {
@@ -459,17 +469,14 @@ impl Consumer for RdConsumer {
             ends.clone()
         };
         // Positions are local (no request): fresh at every call.
-        let positions = self.consumer.position().ok()?;
-        let mut lag = Vec::new();
-        for e in positions.elements() {
-            let Offset::Offset(position) = e.offset() else {
-                continue;
-            };
-            let tp = TopicPartition::new(e.topic(), e.partition());
-            if let Some(&e) = ends.get(&tp) {
-                lag.push((tp, (end_of(e, self.read_committed) - position).max(0)));
-            }
-        }
+        let lag = self
+            .positions()?
+            .into_iter()
+            .filter_map(|(tp, position)| {
+                let end = end_of(*ends.get(&tp)?, self.read_committed);
+                Some((tp, (end - position).max(0)))
+            })
+            .collect();
         Some(lag)
     }
 

@@ -81,9 +81,9 @@ impl RdKafkaClient {
                 c.set_if_absent("queued.min.messages", "10000");
                 // The consumer lag metric, and the idle flush's knowledge of the partitions'
                 // ends (`Consumer::behind`), come from librdkafka's statistics.
-                let idle_flush = self.config.statestore_cache_flush_when_idle
-                    && self.config.processing_guarantee != crate::config::ProcessingGuarantee::ExactlyOnceV2;
-                if self.config.metrics_recording_level != crate::config::MetricsLevel::Off || idle_flush {
+                if self.config.metrics_recording_level != crate::config::MetricsLevel::Off
+                    || self.config.flushes_when_idle()
+                {
                     c.set_if_absent("statistics.interval.ms", "1000");
                 }
                 c

@@ -271,9 +271,8 @@ impl SimCluster {
 
     /// The most records a poll of any consumer returns, whatever it asks for (but at least one
     /// per partition it reads; `None`, the default: as many as it asks for and the partitions
-    /// hold). With a limit, a backlog comes in
-    /// polls smaller than the stream thread asks for, as from librdkafka when its prefetching
-    /// runs behind the thread.
+    /// hold). With a limit, a backlog comes in polls smaller than the stream thread asks for,
+    /// as from librdkafka when its prefetching runs behind the thread.
     pub fn set_fetch_limit(&self, records: Option<usize>) {
         self.lock().fetch_limit = records;
     }
