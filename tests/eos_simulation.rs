@@ -138,7 +138,8 @@ fn main() {
     let sum = |f: fn(&SimulationReport) -> u64| passed.iter().chain(&failed).map(f).sum::<u64>();
     println!(
         "exactly_once_v2: {} of {seeds} seeds passed in {:.1?}; over all runs: {} commits, {} aborts, {} fencings, \
-         {} crash points hit, {} instance crashes, {} clean closes, {} rebalances, {} abortable errors",
+         {} crash points hit, {} instance crashes, {} clean closes, {} rebalances, {} abortable errors, \
+         {} failed offset reads",
         passed.len(),
         started.elapsed(),
         sum(|r| r.stats.commits),
@@ -149,6 +150,7 @@ fn main() {
         sum(|r| r.closes),
         sum(|r| r.rebalances),
         sum(|r| r.stats.abortable_errors),
+        sum(|r| r.stats.failed_offset_reads),
     );
     assert!(
         failed.is_empty(),

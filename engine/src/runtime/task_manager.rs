@@ -249,8 +249,9 @@ pub(crate) struct TaskManager {
     /// Revoked but still open: resumed if the next assignment returns them.
     suspended: BTreeMap<TaskId, ActiveTask>,
     /// Assigned, but their state is still open in another thread of this instance (which has
-    /// not closed its suspended copy yet): created once it is free. Their partitions stay
-    /// paused meanwhile. Value: committed stream time and partitions.
+    /// not closed its suspended copy yet), or their committed offsets could not be read yet
+    /// (see `defer_assignment`): created once both are possible. Their partitions stay
+    /// paused meanwhile. Value: committed stream time (if known) and partitions.
     blocked: BTreeMap<TaskId, (i64, BTreeSet<TopicPartition>)>,
     last_commit_ms: u64,
     /// An error raised inside a rebalance callback, reported after the poll.
@@ -908,9 +909,27 @@ impl TaskManager {
         self.abort_transaction()?;
         let running = self.running();
         let partitions = self.running_partitions();
-        let committed = consumer
-            .committed(&partitions)
-            .map_err(|e| StreamsError::client("reading committed offsets to rewind", e))?;
+        let committed = match consumer.committed(&partitions) {
+            Ok(committed) => committed,
+            // Where to rewind to is unknown for now: the tasks close (their stores hold the
+            // last commit) and are created again from the offsets once they can be read.
+            Err(e) if e.kind == ClientErrorKind::Retriable => {
+                for id in &running {
+                    let Some(mut t) = self.tasks.remove(id) else {
+                        continue;
+                    };
+                    t.task.abort();
+                    t.task.close_clean()?;
+                    self.blocked.insert(*id, (UNKNOWN_TIME, t.partitions));
+                }
+                consumer
+                    .pause(&partitions)
+                    .map_err(|e| StreamsError::client("pausing partitions", e))?;
+                tracing::warn!(thread = self.thread, error = %e, tasks = ?running, "transaction aborted; the committed offsets to rewind to are unreadable for now: the tasks are created again once they can be read");
+                return Ok(());
+            }
+            Err(e) => return Err(StreamsError::client("reading committed offsets to rewind", e)),
+        };
         let mut resume = Vec::new();
         for id in &running {
             let t = self.tasks.get_mut(id).expect("running task");
@@ -1068,9 +1087,14 @@ impl TaskManager {
         consumer: &dyn ConsumerOps,
         partitions: &[TopicPartition],
     ) -> Result<(), StreamsError> {
-        let committed = consumer
-            .committed(partitions)
-            .map_err(|e| StreamsError::client("reading committed offsets", e))?;
+        let committed = match consumer.committed(partitions) {
+            Ok(committed) => committed,
+            Err(e) if e.kind == ClientErrorKind::Retriable => {
+                self.defer_assignment(partitions, &e)?;
+                return Ok(());
+            }
+            Err(e) => return Err(StreamsError::client("reading committed offsets", e)),
+        };
         let mut stream_times: BTreeMap<TaskId, i64> = BTreeMap::new();
         let offsets: BTreeMap<TopicPartition, i64> = committed
             .iter()
@@ -1140,6 +1164,38 @@ impl TaskManager {
         }
         for (id, t) in std::mem::take(&mut self.suspended) {
             tracing::info!(task = %id, "closing a task that moved to another thread");
+            t.task.close_clean()?;
+        }
+        Ok(())
+    }
+
+    /// The committed offsets of newly assigned partitions could not be read (the broker just
+    /// restarted and its group coordinator is still loading them, say): their tasks wait as
+    /// blocked ones do, and `retry_blocked` creates them at a later step, reading the offsets
+    /// again and rewinding the partitions to them. Dropping the assignment instead left its
+    /// partitions without tasks for good: their records were fetched and thrown away, and
+    /// the instance never left `REBALANCING`. Suspended tasks among them are closed (their
+    /// state stays on disk): whether another member processed them meanwhile is unknown
+    /// without the offsets.
+    fn defer_assignment(
+        &mut self,
+        partitions: &[TopicPartition],
+        e: &ClientError,
+    ) -> Result<(), StreamsError> {
+        tracing::warn!(thread = self.thread, error = %e, ?partitions, "reading the committed offsets of assigned partitions failed; their tasks are created at a later step");
+        for tp in partitions {
+            let Some(id) = self.task_of(tp) else { continue };
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            self.blocked
+                .entry(id)
+                .or_insert_with(|| (UNKNOWN_TIME, BTreeSet::new()))
+                .1
+                .insert(tp.clone());
+        }
+        for (id, t) in std::mem::take(&mut self.suspended) {
+            tracing::info!(task = %id, "closing a suspended task: its offsets are unknown");
             t.task.close_clean()?;
         }
         Ok(())
@@ -1233,20 +1289,35 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Creates the tasks whose state another thread held, once it let go: their partitions
-    /// are rewound to the committed offsets (records fetched meanwhile were dropped) and
-    /// resumed. The partitions of tasks still blocked stay paused.
+    /// Creates the tasks whose state another thread held, once it let go, and those whose
+    /// committed offsets could not be read at assignment, once they can: their partitions are
+    /// rewound to the committed offsets (records fetched meanwhile were dropped) and resumed.
+    /// The partitions of tasks still blocked stay paused.
     pub(crate) fn retry_blocked(&mut self, consumer: &mut dyn Consumer) -> Result<(), StreamsError> {
         if self.blocked.is_empty() {
             return Ok(());
         }
         for (id, (stream_time, partitions)) in std::mem::take(&mut self.blocked) {
             let parts: Vec<TopicPartition> = partitions.iter().cloned().collect();
+            let committed = match consumer.committed(&parts) {
+                Ok(committed) => committed,
+                Err(e) if e.kind == ClientErrorKind::Retriable => {
+                    tracing::debug!(task = %id, error = %e, "committed offsets still unreadable; retrying");
+                    consumer
+                        .pause(&parts)
+                        .map_err(|e| StreamsError::client("pausing partitions", e))?;
+                    self.blocked.insert(id, (stream_time, partitions));
+                    continue;
+                }
+                Err(e) => return Err(StreamsError::client("reading committed offsets", e)),
+            };
+            // A task deferred before its offsets were read learns its stream time here.
+            let stream_time = committed
+                .iter()
+                .filter_map(|(_, om)| parse_metadata(&om.as_ref()?.metadata).stream_time)
+                .fold(stream_time, i64::max);
             match Task::new(id, &self.instance, stream_time) {
                 Ok(mut task) => {
-                    let committed = consumer
-                        .committed(&parts)
-                        .map_err(|e| StreamsError::client("reading committed offsets", e))?;
                     let mut targets = changelog_targets(
                         committed
                             .iter()

@@ -19,6 +19,8 @@ mod instance;
 mod scenario;
 #[cfg(test)]
 mod trickle;
+#[cfg(test)]
+mod unreadable_offsets;
 
 pub use crate::runtime::BrokenCommit;
 pub use checker::Verdict;
@@ -123,6 +125,8 @@ impl Shape {
             faults: Faults {
                 crash: on * [0.0, 0.0005, 0.002][rng.below(3) as usize],
                 abortable: on * [0.0, 0.002, 0.01][rng.below(3) as usize],
+                // From the side stream: the seeds' other choices stay as they were.
+                offset_reads: on * [0.0, 0.0, 0.05][side.below(3) as usize],
             },
             crash_instance: on * 0.004,
             close_instance: on * 0.002,
@@ -211,7 +215,7 @@ impl fmt::Display for SimulationReport {
         write!(
             f,
             "seed {} {} ({}{}): {}; {} steps, {} commits, {} aborts, {} fenced, {} timeouts, {} crash points hit, \
-             {} instance crashes, {} closes, {} rebalances, {} abortable errors",
+             {} instance crashes, {} closes, {} rebalances, {} abortable errors, {} failed offset reads",
             self.seed,
             self.scenario.name(),
             self.shape,
@@ -227,6 +231,7 @@ impl fmt::Display for SimulationReport {
             self.closes,
             self.rebalances,
             self.stats.abortable_errors,
+            self.stats.failed_offset_reads,
         )?;
         let v = &self.verdict;
         if !v.lost.is_empty() {
@@ -600,7 +605,7 @@ impl<'c> Simulation<'c> {
             guarantee: self.config.guarantee,
             broken: self.config.broken,
             shape: format!(
-                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, max idle {} ms, crash {} abortable {}{snapshots}",
+                "{} instances x {} threads, {} partitions, {} keys, {} records, {} stores, buffer {}, max idle {} ms, crash {} abortable {} offset reads {}{snapshots}",
                 sh.instances,
                 sh.threads,
                 sh.partitions,
@@ -614,7 +619,8 @@ impl<'c> Simulation<'c> {
                 sh.buffered,
                 sh.max_idle_ms,
                 sh.faults.crash,
-                sh.faults.abortable
+                sh.faults.abortable,
+                sh.faults.offset_reads
             ),
             verdict,
             failures: self.failures,

@@ -75,6 +75,12 @@ pub(crate) struct Cluster {
     pub(crate) stats: SimStats,
     /// The most records a consumer's poll returns (see `SimCluster::set_fetch_limit`).
     pub(crate) fetch_limit: Option<usize>,
+    /// Reads of committed offsets that fail before they succeed again (see
+    /// `SimCluster::fail_offset_reads`).
+    pub(crate) failing_offset_reads: u32,
+    /// Draws `Faults::offset_reads`: a stream of its own, so that a seed without that fault
+    /// runs exactly as before it existed.
+    offset_rng: Rng,
 }
 
 impl Cluster {
@@ -90,7 +96,23 @@ impl Cluster {
             next_member: 1,
             stats: SimStats::default(),
             fetch_limit: None,
+            failing_offset_reads: 0,
+            offset_rng: Rng::new(seed ^ 0x0ff5_e7ad),
         }
+    }
+
+    /// Whether this read of committed offsets fails (see `SimCluster::fail_offset_reads` and
+    /// `Faults::offset_reads`).
+    pub(crate) fn offset_read_fails(&mut self) -> bool {
+        let fails = if self.failing_offset_reads > 0 {
+            self.failing_offset_reads -= 1;
+            true
+        } else {
+            let p = self.faults.offset_reads;
+            p > 0.0 && self.offset_rng.chance(p)
+        };
+        self.stats.failed_offset_reads += u64::from(fails);
+        fails
     }
 
     // ---- time ----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 
 use super::{GroupMetadataSim, Shared};
 use crate::client::{
-    ClientError, Consumer, ConsumerOps, GroupMetadata, OffsetAndMetadata, RebalanceListener, TopicPartition,
+    ClientError, ClientErrorKind, Consumer, ConsumerOps, GroupMetadata, OffsetAndMetadata, RebalanceListener,
+    TopicPartition,
 };
 use crate::record::RawRecord;
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,13 +141,20 @@ impl ConsumerOps for SimConsumer {
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, ClientError> {
         let group = self.group.clone();
-        Ok(self.shared.with(|c| {
+        self.shared.with(|c| {
+            if c.offset_read_fails() {
+                return Err(ClientError::new(
+                    ClientErrorKind::Retriable,
+                    "read committed offsets",
+                    "the group coordinator is loading (injected)",
+                ));
+            }
             let g = c.existing_group(&group);
-            partitions
+            Ok(partitions
                 .iter()
                 .map(|tp| (tp.clone(), g.and_then(|g| g.committed.get(tp)).cloned()))
-                .collect()
-        }))
+                .collect())
+        })
     }
 
     fn group_metadata(&self) -> Option<GroupMetadata> {

@@ -38,6 +38,9 @@ pub struct Faults {
     pub crash: f64,
     /// Probability that a transactional producer call fails with an abortable error.
     pub abortable: f64,
+    /// Probability that a read of committed offsets fails with a retriable error, as from
+    /// librdkafka while the group coordinator loads the offsets after a broker restart.
+    pub offset_reads: f64,
 }
 
 impl Faults {
@@ -46,6 +49,7 @@ impl Faults {
         Faults {
             crash: 0.0,
             abortable: 0.0,
+            offset_reads: 0.0,
         }
     }
 }
@@ -65,6 +69,9 @@ pub struct SimStats {
     pub crashes: u64,
     /// Injected abortable errors.
     pub abortable_errors: u64,
+    /// Reads of committed offsets failed on purpose (`Faults::offset_reads`,
+    /// `SimCluster::fail_offset_reads`).
+    pub failed_offset_reads: u64,
 }
 
 /// The panic payload of a simulated process crash: the simulation catches it and drops
@@ -275,6 +282,13 @@ impl SimCluster {
     /// as from librdkafka when its prefetching runs behind the thread.
     pub fn set_fetch_limit(&self, records: Option<usize>) {
         self.lock().fetch_limit = records;
+    }
+
+    /// The next `reads` reads of committed offsets, by any consumer, fail with a retriable
+    /// error, as from librdkafka while the group coordinator is loading its offsets after a
+    /// broker restart (`Meta data fetch error: OperationTimedOut`).
+    pub fn fail_offset_reads(&self, reads: u32) {
+        self.lock().failing_offset_reads = reads;
     }
 
     /// Changes the fault rates (a simulation turns them off to let the application finish).
