@@ -46,6 +46,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sluice::engine::{Streams, UncaughtAction};
 use sluice::prelude::*;
+use sluice_testkit::log_segments::{self, Batch, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -494,10 +495,11 @@ impl Feed {
 // ---------------------------------------------------------------------------------------------
 // Reading topics
 
-/// A record as read: partition, key and value bytes.
+/// A record as read: partition, offset, key and value bytes.
 #[derive(Clone, Debug)]
 struct Rec {
     partition: i32,
+    offset: i64,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
 }
@@ -510,6 +512,62 @@ impl Rec {
         self.value
             .as_deref()
             .map_or("null".into(), |v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// A topic's log as the broker's files hold it: which transaction wrote a record, and how it
+/// ended (see `sluice_testkit::log_segments`). It tells a record Sluice committed twice from
+/// an aborted one a `read_committed` reader was shown anyway.
+struct TopicLog {
+    topic: String,
+    partitions: BTreeMap<i32, Vec<Batch>>,
+}
+
+impl TopicLog {
+    fn read(broker: &Broker, topic: &str, records: &[Rec]) -> TopicLog {
+        let parts: BTreeSet<i32> = records.iter().map(|r| r.partition).collect();
+        let partitions = parts
+            .into_iter()
+            .map(|p| {
+                let batches = log_segments::batches(&broker.data_dir(), topic, p)
+                    .unwrap_or_else(|e| panic!("reading the log of {topic}-{p}: {e}"));
+                (p, batches)
+            })
+            .collect();
+        TopicLog {
+            topic: topic.to_string(),
+            partitions,
+        }
+    }
+
+    fn outcome(&self, r: &Rec) -> Option<(&Batch, Outcome)> {
+        log_segments::outcome(self.partitions.get(&r.partition)?, r.offset)
+    }
+
+    /// `p<partition>@<offset> (producer <id> epoch <e>, <outcome>)`.
+    fn describe(&self, r: &Rec) -> String {
+        match self.outcome(r) {
+            Some((b, o)) => format!(
+                "p{}@{} (producer {} epoch {}, {o:?})",
+                r.partition, r.offset, b.producer_id, b.producer_epoch
+            ),
+            None => format!("p{}@{} (not in the log files)", r.partition, r.offset),
+        }
+    }
+
+    /// Every record a `read_committed` reader was shown must come from a committed
+    /// transaction (or none), as the markers in the log say.
+    fn check_committed(&self, records: &[Rec], problems: &mut Vec<String>) {
+        for r in records {
+            match self.outcome(r) {
+                Some((_, Outcome::Committed | Outcome::NotTransactional)) => {}
+                _ => problems.push(format!(
+                    "{}: a read_committed reader was shown {}",
+                    self.topic,
+                    self.describe(r)
+                )),
+            }
+        }
     }
 }
 
@@ -561,6 +619,7 @@ fn read_all(broker: &Broker, topic: &str, committed: bool) -> Vec<Rec> {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => out.push(Rec {
                 partition: m.partition(),
+                offset: m.offset(),
                 key: m.key().unwrap_or_default().to_vec(),
                 value: m.payload().map(<[u8]>::to_vec),
             }),
@@ -799,16 +858,29 @@ fn verify(broker: &Broker, app: &str, topics: &Topics, n: u64) -> Figures {
         (&topics.counts, &per_key, "count"),
         (&topics.windows, &per_window, "window"),
     ] {
-        let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut seen: BTreeMap<String, Vec<(i64, Rec)>> = BTreeMap::new();
         let mut partition_of: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
-        for r in read_all(broker, topic, true) {
+        let records = read_all(broker, topic, true);
+        let log = TopicLog::read(broker, topic, &records);
+        log.check_committed(&records, &mut problems);
+        for r in records {
             let v = r.value_str().parse().unwrap_or(-1);
             partition_of.entry(r.key_str()).or_default().insert(r.partition);
-            seen.entry(r.key_str()).or_default().push(v);
+            seen.entry(r.key_str()).or_default().push((v, r));
         }
         for (key, &n) in expected {
-            let values = seen.remove(key).unwrap_or_default();
+            let seen_here = seen.remove(key).unwrap_or_default();
+            let values: Vec<i64> = seen_here.iter().map(|(v, _)| *v).collect();
             check_sequence(&format!("{what} {key}"), &values, n, &mut problems);
+            // Where each copy of a repeated value lies, and which transaction wrote it.
+            let mut copies: BTreeMap<i64, Vec<&Rec>> = BTreeMap::new();
+            for (v, r) in &seen_here {
+                copies.entry(*v).or_default().push(r);
+            }
+            for (v, rs) in copies.iter().filter(|(_, rs)| rs.len() > 1) {
+                let at: Vec<String> = rs.iter().map(|r| log.describe(r)).collect();
+                problems.push(format!("  {what} {key} = {v}: {}", at.join(", ")));
+            }
             if what == "count" {
                 figures.counts += values.len();
             } else {
@@ -825,9 +897,17 @@ fn verify(broker: &Broker, app: &str, topics: &Topics, n: u64) -> Figures {
 
     // (c): every input joined exactly once, with its customer's profile.
     let mut joined: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for r in read_all(broker, &topics.joins, true) {
+    let join_records = read_all(broker, &topics.joins, true);
+    let join_log = TopicLog::read(broker, &topics.joins, &join_records);
+    join_log.check_committed(&join_records, &mut problems);
+    let mut join_copies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &join_records {
         let value = r.value_str();
         let payment = value.split(':').next().unwrap_or_default().to_string();
+        join_copies
+            .entry(payment.clone())
+            .or_default()
+            .push(join_log.describe(r));
         joined.entry(payment).or_default().push((r.key_str(), value));
     }
     for (_, v, _) in &inputs {
@@ -836,9 +916,11 @@ fn verify(broker: &Broker, app: &str, topics: &Topics, n: u64) -> Figures {
         let want = (customer.to_string(), format!("{v}|{}", profile_of(customer)));
         match joined.remove(payment) {
             None => problems.push(format!("join: {payment} never joined")),
-            Some(got) if got.len() > 1 => {
-                problems.push(format!("join: {payment} joined {} times", got.len()))
-            }
+            Some(got) if got.len() > 1 => problems.push(format!(
+                "join: {payment} joined {} times: {}",
+                got.len(),
+                join_copies[payment].join(", ")
+            )),
             Some(got) if got[0] != want => {
                 problems.push(format!("join: {payment}: {:?} != {want:?}", got[0]))
             }
@@ -853,6 +935,10 @@ fn verify(broker: &Broker, app: &str, topics: &Topics, n: u64) -> Figures {
     let counts_log = read_all(broker, &changelog(app, COUNT_STORE), true);
     let windows_log = read_all(broker, &changelog(app, WINDOW_STORE), true);
     figures.changelog_records = counts_log.len() + windows_log.len();
+    for (store, records) in [(COUNT_STORE, &counts_log), (WINDOW_STORE, &windows_log)] {
+        let topic = changelog(app, store);
+        TopicLog::read(broker, &topic, records).check_committed(records, &mut problems);
+    }
     check_changelog(
         "counts changelog",
         &counts_log,
@@ -981,14 +1067,31 @@ fn chaos(broker: &Broker) {
          records; caught up {:.1} s after the feed stopped; instances at close: {closed:?}",
         catch_up.as_secs_f64()
     );
-    // Aborted transactions left records that only read_uncommitted readers see.
+    // Aborted transactions left records that only read_uncommitted readers see. The log's
+    // own markers must say the same (which also shows that `TopicLog` reads them right), and
+    // what a read_committed reader sees of the repartition topic, which the instances read
+    // and the verifier does not, must be committed.
     let mut watched: Vec<String> = topics.outputs().iter().map(|t| t.to_string()).collect();
     watched.extend(repartition_topics(broker, &app));
     watched.extend([changelog(&app, COUNT_STORE), changelog(&app, WINDOW_STORE)]);
     let aborted: Vec<String> = watched
         .iter()
         .map(|t| {
-            let extra = read_all(broker, t, false).len() - read_all(broker, t, true).len();
+            let all = read_all(broker, t, false);
+            let committed = read_all(broker, t, true);
+            let log = TopicLog::read(broker, t, &all);
+            let in_log = all
+                .iter()
+                .filter(|r| matches!(log.outcome(r), Some((_, Outcome::Aborted))))
+                .count();
+            let extra = all.len() - committed.len();
+            assert_eq!(
+                in_log, extra,
+                "{t}: the log's markers abort {in_log} records, yet read_committed readers see {extra} fewer than read_uncommitted ones"
+            );
+            let mut shown = Vec::new();
+            log.check_committed(&committed, &mut shown);
+            assert!(shown.is_empty(), "{}", shown.join("\n"));
             format!("{}: {extra}", t.strip_prefix(&format!("{app}-")).unwrap_or(t))
         })
         .collect();

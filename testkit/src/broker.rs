@@ -132,6 +132,12 @@ impl KafkaBroker {
         &self.log_path
     }
 
+    /// The broker's log directory (`log.dirs`): one directory per topic-partition (see
+    /// [`crate::log_segments`]).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     /// The broker's temporary directory (`server.properties`, `data/`, `broker.log`).
     pub fn dir(&self) -> &Path {
         &self.dir

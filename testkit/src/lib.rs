@@ -27,6 +27,7 @@
 mod broker;
 mod config;
 mod jars;
+pub mod log_segments;
 pub mod protocol;
 mod watchdog;
 

@@ -54,6 +54,11 @@ impl Broker {
             .unwrap_or_else(|e| panic!("restarting Kafka: {e}"));
     }
 
+    /// The broker's log directory (see `sluice_testkit::log_segments`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.kafka.data_dir()
+    }
+
     /// Kills the broker process (kill -9).
     pub fn kill(&self) {
         self.kafka.kill();
