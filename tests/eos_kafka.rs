@@ -34,7 +34,8 @@
 //! changelog's retention). `SLUICE_EOS_SCENARIOS` picks scenarios (`abort,recovery,main`);
 //! `SLUICE_CHAOS_SEED=<n>` replays the chaos loop's choices (victims, pauses; not the timing of
 //! the processes). `RUST_LOG=info` shows the instances' logs (assignments, restores, commits) on
-//! stderr, or one file per instance in `SLUICE_EOS_LOG_DIR=<dir>`.
+//! stderr, or one file per instance in `SLUICE_EOS_LOG_DIR=<dir>` (with the broker's own log,
+//! `broker.log`).
 
 mod support;
 
@@ -966,7 +967,23 @@ fn verify(broker: &Broker, app: &str, topics: &Topics, n: u64) -> Figures {
 // ---------------------------------------------------------------------------------------------
 // 1. Chaos
 
+/// With `SLUICE_EOS_LOG_DIR`, copies the broker's own log there when the chaos scenario ends,
+/// passed or failed (the broker's directory goes with the test process).
+struct BrokerLogCopy<'a>(&'a Broker);
+
+impl Drop for BrokerLogCopy<'_> {
+    fn drop(&mut self) {
+        if let Some(logs) = std::env::var_os("SLUICE_EOS_LOG_DIR") {
+            let to = Path::new(&logs).join("broker.log");
+            if let Err(e) = std::fs::copy(self.0.log_path(), &to) {
+                eprintln!("copying the broker's log to {}: {e}", to.display());
+            }
+        }
+    }
+}
+
 fn chaos(broker: &Broker) {
+    let _broker_log = BrokerLogCopy(broker);
     let started = Instant::now();
     let rounds: u32 = std::env::var("SLUICE_CHAOS_ROUNDS")
         .ok()

@@ -54,6 +54,11 @@ impl Broker {
             .unwrap_or_else(|e| panic!("restarting Kafka: {e}"));
     }
 
+    /// The broker's own log (WARN and above, appended to across restarts).
+    pub fn log_path(&self) -> &std::path::Path {
+        self.kafka.log_path()
+    }
+
     /// The broker's log directory (see `sluice_testkit::log_segments`).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.kafka.data_dir()

@@ -334,7 +334,24 @@ impl StreamThread {
             .strip_suffix(&format!("-StreamThread-{}", self.index))
             .expect("thread names end with their index")
             .to_string();
-        let producer = Self::create_producer(&*self.client, &self.name, &client_prefix, self.index, true)?;
+        let producer = match Self::create_producer(
+            &*self.client,
+            &self.name,
+            &client_prefix,
+            self.index,
+            true,
+        ) {
+            Ok(producer) => producer,
+            // Right after a broker restart the transaction coordinator may not answer yet:
+            // the next step tries again (the tasks are closed; the consumer's records are
+            // dropped meanwhile and fetched again from the committed offsets after the rejoin).
+            Err(e) if client_kind(&e) == Some(ClientErrorKind::Retriable) => {
+                tracing::warn!(thread = %self.name, error = %e, "creating a new producer failed; retrying at the next step");
+                m.mark_producer_fenced();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         m.replace_producer(producer);
         drop(m);
         self.busy = false;

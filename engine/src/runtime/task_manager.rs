@@ -85,6 +85,27 @@ pub enum BrokenCommit {
     ApplyStoresBeforeCommit,
 }
 
+/// A task assigned but not created yet (see `TaskManager::blocked`).
+#[derive(Debug, Default)]
+struct Blocked {
+    /// Its committed stream time, if known (else the committed offsets' metadata tells).
+    stream_time: i64,
+    /// Its assigned input partitions.
+    partitions: BTreeSet<TopicPartition>,
+    /// Floors it had before it was closed (see `ActiveTask::floors`): kept for partitions
+    /// without a committed offset, where it starts again.
+    floors: BTreeMap<TopicPartition, i64>,
+}
+
+impl Blocked {
+    fn new(stream_time: i64) -> Blocked {
+        Blocked {
+            stream_time,
+            ..Blocked::default()
+        }
+    }
+}
+
 struct ActiveTask {
     task: Task,
     restoring: bool,
@@ -251,8 +272,8 @@ pub(crate) struct TaskManager {
     /// Assigned, but their state is still open in another thread of this instance (which has
     /// not closed its suspended copy yet), or their committed offsets could not be read yet
     /// (see `defer_assignment`): created once both are possible. Their partitions stay
-    /// paused meanwhile. Value: committed stream time (if known) and partitions.
-    blocked: BTreeMap<TaskId, (i64, BTreeSet<TopicPartition>)>,
+    /// paused meanwhile.
+    blocked: BTreeMap<TaskId, Blocked>,
     last_commit_ms: u64,
     /// An error raised inside a rebalance callback, reported after the poll.
     fatal: Option<StreamsError>,
@@ -348,6 +369,11 @@ impl TaskManager {
     /// An error raised in a rebalance callback, if any.
     pub(crate) fn take_fatal(&mut self) -> Option<StreamsError> {
         self.fatal.take()
+    }
+
+    /// Asks the thread to replace the producer (again) at its next step.
+    pub(crate) fn mark_producer_fenced(&mut self) {
+        self.producer_fenced = true;
     }
 
     /// True once if a rebalance callback found the producer fenced.
@@ -918,10 +944,20 @@ impl TaskManager {
                     let Some(mut t) = self.tasks.remove(id) else {
                         continue;
                     };
+                    // Blocked before closing: a close that fails still leaves it to retry.
+                    self.blocked.insert(
+                        *id,
+                        Blocked {
+                            stream_time: UNKNOWN_TIME,
+                            partitions: std::mem::take(&mut t.partitions),
+                            floors: std::mem::take(&mut t.floors),
+                        },
+                    );
                     t.task.abort();
                     t.task.close_clean()?;
-                    self.blocked.insert(*id, (UNKNOWN_TIME, t.partitions));
                 }
+                self.board
+                    .set_thread(self.thread, ThreadState::PartitionsAssigned);
                 consumer
                     .pause(&partitions)
                     .map_err(|e| StreamsError::client("pausing partitions", e))?;
@@ -1138,7 +1174,7 @@ impl TaskManager {
                 }
                 Err(e) if is_locked(&e) => {
                     tracing::debug!(task = %id, "task state still open in another thread; retrying");
-                    self.blocked.insert(id, (stream_time, BTreeSet::new()));
+                    self.blocked.insert(id, Blocked::new(stream_time));
                 }
                 Err(e) => return Err(e),
             }
@@ -1158,8 +1194,8 @@ impl TaskManager {
                     t.floors.insert(tp.clone(), i64::MAX);
                     self.pending_resets.insert(tp.clone());
                 }
-            } else if let Some((_, parts)) = self.blocked.get_mut(&id) {
-                parts.insert(tp.clone());
+            } else if let Some(b) = self.blocked.get_mut(&id) {
+                b.partitions.insert(tp.clone());
             }
         }
         for (id, t) in std::mem::take(&mut self.suspended) {
@@ -1190,8 +1226,8 @@ impl TaskManager {
             }
             self.blocked
                 .entry(id)
-                .or_insert_with(|| (UNKNOWN_TIME, BTreeSet::new()))
-                .1
+                .or_insert_with(|| Blocked::new(UNKNOWN_TIME))
+                .partitions
                 .insert(tp.clone());
         }
         for (id, t) in std::mem::take(&mut self.suspended) {
@@ -1297,61 +1333,115 @@ impl TaskManager {
         if self.blocked.is_empty() {
             return Ok(());
         }
-        for (id, (stream_time, partitions)) in std::mem::take(&mut self.blocked) {
-            let parts: Vec<TopicPartition> = partitions.iter().cloned().collect();
-            let committed = match consumer.committed(&parts) {
-                Ok(committed) => committed,
-                Err(e) if e.kind == ClientErrorKind::Retriable => {
-                    tracing::debug!(task = %id, error = %e, "committed offsets still unreadable; retrying");
-                    consumer
-                        .pause(&parts)
-                        .map_err(|e| StreamsError::client("pausing partitions", e))?;
-                    self.blocked.insert(id, (stream_time, partitions));
-                    continue;
-                }
-                Err(e) => return Err(StreamsError::client("reading committed offsets", e)),
-            };
-            // A task deferred before its offsets were read learns its stream time here.
-            let stream_time = committed
-                .iter()
-                .filter_map(|(_, om)| parse_metadata(&om.as_ref()?.metadata).stream_time)
-                .fold(stream_time, i64::max);
-            match Task::new(id, &self.instance, stream_time) {
-                Ok(mut task) => {
-                    let mut targets = changelog_targets(
-                        committed
-                            .iter()
-                            .filter_map(|(_, om)| Some((id, om.as_ref()?.metadata.as_str()))),
-                    );
-                    task.set_changelog_targets(targets.remove(&id).unwrap_or_default());
-                    let mut t = ActiveTask::new(task);
-                    for tp in &parts {
-                        t.input.register(tp.clone());
-                        t.partitions.insert(tp.clone());
-                    }
-                    for (tp, om) in committed {
-                        if let Some(om) = &om {
-                            t.committed.insert(tp.clone(), om.offset);
-                        }
-                        consumer
-                            .seek(&tp, om.map(|om| om.offset))
-                            .map_err(|e| StreamsError::client(format!("rewinding {tp}"), e))?;
-                    }
-                    consumer
-                        .resume(&parts)
-                        .map_err(|e| StreamsError::client("resuming partitions", e))?;
-                    tracing::debug!(task = %id, "task created after its state was released");
-                    self.tasks.insert(id, t);
-                }
-                Err(e) if is_locked(&e) => {
-                    consumer
-                        .pause(&parts)
-                        .map_err(|e| StreamsError::client("pausing partitions", e))?;
-                    self.blocked.insert(id, (stream_time, partitions));
-                }
-                Err(e) => return Err(e),
+        // One read for every blocked partition: while the coordinator loads the offsets a
+        // read may wait out its whole timeout, so once per step, not once per task.
+        let all: Vec<TopicPartition> = self
+            .blocked
+            .values()
+            .flat_map(|b| b.partitions.iter().cloned())
+            .collect();
+        let committed = match consumer.committed(&all) {
+            Ok(committed) => committed,
+            Err(e) if e.kind == ClientErrorKind::Retriable => {
+                tracing::debug!(thread = self.thread, error = %e, "committed offsets of blocked tasks still unreadable; retrying");
+                consumer
+                    .pause(&all)
+                    .map_err(|e| StreamsError::client("pausing partitions", e))?;
+                return Ok(());
+            }
+            Err(e) => return Err(StreamsError::client("reading committed offsets", e)),
+        };
+        let mut by_task: BTreeMap<TaskId, Vec<(TopicPartition, Option<OffsetAndMetadata>)>> = BTreeMap::new();
+        for (tp, om) in committed {
+            if let Some(id) = self.task_of(&tp) {
+                by_task.entry(id).or_default().push((tp, om));
             }
         }
+        let ids: Vec<TaskId> = self.blocked.keys().copied().collect();
+        for id in ids {
+            let committed = by_task.remove(&id).unwrap_or_default();
+            self.create_blocked(consumer, id, committed)?;
+        }
+        Ok(())
+    }
+
+    /// Creates blocked task `id` from its partitions' committed offsets, unless its state is
+    /// still locked; it leaves `blocked` only once created (an error leaves it to retry).
+    fn create_blocked(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        id: TaskId,
+        committed: Vec<(TopicPartition, Option<OffsetAndMetadata>)>,
+    ) -> Result<(), StreamsError> {
+        let b = &self.blocked[&id];
+        let parts: Vec<TopicPartition> = b.partitions.iter().cloned().collect();
+        // A task deferred before its offsets were read learns its stream time here.
+        let stream_time = committed
+            .iter()
+            .filter_map(|(_, om)| parse_metadata(&om.as_ref()?.metadata).stream_time)
+            .fold(b.stream_time, i64::max);
+        let mut task = match Task::new(id, &self.instance, stream_time) {
+            Ok(task) => task,
+            Err(e) if is_locked(&e) => {
+                return consumer
+                    .pause(&parts)
+                    .map_err(|e| StreamsError::client("pausing partitions", e));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut targets = changelog_targets(
+            committed
+                .iter()
+                .filter_map(|(_, om)| Some((id, om.as_ref()?.metadata.as_str()))),
+        );
+        task.set_changelog_targets(targets.remove(&id).unwrap_or_default());
+        let mut t = ActiveTask::new(task);
+        for tp in &parts {
+            t.input.register(tp.clone());
+            t.partitions.insert(tp.clone());
+        }
+        let mut resets = Vec::new();
+        for (tp, om) in committed {
+            // Where it starts: the committed offset; without one, the floor it had (an abort
+            // closed it), else the `latest` reset as at assignment, else the beginning.
+            let start = match (om, b.floors.get(&tp)) {
+                (Some(om), _) => {
+                    t.committed.insert(tp.clone(), om.offset);
+                    Some(om.offset)
+                }
+                (None, Some(&floor)) => {
+                    t.floors.insert(tp.clone(), floor);
+                    Some(floor)
+                }
+                (None, None) if self.latest_sources.contains(&tp.topic) => {
+                    t.floors.insert(tp.clone(), i64::MAX);
+                    resets.push(tp);
+                    continue;
+                }
+                (None, None) => None,
+            };
+            match consumer.seek(&tp, start) {
+                Ok(()) => {}
+                // The client cannot seek the partition yet (librdkafka: it waits for the
+                // committed offset itself): the task waits one more step (its state closes).
+                Err(e) if e.kind == ClientErrorKind::Retriable => {
+                    tracing::debug!(task = %id, error = %e, "cannot rewind yet; retrying");
+                    return consumer
+                        .pause(&parts)
+                        .map_err(|e| StreamsError::client("pausing partitions", e));
+                }
+                Err(e) => return Err(StreamsError::client(format!("rewinding {tp}"), e)),
+            }
+        }
+        consumer
+            .resume(&parts)
+            .map_err(|e| StreamsError::client("resuming partitions", e))?;
+        tracing::debug!(task = %id, "blocked task created");
+        self.blocked.remove(&id);
+        self.pending_resets.extend(resets);
+        // As at assignment: a task with several inputs waits for their backlogs (KIP-695).
+        self.pending_backlog_checks.extend(parts);
+        self.tasks.insert(id, t);
         Ok(())
     }
 
@@ -1409,7 +1499,7 @@ impl TaskManager {
 
     /// Tells the board whether this thread is running (all tasks restored).
     pub(crate) fn report_running(&self) {
-        if !self.restoring() {
+        if !self.restoring() && self.blocked.is_empty() {
             self.board.set_thread(self.thread, ThreadState::Running);
         }
     }

@@ -33,10 +33,16 @@ fn topology() -> Topology {
 }
 
 fn app(cluster: &SimCluster) -> App {
+    app_with(cluster, "earliest")
+}
+
+/// With `consumer.auto.offset.reset` = `reset`.
+fn app_with(cluster: &SimCluster, reset: &str) -> App {
     let config = StreamsConfig::new("offsets", "simulated")
         .with("processing.guarantee", "exactly_once_v2")
         .and_then(|c| c.with("commit.interval.ms", "100"))
         .and_then(|c| c.with("statestore.cache.max.bytes", "0"))
+        .and_then(|c| c.with("consumer.auto.offset.reset", reset))
         .expect("a valid config");
     App {
         cluster: cluster.clone(),
@@ -158,4 +164,23 @@ fn an_abort_whose_offsets_cannot_be_read_recreates_the_tasks_once_they_can() {
     run(&cluster, &mut instance, 300);
     instance.close().expect("a clean close");
     assert_counted_once(&cluster, 200);
+}
+
+#[test]
+fn a_latest_source_whose_offsets_cannot_be_read_still_starts_at_its_end() {
+    // 100 records before the application first starts: with `latest` and no committed
+    // offset, it must skip them, also when its assignment was deferred.
+    let cluster = cluster_with(14, 100);
+    cluster.fail_offset_reads(3);
+    let dir = tempfile::tempdir().expect("a temporary state directory");
+    let mut instance =
+        SimInstance::start(&app_with(&cluster, "latest"), 1, "i0", dir.path()).expect("the instance starts");
+    run(&cluster, &mut instance, 30);
+    assert_eq!(instance.metrics.total(names::PROCESSED, &[]), 0);
+    produce(&cluster, 100, 150);
+    run(&cluster, &mut instance, 200);
+    assert_eq!(instance.metrics.total(names::PROCESSED, &[]), 50);
+    instance.close().expect("a clean close");
+    let counts = cluster.read_committed(OUTPUT).len();
+    assert_eq!(counts, 50, "one count per record produced after the start");
 }

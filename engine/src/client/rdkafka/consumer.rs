@@ -10,6 +10,7 @@ use crate::client::{
 use crate::record::{Headers, RawRecord};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -138,6 +139,22 @@ impl ConsumerOps for Ops<'_> {
             .0
             .committed_offsets(tpl_of(partitions), CALL_TIMEOUT)
             .map_err(|e| classify("read committed offsets", e))?;
+        // A partition whose offset came back with an error (say, still unstable: a
+        // transaction holding offsets for it is not decided yet) has no offset to trust: the
+        // whole read is to be tried again, not taken as "nothing committed" (which would
+        // start the partition from the beginning).
+        if let Some(e) = tpl.elements().iter().find(|e| e.error().is_err()) {
+            return Err(ClientError::new(
+                ClientErrorKind::Retriable,
+                "read committed offsets",
+                format!(
+                    "{}[{}]: {}",
+                    e.topic(),
+                    e.partition(),
+                    e.error().err().map(|e| e.to_string()).unwrap_or_default()
+                ),
+            ));
+        }
         Ok(tpl
             .elements()
             .iter()
@@ -404,9 +421,25 @@ impl Consumer for RdConsumer {
             note_read_to(&mut self.read_to, &partition.topic, partition.partition, o);
         }
         let offset = offset.map_or(Offset::Beginning, Offset::Offset);
-        self.consumer
-            .seek(&partition.topic, partition.partition, offset, CALL_TIMEOUT)
-            .map_err(|e| classify("seek", e))
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&partition.topic, partition.partition, offset)
+            .map_err(|e| classify("seek", e))?;
+        let sought = self
+            .consumer
+            .seek_partitions(tpl, CALL_TIMEOUT)
+            .map_err(|e| classify("seek", e))?;
+        match sought.elements().first().map(|e| e.error()) {
+            // librdkafka has not started fetching the partition: it still waits for the
+            // group coordinator's committed offsets (right after a broker restart, say),
+            // and starts from them. Not an error of the partition: try again later.
+            Some(Err(KafkaError::OffsetFetch(RDKafkaErrorCode::State))) => Err(ClientError::new(
+                ClientErrorKind::Retriable,
+                "seek",
+                format!("{partition}: not fetching yet (waiting for its committed offset)"),
+            )),
+            Some(Err(e)) => Err(classify("seek", e)),
+            _ => Ok(()),
+        }
     }
 
     fn rejoin(&mut self) -> Result<(), ClientError> {
