@@ -697,7 +697,7 @@ fn repartition_topics(broker: &Broker, app: &str) -> Vec<String> {
 /// if nothing is lost).
 /// Per partition of the application's source topics: the group's committed offset against the
 /// partition's last stable offset (`read_committed` end) and high watermark, to show which
-/// task stopped.
+/// task stopped; and every partition of the application held back by an open transaction.
 fn lag_report(broker: &Broker, app: &str, topics: &Topics) -> String {
     let rc = reader(broker, true);
     let ru = reader(broker, false);
@@ -729,6 +729,32 @@ fn lag_report(broker: &Broker, app: &str, topics: &Topics) -> String {
         lines.push(format!(
             "  {topic}: committed {committed:?}, (last stable, high watermark) {ends:?}"
         ));
+    }
+    // A last stable offset short of the high watermark is an open transaction: which producer
+    // holds it (a restoring task waits for it to resolve), read from the broker's log files.
+    let mut all = sources;
+    all.extend(topics.outputs().iter().map(|t| t.to_string()));
+    all.extend([changelog(app, COUNT_STORE), changelog(app, WINDOW_STORE)]);
+    for topic in &all {
+        let parts = partitions(&rc, topic);
+        for (&p, (lso, hw)) in parts.iter().zip(ends(&rc, &ru, topic, &parts)) {
+            if lso < 0 || lso >= hw {
+                continue;
+            }
+            let held = match log_segments::batches(&broker.data_dir(), topic, p) {
+                Ok(batches) => match log_segments::outcome(&batches, lso) {
+                    Some((b, o)) => format!(
+                        "by producer {} epoch {} (batch {}..={}, {o:?})",
+                        b.producer_id, b.producer_epoch, b.base_offset, b.last_offset
+                    ),
+                    None => "by no batch in the log files".to_string(),
+                },
+                Err(e) => format!("(log files unreadable: {e})"),
+            };
+            lines.push(format!(
+                "  {topic}-{p}: held at {lso} (high watermark {hw}) {held}"
+            ));
+        }
     }
     lines.join("\n")
 }
