@@ -759,6 +759,14 @@ fn lag_report(broker: &Broker, app: &str, topics: &Topics) -> String {
     lines.join("\n")
 }
 
+/// Why an instance may not run: the group's offsets and the transactions holding partitions.
+fn not_running(broker: &Broker, app: &str, topics: &Topics) -> String {
+    format!(
+        "an instance is not running after {WAIT:?}; the group's offsets:\n{}",
+        lag_report(broker, app, topics)
+    )
+}
+
 fn wait_caught_up(broker: &Broker, app: &str, topics: &Topics, n: usize, timeout: Duration) -> Duration {
     let started = Instant::now();
     loop {
@@ -1055,7 +1063,8 @@ fn chaos(broker: &Broker) {
             waited = " while processing";
             let deadline = Instant::now() + WAIT;
             for i in instances.iter_mut().flatten() {
-                i.wait_running(deadline.saturating_duration_since(Instant::now()));
+                let running = i.poll_running(deadline.saturating_duration_since(Instant::now()));
+                assert!(running, "round {round}: {}", not_running(broker, &app, &topics));
             }
             let from = read_all(broker, &topics.counts, true).len();
             while read_all(broker, &topics.counts, true).len() < from + 100 {
@@ -1099,7 +1108,7 @@ fn chaos(broker: &Broker) {
     let stopped = Instant::now();
     let mut instances: Vec<Instance> = instances.into_iter().flatten().collect();
     for i in &mut instances {
-        i.wait_running(WAIT);
+        assert!(i.poll_running(WAIT), "{}", not_running(broker, &app, &topics));
     }
     wait_caught_up(broker, &app, &topics, records as usize, WAIT);
     let catch_up = stopped.elapsed();
