@@ -126,8 +126,9 @@ impl KafkaBroker {
         self.broker_port
     }
 
-    /// The broker's stdout/stderr log (WARN and above, plus startup notices), appended to across
-    /// restarts: quote its tail in failure messages (see [`KafkaBroker::log_tail`]).
+    /// The broker's stdout/stderr log (WARN and above, startup notices, the coordinators' INFO
+    /// lines), appended to across restarts: quote its tail in failure messages (see
+    /// [`KafkaBroker::log_tail`]).
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }

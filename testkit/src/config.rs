@@ -86,7 +86,9 @@ pub(crate) fn server_properties(
 }
 
 /// log4j2 configuration: WARN and above to stderr (which goes to `broker.log`), plus the
-/// one-line "Kafka Server started" notice.
+/// one-line "Kafka Server started" notice and the transaction and group coordinators' INFO
+/// lines (producer ids, transactions aborted on timeout, members joining and leaving): what an
+/// exactly-once failure after a broker restart needs to be read.
 pub(crate) const LOG4J2_PROPERTIES: &str = "\
 status = warn
 shutdownHook = disable
@@ -99,6 +101,10 @@ rootLogger.level = WARN
 rootLogger.appenderRef.stderr.ref = STDERR
 logger.started.name = kafka.server.KafkaRaftServer
 logger.started.level = INFO
+logger.transactions.name = kafka.coordinator.transaction
+logger.transactions.level = INFO
+logger.groups.name = org.apache.kafka.coordinator.group
+logger.groups.level = INFO
 ";
 
 /// A random Kafka cluster id: 16 random bytes, URL-safe base64 without padding, never starting
