@@ -945,6 +945,7 @@ impl TaskManager {
                         continue;
                     };
                     // Blocked before closing: a close that fails still leaves it to retry.
+                    // (`close_clean` drops the uncommitted work itself.)
                     self.blocked.insert(
                         *id,
                         Blocked {
@@ -953,7 +954,6 @@ impl TaskManager {
                             floors: std::mem::take(&mut t.floors),
                         },
                     );
-                    t.task.abort();
                     t.task.close_clean()?;
                 }
                 self.board
