@@ -281,16 +281,24 @@ struct Spec {
 /// figure is the default's.
 const FAST_RESTORE: (&str, &str) = ("restore.consumer.fetch.wait.max.ms", "10");
 
-/// Settings every instance gets. `max.task.idle.ms`: a join task created after a kill may
-/// fetch its repartitioned stream before its profiles partition; without Kafka Streams'
-/// lag-aware idling (KIP-695, not built: DESIGN.md) it would process a payment before its
-/// profile and the inner join would drop it. Waiting up to a second for an empty input keeps
-/// the join deterministic, as Kafka Streams' docs advise for joins.
-const BASE_CONFIG: [(&str, &str); 5] = [
+/// Settings every instance gets.
+/// - `max.task.idle.ms`: a join task created after a kill may fetch its repartitioned stream
+///   before its profiles partition. Lag-aware idling (KIP-695) waits only for partitions known
+///   to have records; a profile written just before the payment may not be known yet, and the
+///   inner join would drop the payment. Waiting up to a second for an empty input keeps the
+///   join deterministic, as Kafka Streams' docs advise for joins.
+/// - `consumer.max.poll.interval.ms` is the group's rebalance timeout. Restarted after kill -9,
+///   the test broker has been seen to keep the members of the group's last generation without
+///   expiring their sessions (no "has failed" line in its log for two minutes): a rebalance then
+///   waits for members that are dead until the rebalance timeout, by default five minutes,
+///   longer than a child waits to run. 45 s bounds that wait; no stream thread of this test
+///   blocks that long between polls.
+const BASE_CONFIG: [(&str, &str); 6] = [
     ("processing.guarantee", "exactly_once_v2"),
     ("statestore.cache.max.bytes", "0"),
     ("consumer.session.timeout.ms", "6000"),
     ("consumer.heartbeat.interval.ms", "500"),
+    ("consumer.max.poll.interval.ms", "45000"),
     ("max.task.idle.ms", "1000"),
 ];
 
