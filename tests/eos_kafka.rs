@@ -291,8 +291,9 @@ const FAST_RESTORE: (&str, &str) = ("restore.consumer.fetch.wait.max.ms", "10");
 ///   the test broker has been seen to keep the members of the group's last generation without
 ///   expiring their sessions (no "has failed" line in its log for two minutes): a rebalance then
 ///   waits for members that are dead until the rebalance timeout, by default five minutes,
-///   longer than a child waits to run. 45 s bounds that wait; no stream thread of this test
-///   blocks that long between polls.
+///   longer than a child waits to run. 45 s bounds that wait. The broker is down for seconds
+///   here, so no stream thread should block that long between polls; one that did would leave
+///   the group and rejoin, a path the engine handles (tasks lost, closed dirty).
 const BASE_CONFIG: [(&str, &str); 6] = [
     ("processing.guarantee", "exactly_once_v2"),
     ("statestore.cache.max.bytes", "0"),
